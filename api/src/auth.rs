@@ -1,0 +1,221 @@
+//! API keys and the bearer security scheme. A handler that takes `TenantAuth` cannot run
+//! unauthenticated; the scope check is the first line of the handler.
+//!
+//! Keys look like `qnd_live_<40 base62 characters>`. The first 12 random characters are a public
+//! lookup id (indexed); the whole key is stored only as a SHA-256 salted with the key's own id and
+//! compared in constant time. The secret is shown once, at creation, and never logged.
+
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem_openapi::SecurityScheme;
+use poem_openapi::auth::Bearer;
+use rand::Rng;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::domain::ids::{ApiKeyId, OrgId};
+use crate::domain::time;
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+
+pub const LIVE_PREFIX: &str = "qnd_live_";
+pub const TEST_PREFIX: &str = "qnd_test_";
+const SECRET_LEN: usize = 40;
+const LOOKUP_LEN: usize = 12;
+
+/// What a key may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// `calendar:read`: every GET.
+    CalendarRead,
+    /// `calendar:write`: every POST, PATCH and DELETE.
+    CalendarWrite,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 2] = [Scope::CalendarRead, Scope::CalendarWrite];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::CalendarRead => "calendar:read",
+            Scope::CalendarWrite => "calendar:write",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == s.trim())
+    }
+}
+
+/// Parses `calendar:read,calendar:write`; an unknown scope is an error naming it.
+pub fn parse_scopes(list: &str) -> Result<Vec<Scope>, String> {
+    let mut scopes = Vec::new();
+    for part in list.split(',').filter(|p| !p.trim().is_empty()) {
+        let scope = Scope::parse(part).ok_or_else(|| {
+            format!("unknown scope '{}'; use calendar:read and/or calendar:write", part.trim())
+        })?;
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    if scopes.is_empty() {
+        return Err("a key needs at least one scope".into());
+    }
+    Ok(scopes)
+}
+
+pub fn format_scopes(scopes: &[Scope]) -> String {
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// The authenticated caller: an organization, through one of its keys.
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    pub org_id: OrgId,
+    pub key_id: ApiKeyId,
+    pub scopes: Vec<Scope>,
+}
+
+impl Tenant {
+    /// The one-line scope check at the top of every handler.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                ErrorCode::InsufficientScope,
+                format!("this API key lacks the scope {}", scope.as_str()),
+            ))
+        }
+    }
+}
+
+/// Bearer API key of an organization: `Authorization: Bearer qnd_live_...`. GET operations need
+/// the scope `calendar:read`; POST, PATCH and DELETE need `calendar:write`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "qnd_live_...", checker = "check_bearer")]
+pub struct TenantAuth(pub Tenant);
+
+async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Tenant> {
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| ApiError::internal("AppState missing from the request"))?;
+    let tenant = authenticate(&state.db, &bearer.token, time::now()).await?;
+    tracing::Span::current().record("org_id", tracing::field::display(tenant.org_id));
+    Ok(tenant)
+}
+
+/// A freshly generated key: the secret (shown once) and what is stored.
+pub struct NewKey {
+    pub secret: String,
+    pub lookup: String,
+    pub hash: String,
+}
+
+pub fn generate_key(id: ApiKeyId) -> NewKey {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::rng();
+    let random: String = (0..SECRET_LEN)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    let secret = format!("{LIVE_PREFIX}{random}");
+    NewKey {
+        lookup: lookup_of(&secret).unwrap_or_default().to_string(),
+        hash: hash_key(id, &secret),
+        secret,
+    }
+}
+
+/// The indexed public part of a well-formed key, or None for anything malformed.
+fn lookup_of(key: &str) -> Option<&str> {
+    let random = key
+        .strip_prefix(LIVE_PREFIX)
+        .or_else(|| key.strip_prefix(TEST_PREFIX))?;
+    if random.len() < 32 || !random.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    key.get(..LIVE_PREFIX.len() + LOOKUP_LEN)
+}
+
+fn hash_key(id: ApiKeyId, key: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(id.0.as_bytes());
+    hasher.update(key.as_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Finds the key by its lookup id, compares the hash in constant time, then checks its state.
+pub async fn authenticate(db: &DatabaseConnection, key: &str, now: DateTime<Utc>) -> Result<Tenant, ApiError> {
+    use entity::api_keys;
+    let unknown = || ApiError::unauthorized("unknown API key");
+    let lookup = lookup_of(key).ok_or_else(|| ApiError::unauthorized("malformed API key; keys look like qnd_live_..."))?;
+    let row = api_keys::Entity::find()
+        .filter(api_keys::Column::Lookup.eq(lookup))
+        .one(db)
+        .await?
+        .ok_or_else(unknown)?;
+    let id = ApiKeyId(row.id);
+    let matches: bool = hash_key(id, key).as_bytes().ct_eq(row.secret_hash.as_bytes()).into();
+    if !matches {
+        return Err(unknown());
+    }
+    if row.revoked_at.is_some() {
+        return Err(ApiError::new(ErrorCode::Forbidden, "this API key has been revoked"));
+    }
+    if row.expires_at.is_some_and(|t| t <= now) {
+        return Err(ApiError::new(ErrorCode::Forbidden, "this API key has expired"));
+    }
+    let scopes = row.scopes.split(',').filter_map(Scope::parse).collect();
+    Ok(Tenant {
+        org_id: OrgId(row.org_id),
+        key_id: id,
+        scopes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_are_long_random_and_findable_by_their_lookup_id() {
+        let id = ApiKeyId::generate();
+        let a = generate_key(id);
+        let b = generate_key(id);
+        assert!(a.secret.starts_with("qnd_live_"));
+        assert_eq!(a.secret.len(), LIVE_PREFIX.len() + SECRET_LEN);
+        assert_ne!(a.secret, b.secret);
+        assert_eq!(lookup_of(&a.secret), Some(a.lookup.as_str()));
+        assert_eq!(hash_key(id, &a.secret), a.hash);
+        assert!(!a.hash.contains(&a.secret));
+    }
+
+    #[test]
+    fn the_hash_is_salted_with_the_key_id() {
+        let key = "qnd_live_0123456789abcdefghij0123456789abcdefghij";
+        assert_ne!(hash_key(ApiKeyId::generate(), key), hash_key(ApiKeyId::generate(), key));
+    }
+
+    #[test]
+    fn malformed_keys_have_no_lookup_id() {
+        assert_eq!(lookup_of("nonsense"), None);
+        assert_eq!(lookup_of("qnd_live_short"), None);
+        assert_eq!(lookup_of("qnd_live_0123456789abcdefghij0123456789-bad!"), None);
+        assert!(lookup_of("qnd_test_0123456789abcdefghij0123456789abcd").is_some());
+    }
+
+    #[test]
+    fn scopes_parse_from_a_comma_list_and_unknown_ones_are_named() {
+        assert_eq!(
+            parse_scopes("calendar:read, calendar:write").unwrap(),
+            vec![Scope::CalendarRead, Scope::CalendarWrite]
+        );
+        assert!(parse_scopes("calendar:admin").unwrap_err().contains("calendar:admin"));
+        assert!(parse_scopes("").is_err());
+    }
+}

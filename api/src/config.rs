@@ -1,0 +1,25 @@
+//! Settings from flags and `QUANDO_*` environment variables, validated at start-up.
+
+/// Server settings. `Config::default()` is what `quando serve` uses with no flags or env.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `QUANDO_DATABASE_URL`: `sqlite://quando.db?mode=rwc` (default) or `postgres://...`.
+    pub database_url: String,
+    /// `QUANDO_BIND`: the address to listen on.
+    pub bind: String,
+    /// `QUANDO_RATE_LIMIT_PER_MINUTE`: default per-key request budget.
+    pub rate_limit_per_minute: u32,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://quando.db?mode=rwc";
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: DEFAULT_DATABASE_URL.to_string(),
+            bind: DEFAULT_BIND.to_string(),
+            rate_limit_per_minute: 600,
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Booking rules that do not need storage: how long a booking may be, and the block of time an
+//! event occupies on its calendar once its event type's buffers are added.
+
+use chrono::{DateTime, Duration, Utc};
+
+/// A booking's own length may differ from its event type's duration, but never beyond this.
+pub const MAX_BOOKING_LENGTH: Duration = Duration::days(7);
+
+/// The half-open interval `[start - bufferBefore, end + bufferAfter)` an event occupies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Block {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl Block {
+    pub fn around(
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        buffer_before_minutes: i32,
+        buffer_after_minutes: i32,
+    ) -> Self {
+        Block {
+            start: start - Duration::minutes(buffer_before_minutes.into()),
+            end: end + Duration::minutes(buffer_after_minutes.into()),
+        }
+    }
+
+    /// The comparison the database makes: half-open ranges, so back-to-back does not collide.
+    pub fn overlaps(&self, other: &Block) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+}
+
+/// Why a start/end pair cannot be a booking, as a message for the `endTime` field.
+pub fn check_length(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<(), String> {
+    if end <= start {
+        return Err("must be after startTime".into());
+    }
+    if end - start > MAX_BOOKING_LENGTH {
+        return Err("a booking lasts at most 7 days".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2027, 4, 15, h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn back_to_back_blocks_do_not_overlap() {
+        let a = Block::around(at(10, 0), at(10, 30), 0, 0);
+        let b = Block::around(at(10, 30), at(11, 0), 0, 0);
+        assert!(!a.overlaps(&b) && !b.overlaps(&a));
+    }
+
+    #[test]
+    fn buffers_widen_the_block_on_both_sides() {
+        let a = Block::around(at(10, 0), at(10, 30), 5, 15);
+        assert_eq!(a.start, at(9, 55));
+        assert_eq!(a.end, at(10, 45));
+        assert!(a.overlaps(&Block::around(at(10, 40), at(11, 0), 0, 0)));
+        assert!(!a.overlaps(&Block::around(at(10, 45), at(11, 0), 0, 0)));
+    }
+
+    #[test]
+    fn an_enclosing_range_overlaps() {
+        let inner = Block::around(at(10, 0), at(10, 30), 0, 0);
+        let outer = Block::around(at(9, 0), at(12, 0), 0, 0);
+        assert!(inner.overlaps(&outer) && outer.overlaps(&inner));
+    }
+
+    #[test]
+    fn lengths_must_be_positive_and_at_most_seven_days() {
+        assert!(check_length(at(10, 0), at(10, 0)).is_err());
+        assert!(check_length(at(10, 0), at(9, 0)).is_err());
+        assert!(check_length(at(10, 0), at(10, 0) + Duration::days(7)).is_ok());
+        assert!(check_length(at(10, 0), at(10, 0) + Duration::days(7) + Duration::seconds(1)).is_err());
+    }
+}

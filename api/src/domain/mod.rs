@@ -1,0 +1,8 @@
+//! Parsed types and booking rules: pure functions, no I/O, unit-tested beside each type.
+//! Everything that crosses the HTTP boundary is parsed into one of these once; code past the
+//! boundary never re-checks.
+
+pub mod booking;
+pub mod contact;
+pub mod ids;
+pub mod time;

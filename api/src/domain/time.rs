@@ -1,0 +1,318 @@
+//! The one time parser. Instants arrive as RFC 3339 / ISO 8601 strings, with an offset, or as
+//! local wall-clock times read in a named IANA zone. A local time that a DST change skips or
+//! repeats is an error that says so; a local time with no zone to read it in is an error too
+//! (never silently UTC: an agent that forgot the zone would book the wrong hour).
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, SubsecRound, TimeZone as _, Utc};
+use chrono_tz::Tz;
+
+/// A validated IANA time zone, e.g. `Europe/Rome`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Zone(pub Tz);
+
+impl Zone {
+    pub const UTC: Zone = Zone(Tz::UTC);
+
+    /// Parses an IANA zone name exactly as the tz database spells it.
+    pub fn parse(name: &str) -> Result<Self, TimeError> {
+        Tz::from_str(name.trim())
+            .map(Zone)
+            .map_err(|_| TimeError::UnknownZone(name.to_string()))
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    /// The instant of a local wall-clock time in this zone, refusing DST gaps and overlaps.
+    pub fn instant(&self, local: NaiveDateTime) -> Result<DateTime<Utc>, TimeError> {
+        match self.0.from_local_datetime(&local) {
+            LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
+            LocalResult::None => Err(TimeError::Nonexistent {
+                local,
+                zone: self.name(),
+            }),
+            LocalResult::Ambiguous(earlier, later) => Err(TimeError::Ambiguous {
+                local,
+                zone: self.name(),
+                earlier: earlier.with_timezone(&Utc),
+                later: later.with_timezone(&Utc),
+            }),
+        }
+    }
+
+    /// The instant of a local time for schedule boundaries: a nonexistent time maps to the
+    /// instant the gap ends, an ambiguous one to the earlier instant.
+    pub fn instant_lenient(&self, local: NaiveDateTime) -> DateTime<Utc> {
+        match self.instant(local) {
+            Ok(t) => t,
+            Err(TimeError::Ambiguous { earlier, .. }) => earlier,
+            Err(_) => {
+                // Walk forward minute by minute to the end of the gap (gaps are at most a few hours).
+                let mut probe = local;
+                loop {
+                    probe += chrono::Duration::minutes(1);
+                    match self.instant(probe) {
+                        Ok(t) | Err(TimeError::Ambiguous { earlier: t, .. }) => return t,
+                        Err(_) => continue,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Midnight at the start of a local date (or the first instant of that date after a gap).
+    pub fn start_of_day(&self, date: NaiveDate) -> DateTime<Utc> {
+        self.instant_lenient(date.and_time(NaiveTime::MIN))
+    }
+}
+
+/// Why a time could not be read. Messages are written for the API caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TimeError {
+    Malformed(String),
+    MissingOffset(String),
+    FractionalSeconds(String),
+    UnknownZone(String),
+    Nonexistent {
+        local: NaiveDateTime,
+        zone: &'static str,
+    },
+    Ambiguous {
+        local: NaiveDateTime,
+        zone: &'static str,
+        earlier: DateTime<Utc>,
+        later: DateTime<Utc>,
+    },
+}
+
+impl fmt::Display for TimeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TimeError::Malformed(s) => write!(
+                f,
+                "'{s}' is not an ISO 8601 date-time; use e.g. 2026-04-15T14:00:00Z or 2026-04-15T16:00:00+02:00"
+            ),
+            TimeError::MissingOffset(s) => write!(
+                f,
+                "'{s}' has no UTC offset; add one (e.g. Z or +02:00) or name a timezone to read it in"
+            ),
+            TimeError::FractionalSeconds(s) => {
+                write!(f, "'{s}' has fractional seconds; times are whole seconds")
+            }
+            TimeError::UnknownZone(s) => write!(
+                f,
+                "'{s}' is not an IANA time zone; use a name such as Europe/Rome or America/New_York"
+            ),
+            TimeError::Nonexistent { local, zone } => write!(
+                f,
+                "{} does not exist in {zone}: the clocks skip it at a daylight-saving change; give an offset or another time",
+                local.format("%Y-%m-%dT%H:%M:%S")
+            ),
+            TimeError::Ambiguous {
+                local,
+                zone,
+                earlier,
+                later,
+            } => write!(
+                f,
+                "{} is ambiguous in {zone}: it happens twice at a daylight-saving change ({} and {}); give an offset",
+                local.format("%Y-%m-%dT%H:%M:%S"),
+                format_utc(*earlier),
+                format_utc(*later)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TimeError {}
+
+/// Reads an instant. With an offset (`Z`, `+02:00`) the zone is not consulted; without one the
+/// local time is read in `zone`, or refused when the request named no zone.
+pub fn parse_instant(input: &str, zone: Option<Zone>) -> Result<DateTime<Utc>, TimeError> {
+    let s = input.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return whole_seconds(t.with_timezone(&Utc), s);
+    }
+    // ISO 8601 allows the seconds to be left out: 2026-04-15T14:00Z, 2026-04-15T14:00+02:00.
+    if let Some(t) = parse_offset_without_seconds(s) {
+        return Ok(t);
+    }
+    let local = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+        .ok_or_else(|| TimeError::Malformed(input.to_string()))?;
+    if local.and_utc().timestamp_subsec_nanos() != 0 {
+        return Err(TimeError::FractionalSeconds(input.to_string()));
+    }
+    match zone {
+        Some(zone) => zone.instant(local),
+        None => Err(TimeError::MissingOffset(input.to_string())),
+    }
+}
+
+fn parse_offset_without_seconds(s: &str) -> Option<DateTime<Utc>> {
+    let (head, tail) = s.split_at_checked(16)?;
+    if !matches!(tail.chars().next(), Some('Z' | 'z' | '+' | '-')) {
+        return None;
+    }
+    let with_seconds = format!("{head}:00{tail}");
+    DateTime::parse_from_rfc3339(&with_seconds)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn whole_seconds(t: DateTime<Utc>, input: &str) -> Result<DateTime<Utc>, TimeError> {
+    if t.timestamp_subsec_nanos() != 0 {
+        return Err(TimeError::FractionalSeconds(input.to_string()));
+    }
+    Ok(t)
+}
+
+/// The one output format: UTC, seconds precision, `Z`.
+pub fn format_utc(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The current instant, truncated to whole seconds like every stored time.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rome() -> Option<Zone> {
+        Some(Zone::parse("Europe/Rome").unwrap())
+    }
+
+    #[test]
+    fn an_instant_with_z_or_an_offset_is_read_without_a_zone() {
+        assert_eq!(
+            format_utc(parse_instant("2026-04-15T14:00:00Z", None).unwrap()),
+            "2026-04-15T14:00:00Z"
+        );
+        assert_eq!(
+            format_utc(parse_instant("2026-04-15T16:00:00+02:00", None).unwrap()),
+            "2026-04-15T14:00:00Z"
+        );
+        assert_eq!(
+            format_utc(parse_instant("2026-04-15T16:00+02:00", None).unwrap()),
+            "2026-04-15T14:00:00Z"
+        );
+    }
+
+    #[test]
+    fn an_offset_wins_over_the_named_zone() {
+        let t = parse_instant("2026-04-15T14:00:00Z", rome()).unwrap();
+        assert_eq!(format_utc(t), "2026-04-15T14:00:00Z");
+    }
+
+    #[test]
+    fn a_local_time_is_read_in_the_named_zone_on_both_sides_of_dst() {
+        assert_eq!(
+            format_utc(parse_instant("2026-01-15T10:00:00", rome()).unwrap()),
+            "2026-01-15T09:00:00Z"
+        );
+        assert_eq!(
+            format_utc(parse_instant("2026-07-15T10:00", rome()).unwrap()),
+            "2026-07-15T08:00:00Z"
+        );
+    }
+
+    #[test]
+    fn a_local_time_without_a_zone_is_refused_never_read_as_utc() {
+        assert!(matches!(
+            parse_instant("2026-04-15T14:00:00", None),
+            Err(TimeError::MissingOffset(_))
+        ));
+    }
+
+    #[test]
+    fn a_local_time_in_the_spring_gap_does_not_exist() {
+        let err = parse_instant("2026-03-29T02:30:00", rome()).unwrap_err();
+        assert!(matches!(err, TimeError::Nonexistent { .. }));
+        assert!(err.to_string().contains("does not exist in Europe/Rome"));
+    }
+
+    #[test]
+    fn a_local_time_in_the_autumn_overlap_is_ambiguous() {
+        let err = parse_instant("2026-10-25T02:30:00", rome()).unwrap_err();
+        assert!(err.to_string().contains("ambiguous in Europe/Rome"));
+        assert!(err.to_string().contains("2026-10-25T00:30:00Z"));
+        assert!(err.to_string().contains("2026-10-25T01:30:00Z"));
+    }
+
+    #[test]
+    fn garbage_and_fractional_seconds_are_refused() {
+        assert!(matches!(
+            parse_instant("yesterday", None),
+            Err(TimeError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_instant("2026-02-30T10:00:00Z", None),
+            Err(TimeError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_instant("2026-04-15T14:00:00.250Z", None),
+            Err(TimeError::FractionalSeconds(_))
+        ));
+        assert!(parse_instant("2026-04-15T14:00:00.000Z", None).is_ok());
+    }
+
+    #[test]
+    fn zones_are_iana_names() {
+        assert_eq!(Zone::parse("America/New_York").unwrap().name(), "America/New_York");
+        assert!(Zone::parse("Mars/Olympus").is_err());
+        assert!(Zone::parse("CEST").is_err());
+        assert!(Zone::parse("").is_err());
+    }
+
+    #[test]
+    fn schedule_boundaries_in_a_gap_move_to_the_end_of_the_gap() {
+        let zone = Zone::parse("Europe/Rome").unwrap();
+        let local = NaiveDateTime::parse_from_str("2026-03-29T02:30:00", "%Y-%m-%dT%H:%M:%S").unwrap();
+        assert_eq!(format_utc(zone.instant_lenient(local)), "2026-03-29T01:00:00Z");
+        let ambiguous =
+            NaiveDateTime::parse_from_str("2026-10-25T02:30:00", "%Y-%m-%dT%H:%M:%S").unwrap();
+        assert_eq!(format_utc(zone.instant_lenient(ambiguous)), "2026-10-25T00:30:00Z");
+    }
+
+    /// Every case of the shared, independently computed DST vectors (eleven zones, 2026-2028).
+    #[test]
+    fn the_parser_agrees_with_every_shared_dst_vector() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/dst-vectors.json");
+        let text = std::fs::read_to_string(path).expect("shared/testdata/dst-vectors.json beside the repo");
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let cases = doc["cases"].as_array().unwrap();
+        assert!(cases.len() >= 700);
+        for case in cases {
+            let zone = Zone::parse(case["zone"].as_str().unwrap()).unwrap();
+            let local = case["local"].as_str().unwrap();
+            let got = parse_instant(local, Some(zone));
+            match case["kind"].as_str().unwrap() {
+                "unique" => assert_eq!(
+                    got.as_ref().map(|t| format_utc(*t)).ok(),
+                    case["utc"].as_str().map(str::to_string),
+                    "{case}"
+                ),
+                "nonexistent" => assert!(
+                    matches!(got, Err(TimeError::Nonexistent { .. })),
+                    "{case}: {got:?}"
+                ),
+                "ambiguous" => match got {
+                    Err(TimeError::Ambiguous { earlier, later, .. }) => {
+                        assert_eq!(format_utc(earlier), case["earlier"].as_str().unwrap(), "{case}");
+                        assert_eq!(format_utc(later), case["later"].as_str().unwrap(), "{case}");
+                    }
+                    other => panic!("{case}: {other:?}"),
+                },
+                kind => panic!("unknown kind {kind}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! `ApiError`: the one error envelope and its stable codes. Every failure on every route, including
+//! the ones poem and poem-openapi raise before a handler runs (unknown route, wrong method,
+//! unparseable parameters, bad bodies, missing credentials), leaves through `ApiError` so that no
+//! response body is ever plain text. A 500 returns only its code; the cause is logged with the
+//! request id and never reaches the caller.
+
+use poem::http::StatusCode;
+use poem::{IntoResponse, Response};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::types::{ToJSON, Type};
+use poem_openapi::{ApiResponse, Enum, Object};
+use sea_orm::DbErr;
+use uuid::Uuid;
+
+use crate::middleware::request_id;
+
+/// Stable, machine-readable error codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    ValidationError,
+    Unauthorized,
+    Forbidden,
+    InsufficientScope,
+    NotFound,
+    MethodNotAllowed,
+    SlotUnavailable,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    IdempotencyInProgress,
+    IdempotencyConflict,
+    RateLimitExceeded,
+    InternalError,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::BadRequest | ErrorCode::ValidationError => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden | ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::SlotUnavailable | ErrorCode::IdempotencyInProgress => StatusCode::CONFLICT,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::IdempotencyConflict => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// One invalid field and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct FieldError {
+    /// The field or query parameter, as the request spelled it (`startTime`, `limit`).
+    pub field: String,
+    /// What is wrong with it, in a sentence.
+    pub message: String,
+}
+
+/// Machine-readable details of an error.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct ErrorDetails {
+    /// With `validation_error`: every invalid field.
+    pub fields: Option<Vec<FieldError>>,
+    /// With `slot_unavailable`: why the time cannot be booked (`conflict`).
+    pub reason: Option<String>,
+    /// With `slot_unavailable` and reason `conflict`: the event already holding the time.
+    pub conflicting_event_id: Option<Uuid>,
+}
+
+/// The error itself.
+#[derive(Clone, Debug, PartialEq, Eq, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// Stable error code; branch on this, not on the message.
+    pub code: ErrorCode,
+    /// Human-readable explanation.
+    pub message: String,
+    /// Field errors or conflict details; `null` when there are none.
+    pub details: Option<ErrorDetails>,
+}
+
+/// The envelope of every error response.
+#[derive(Clone, Debug, PartialEq, Eq, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+    /// The request id, also in the `X-Request-Id` header; quote it when asking for support.
+    pub request_id: String,
+}
+
+/// A failure on its way to becoming an error response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Option<ErrorDetails>,
+    /// Seconds, for `Retry-After` on 429.
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            details: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthorized, message)
+    }
+
+    /// A validation error naming each invalid field.
+    pub fn fields(fields: Vec<FieldError>) -> Self {
+        let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+        let message = match fields.as_slice() {
+            [only] => format!("{}: {}", only.field, only.message),
+            _ => format!("invalid fields: {}", names.join(", ")),
+        };
+        ApiError {
+            details: Some(ErrorDetails {
+                fields: Some(fields),
+                ..ErrorDetails::default()
+            }),
+            ..Self::new(ErrorCode::ValidationError, message)
+        }
+    }
+
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::fields(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    }
+
+    pub fn slot_conflict(conflicting: Uuid) -> Self {
+        ApiError {
+            details: Some(ErrorDetails {
+                reason: Some("conflict".into()),
+                conflicting_event_id: Some(conflicting),
+                ..ErrorDetails::default()
+            }),
+            ..Self::new(
+                ErrorCode::SlotUnavailable,
+                "the time overlaps another booking on this calendar",
+            )
+        }
+    }
+
+    /// A 500. The cause is logged here, with the request id, and never sent to the caller.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(request_id = %request_id::current(), error = %cause, "internal error");
+        Self::new(ErrorCode::InternalError, "internal error; quote the request id to support")
+    }
+
+    pub fn envelope(&self) -> ErrorEnvelope {
+        ErrorEnvelope {
+            error: ErrorBody {
+                code: self.code,
+                message: self.message.clone(),
+                details: self.details.clone(),
+            },
+            request_id: request_id::current(),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Collects field errors so a request hears about every bad field at once.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldError>);
+
+impl Violations {
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.to_string(),
+            message: message.into(),
+        });
+    }
+
+    /// Keeps the value of a successful parse, records the failure of another.
+    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.add(field, e.to_string());
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_result(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::fields(self.0))
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.envelope().to_json_string();
+        let mut resp = Response::builder()
+            .status(self.code.status())
+            .content_type("application/json; charset=utf-8")
+            .body(body);
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(
+                poem::http::header::RETRY_AFTER,
+                poem::http::HeaderValue::from(secs),
+            );
+        }
+        resp
+    }
+}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    fn as_response(&self) -> Response {
+        self.clone().into_response()
+    }
+}
+
+/// Every error an operation can answer with, declared with the envelope schema.
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        let statuses: &[(u16, &'static str)] = &[
+            (400, "`bad_request` (malformed JSON or query string) or `validation_error` (`details.fields` names each invalid field)."),
+            (401, "`unauthorized`: missing, malformed or unknown API key."),
+            (403, "`forbidden` (key revoked or expired) or `insufficient_scope` (the message names the missing scope)."),
+            (404, "`not_found`: no such resource in your organization."),
+            (409, "`slot_unavailable`: the time overlaps a confirmed or tentative event (`details.conflictingEventId`)."),
+            (413, "`payload_too_large`: the body is over 64 KiB."),
+            (415, "`unsupported_media_type`: the body is not `application/json`."),
+            (429, "`rate_limit_exceeded`: too many requests for this key; see `Retry-After`."),
+            (500, "`internal_error`: logged with the request id; nothing else is revealed."),
+        ];
+        MetaResponses {
+            responses: statuses
+                .iter()
+                .map(|(status, description)| MetaResponse {
+                    description,
+                    status: Some(*status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: "application/json; charset=utf-8",
+                        schema: ErrorEnvelope::schema_ref(),
+                    }],
+                    headers: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        ErrorEnvelope::register(registry);
+    }
+}
+
+/// Maps storage failures. Constraint violations that are the client's doing become client
+/// errors; anything else is a 500 whose cause is logged.
+impl From<DbErr> for ApiError {
+    fn from(err: DbErr) -> Self {
+        ApiError::internal(err)
+    }
+}
+
+/// Whether a database error is PostgreSQL refusing an overlapping booking through the
+/// exclusion constraint (SQLSTATE 23P01). `DbErr::sql_err()` does not recognise it.
+pub fn is_exclusion_violation(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    let runtime = match err {
+        DbErr::Query(r) | DbErr::Exec(r) => r,
+        _ => return false,
+    };
+    match runtime {
+        RuntimeErr::SqlxError(e) => match e.as_ref() {
+            sea_orm::sqlx::Error::Database(d) => d.code().as_deref() == Some("23P01"),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Failures of the administrative functions behind the CLI (`quando org create`, ...).
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no such {0}")]
+    NotFound(&'static str),
+}

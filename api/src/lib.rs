@@ -1,0 +1,72 @@
+//! Quando: a multi-tenant appointment-booking API.
+//!
+//! `app(state)` is the whole server; the binary, the integration tests and `quando openapi`
+//! all build it from here, so what is tested is what runs.
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod middleware;
+pub mod pagination;
+pub mod payload;
+pub mod repo;
+pub mod routes;
+pub mod schema;
+pub mod state;
+pub mod telemetry;
+
+use poem::endpoint::make_sync;
+use poem::web::Html;
+use poem::{Endpoint, EndpointExt, IntoResponse, Route};
+use poem_openapi::OpenApiService;
+
+use routes::calendars::CalendarsApi;
+use routes::event_types::EventTypesApi;
+use routes::events::EventsApi;
+use routes::service::ServiceApi;
+use state::AppState;
+
+pub type Api = (EventsApi, CalendarsApi, EventTypesApi, ServiceApi);
+
+const DESCRIPTION: &str = "Quando is a multi-tenant appointment-booking API. An organization owns \
+calendars (bookable resources), event types (what can be booked) and events (appointments). \
+Authenticate with `Authorization: Bearer qnd_live_...`; keys carry the scopes `calendar:read` \
+and/or `calendar:write`. Every response carries `X-Request-Id`, and every JSON body of the /v1 API \
+carries the same `requestId`. Errors share one envelope: \
+`{\"error\":{\"code\",\"message\",\"details\"},\"requestId\"}`. Times are ISO 8601; output is \
+always UTC with `Z`.";
+
+/// The OpenAPI service: the operations and the spec they generate.
+pub fn api_service() -> OpenApiService<Api, ()> {
+    OpenApiService::new(
+        (EventsApi, CalendarsApi, EventTypesApi, ServiceApi),
+        "Quando",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(DESCRIPTION)
+}
+
+/// The whole HTTP server.
+pub fn app(state: AppState) -> impl Endpoint + 'static {
+    let service = api_service();
+    let json = service.spec();
+    let yaml = service.spec_yaml();
+    let docs = service.swagger_ui_html();
+    Route::new()
+        .nest("/", service)
+        .at(
+            "/openapi.json",
+            make_sync(move |_| json.clone().with_content_type("application/json; charset=utf-8")),
+        )
+        .at(
+            "/openapi.yaml",
+            make_sync(move |_| yaml.clone().with_content_type("application/yaml; charset=utf-8")),
+        )
+        .at("/docs", make_sync(move |_| Html(docs.clone()).into_response()))
+        .data(state)
+        .around(middleware::request_id::layer)
+}

@@ -1,0 +1,232 @@
+//! `quando`: the CLI. Parses arguments and calls the library; nothing else lives here.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use poem::listener::TcpListener;
+use quando_api::auth::parse_scopes;
+use quando_api::config::{Config, DEFAULT_BIND, DEFAULT_DATABASE_URL};
+use quando_api::{admin, api_service, app, db, state::AppState, telemetry};
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(name = "quando", version, about = "Quando: a multi-tenant appointment-booking API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct DbArgs {
+    /// Database URL: sqlite://quando.db?mode=rwc or postgres://user@host/db
+    #[arg(long, env = "QUANDO_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database and serve the API.
+    Serve {
+        #[arg(long, env = "QUANDO_BIND", default_value = DEFAULT_BIND)]
+        bind: String,
+        #[command(flatten)]
+        db: DbArgs,
+        /// Default requests per minute for each API key.
+        #[arg(long, env = "QUANDO_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+        rate_limit_per_minute: u32,
+        /// Create (once) a demo organization with a calendar and an event type, and print a key.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Organizations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// API keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Print the OpenAPI document the server serves.
+    Openapi {
+        #[arg(long, value_enum, default_value_t = SpecFormat::Yaml)]
+        format: SpecFormat,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organization and its first API key; prints JSON.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an API key for an organization; prints JSON with the secret (shown once).
+    Create {
+        #[arg(long)]
+        org: Uuid,
+        #[arg(long, default_value = "calendar:read,calendar:write")]
+        scopes: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Requests per minute for this key (default: the server's).
+        #[arg(long)]
+        rate_limit: Option<u32>,
+        /// The key stops working after this many days.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke an API key: requests with it get 403 from then on.
+    Revoke {
+        #[arg(long)]
+        id: Uuid,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SpecFormat {
+    Yaml,
+    Json,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type AnyError = Box<dyn std::error::Error>;
+
+async fn open(url: &str) -> Result<sea_orm::DatabaseConnection, AnyError> {
+    let conn = db::connect(url).await?;
+    db::migrate(&conn).await?;
+    Ok(conn)
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), AnyError> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<(), AnyError> {
+    match cli.command {
+        Command::Serve {
+            bind,
+            db,
+            rate_limit_per_minute,
+            demo,
+        } => {
+            let log_json = std::env::var("QUANDO_LOG_FORMAT").is_ok_and(|f| f == "json");
+            telemetry::init(std::env::var("QUANDO_LOG").ok().as_deref(), log_json);
+            let conn = open(&db.database_url).await?;
+            if demo {
+                let demo = quando_api::demo::ensure(&conn).await?;
+                println!("{}", demo.banner(&bind));
+            }
+            let config = Config {
+                database_url: db.database_url,
+                bind: bind.clone(),
+                rate_limit_per_minute,
+            };
+            tracing::info!(%bind, "quando listening");
+            poem::Server::new(TcpListener::bind(bind))
+                .run_with_graceful_shutdown(
+                    app(AppState::new(conn.clone(), config)),
+                    shutdown_signal(),
+                    Some(std::time::Duration::from_secs(30)),
+                )
+                .await?;
+            conn.close().await?;
+            Ok(())
+        }
+        Command::Migrate { db } => {
+            open(&db.database_url).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Org {
+            command: OrgCommand::Create { name, db },
+        } => {
+            let conn = open(&db.database_url).await?;
+            print_json(&admin::create_organization(&conn, &name).await?)
+        }
+        Command::Key {
+            command:
+                KeyCommand::Create {
+                    org,
+                    scopes,
+                    name,
+                    rate_limit,
+                    expires_in_days,
+                    db,
+                },
+        } => {
+            let scopes = parse_scopes(&scopes)?;
+            let conn = open(&db.database_url).await?;
+            let key =
+                admin::create_key_expiring(&conn, org, &scopes, name.as_deref(), rate_limit, expires_in_days)
+                    .await?;
+            print_json(&key)
+        }
+        Command::Key {
+            command: KeyCommand::Revoke { id, db },
+        } => {
+            let conn = open(&db.database_url).await?;
+            admin::revoke_key(&conn, id).await?;
+            print_json(&serde_json::json!({ "id": id, "revoked": true }))
+        }
+        Command::Openapi { format } => {
+            let service = api_service();
+            match format {
+                SpecFormat::Yaml => print!("{}", service.spec_yaml()),
+                SpecFormat::Json => println!("{}", service.spec()),
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM: stop accepting, let in-flight requests finish.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,177 @@
+//! The outermost layer. It gives every request an id (a well-formed incoming `X-Request-Id` is
+//! kept, otherwise a UUID v7 is generated), makes that id available to the code that builds
+//! response bodies, turns any error that escaped the handlers into the JSON envelope, sets the
+//! `X-Request-Id` header on every response, and writes one log line per request.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use poem::error::{MethodNotAllowedError, NotFoundError};
+use poem::http::{HeaderValue, StatusCode};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use poem_openapi::OperationId;
+use poem_openapi::error::{
+    AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
+};
+use tracing::Instrument;
+
+use crate::error::{ApiError, ErrorCode};
+
+pub const HEADER: &str = "x-request-id";
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being served (empty outside a request, e.g. in the CLI).
+pub fn current() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// 1 to 128 visible characters from a conservative set, so ids can be logged and echoed safely.
+fn well_formed(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+pub async fn layer<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
+    let id = req
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| well_formed(v))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let started = Instant::now();
+    let method = req.method().clone();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        org_id = tracing::field::Empty,
+        method = %method,
+    );
+    let path = req.uri().path().to_string();
+    let (mut resp, route) = REQUEST_ID
+        .scope(
+            id.clone(),
+            async move {
+                match next.call(req).await {
+                    Ok(resp) => {
+                        let resp = resp.into_response();
+                        let route = resp.data::<OperationId>().map(|o| o.0);
+                        (resp, route)
+                    }
+                    Err(err) => {
+                        let route = err.data::<OperationId>().map(|o| o.0);
+                        (error_response(err), route)
+                    }
+                }
+            }
+            .instrument(span.clone()),
+        )
+        .await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(HEADER, value);
+    }
+    let status = resp.status().as_u16();
+    tracing::info!(
+        parent: &span,
+        route = route.unwrap_or(path.as_str()),
+        status,
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    Ok(resp)
+}
+
+/// Every error poem or poem-openapi can raise, in the envelope.
+pub fn error_response(err: poem::Error) -> Response {
+    let api = if let Some(api) = err.downcast_ref::<ApiError>() {
+        api.clone()
+    } else if err.is::<NotFoundError>() || err.is::<ParsePathError>() {
+        // A malformed id in the path names nothing that could exist.
+        ApiError::new(ErrorCode::NotFound, "no such resource or route")
+    } else if err.is::<MethodNotAllowedError>() {
+        ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "this route does not accept that method",
+        )
+    } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        ApiError::field(e.name, param_message(&e.reason))
+    } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+        ApiError::bad_request(format!("the request body could not be read: {}", e.reason))
+    } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
+        ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("{e}; send Content-Type: application/json"),
+        )
+    } else if err.is::<AuthorizationError>() {
+        ApiError::unauthorized("missing or malformed API key; send Authorization: Bearer qnd_live_...")
+    } else {
+        match err.status() {
+            StatusCode::BAD_REQUEST => ApiError::bad_request(err.to_string()),
+            StatusCode::UNAUTHORIZED => ApiError::unauthorized(err.to_string()),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::new(ErrorCode::PayloadTooLarge, "the request body is over 64 KiB")
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ApiError::new(ErrorCode::UnsupportedMediaType, err.to_string())
+            }
+            StatusCode::NOT_FOUND => ApiError::new(ErrorCode::NotFound, "not found"),
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::new(ErrorCode::MethodNotAllowed, err.to_string()),
+            _ => ApiError::internal(err),
+        }
+    };
+    api.into_response()
+}
+
+/// poem-openapi's parameter reasons, made to read as advice.
+fn param_message(reason: &str) -> String {
+    let reason = reason.split(" (occurred while parsing").next().unwrap_or(reason);
+    if let Some(rest) = reason.strip_prefix("verification failed. ") {
+        for (prefix, word) in [("maximum(", "at most"), ("minimum(", "at least")] {
+            if let Some(bound) = rest.strip_prefix(prefix) {
+                let n = bound.split(',').next().unwrap_or(bound);
+                return format!("must be {word} {n}");
+            }
+        }
+    }
+    if let Some(rest) = reason.strip_prefix("failed to parse \"") {
+        let (ty, detail) = rest.split_once("\": ").unwrap_or((rest, ""));
+        return match ty {
+            "string_uuid" => "must be a UUID".to_string(),
+            "string_date-time" => detail.to_string(),
+            t if t.starts_with("integer") => "must be a whole number".to_string(),
+            "EventStatus" => "must be one of: confirmed, tentative, cancelled".to_string(),
+            _ => format!("is not a valid value: {detail}"),
+        };
+    }
+    reason.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_of_ordinary_shapes_are_kept_and_odd_ones_replaced() {
+        assert!(well_formed("req-abc123"));
+        assert!(well_formed("0196f6d2-8c1e-7a3b-9f00-123456789abc"));
+        assert!(!well_formed(""));
+        assert!(!well_formed("has space"));
+        assert!(!well_formed(&"x".repeat(129)));
+        assert!(!well_formed("<script>"));
+    }
+
+    #[test]
+    fn parameter_reasons_read_as_advice() {
+        assert_eq!(param_message("verification failed. maximum(100, exclusive: false)"), "must be at most 100");
+        assert_eq!(
+            param_message("failed to parse \"string_uuid\": invalid character (occurred while parsing \"optional_string_uuid\")"),
+            "must be a UUID"
+        );
+        assert_eq!(param_message("failed to parse \"integer(uint64)\": invalid digit"), "must be a whole number");
+    }
+}

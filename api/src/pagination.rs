@@ -1,0 +1,82 @@
+//! The one pagination helper: `page`/`limit` in, the `pagination` block out.
+
+use poem_openapi::Object;
+
+pub const DEFAULT_LIMIT: u64 = 20;
+pub const MAX_LIMIT: u64 = 100;
+
+/// Default of the `page` query parameter.
+pub fn default_page() -> u64 {
+    1
+}
+
+/// Default of the `limit` query parameter.
+pub fn default_limit() -> u64 {
+    DEFAULT_LIMIT
+}
+
+/// A validated page request (`page` >= 1, `limit` 1..=100; the query parameters enforce both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: u64,
+    pub limit: u64,
+}
+
+impl PageRequest {
+    pub fn new(page: Option<u64>, limit: Option<u64>) -> Self {
+        PageRequest {
+            page: page.unwrap_or(1).max(1),
+            limit: limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
+        }
+    }
+
+    pub fn offset(&self) -> u64 {
+        (self.page - 1).saturating_mul(self.limit)
+    }
+}
+
+/// Where this page sits in the whole result.
+#[derive(Clone, Debug, PartialEq, Eq, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Pagination {
+    /// This page, from 1.
+    pub page: u64,
+    /// Items per page.
+    pub limit: u64,
+    /// Items matching the filters, over all pages.
+    pub total: u64,
+    /// `ceil(total / limit)`; 0 when nothing matches.
+    pub total_pages: u64,
+}
+
+impl Pagination {
+    pub fn new(req: PageRequest, total: u64) -> Self {
+        Pagination {
+            page: req.page,
+            limit: req.limit,
+            total,
+            total_pages: total.div_ceil(req.limit),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn total_pages_is_the_ceiling_and_zero_when_empty() {
+        let req = PageRequest::new(Some(1), Some(10));
+        assert_eq!(Pagination::new(req, 25).total_pages, 3);
+        assert_eq!(Pagination::new(req, 30).total_pages, 3);
+        assert_eq!(Pagination::new(req, 0).total_pages, 0);
+        assert_eq!(Pagination::new(req, 1).total_pages, 1);
+    }
+
+    #[test]
+    fn defaults_are_page_one_of_twenty() {
+        let req = PageRequest::new(None, None);
+        assert_eq!((req.page, req.limit, req.offset()), (1, 20, 0));
+        assert_eq!(PageRequest::new(Some(3), Some(10)).offset(), 20);
+    }
+}

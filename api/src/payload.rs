@@ -1,0 +1,198 @@
+//! `JsonBody<T>`: the request-body extractor of every operation. poem-openapi's `Json<T>` answers a
+//! bad body in plain text and names only its first problem, never the field. This wrapper keeps
+//! the same spec (schema, `required`, content type) but reads the body itself: over 64 KiB is 413,
+//! unparseable JSON is `bad_request`, and every field that breaks the schema the spec publishes
+//! (missing, wrong type, too long, out of range, not one of the allowed values, unknown) is named
+//! in one `validation_error`.
+
+use std::borrow::Cow;
+
+use poem::{Request, RequestBody};
+use poem_openapi::payload::{ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::types::{ParseFromJSON, Type};
+use serde_json::Value;
+
+use crate::error::{ApiError, ErrorCode, FieldError};
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON request body validated against its published schema.
+pub struct JsonBody<T>(pub T);
+
+impl<T: Type> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    fn check_content_type(content_type: &str) -> bool {
+        <poem_openapi::payload::Json<T> as Payload>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let bytes = body
+            .take()
+            .map_err(|_| ApiError::bad_request("the request body could not be read"))?
+            .into_bytes_limit(MAX_BODY_BYTES)
+            .await
+            .map_err(|e| match e {
+                poem::error::ReadBodyError::PayloadTooLarge => ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    "the request body is over 64 KiB",
+                ),
+                other => ApiError::bad_request(format!("the request body could not be read: {other}")),
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::bad_request("the request body is empty; send a JSON object").into());
+        }
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+        let mut registry = Registry::new();
+        T::register(&mut registry);
+        let mut problems = Vec::new();
+        check(&value, &T::schema_ref(), &registry, "", &mut problems);
+        if !problems.is_empty() {
+            return Err(ApiError::fields(problems).into());
+        }
+        T::parse_from_json(Some(value))
+            .map(JsonBody)
+            .map_err(|e| ApiError::field("body", e.into_message()).into())
+    }
+}
+
+poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON);
+
+fn resolve<'a>(schema: &'a MetaSchemaRef, registry: &'a Registry) -> Option<&'a MetaSchema> {
+    match schema {
+        MetaSchemaRef::Inline(s) => Some(s),
+        MetaSchemaRef::Reference(name) => registry.schemas.get(name),
+    }
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+fn push(problems: &mut Vec<FieldError>, path: &str, message: impl Into<String>) {
+    problems.push(FieldError {
+        field: if path.is_empty() { "body".into() } else { path.to_string() },
+        message: message.into(),
+    });
+}
+
+/// Checks `value` against the schema the spec publishes, recording one problem per field.
+fn check(value: &Value, schema: &MetaSchemaRef, registry: &Registry, path: &str, problems: &mut Vec<FieldError>) {
+    let Some(schema) = resolve(schema, registry) else {
+        return;
+    };
+    // A described reference is published as `allOf: [$ref]`.
+    for part in &schema.all_of {
+        check(value, part, registry, path, problems);
+    }
+    // Null for an optional field means "absent"; a required one is reported by its parent.
+    if value.is_null() {
+        return;
+    }
+    let before = problems.len();
+    match schema.ty {
+        "object" => {
+            let Some(map) = value.as_object() else {
+                return push(problems, path, "must be a JSON object");
+            };
+            if schema.properties.is_empty() {
+                return;
+            }
+            for name in &schema.required {
+                if map.get(*name).is_none_or(Value::is_null) {
+                    push(problems, &join(path, name), "is required");
+                }
+            }
+            for (name, field_value) in map {
+                match schema.properties.iter().find(|(n, _)| n == name) {
+                    Some((_, field_schema)) => {
+                        check(field_value, field_schema, registry, &join(path, name), problems)
+                    }
+                    None => push(problems, &join(path, name), "is not a known field"),
+                }
+            }
+        }
+        "array" => {
+            let Some(items) = value.as_array() else {
+                return push(problems, path, "must be an array");
+            };
+            if let Some(max) = schema.max_items.filter(|m| items.len() > *m) {
+                push(problems, path, format!("must have at most {max} items"));
+            }
+            if let Some(item_schema) = &schema.items {
+                for (i, item) in items.iter().enumerate() {
+                    check(item, item_schema, registry, &format!("{path}[{i}]"), problems);
+                }
+            }
+        }
+        "string" => {
+            let Some(s) = value.as_str() else {
+                return push(problems, path, "must be a string");
+            };
+            let chars = s.chars().count();
+            if let Some(max) = schema.max_length.filter(|m| chars > *m) {
+                push(problems, path, format!("must be at most {max} characters"));
+            }
+            if let Some(min) = schema.min_length.filter(|m| chars < *m) {
+                push(
+                    problems,
+                    path,
+                    if min == 1 { "must not be empty".to_string() } else { format!("must be at least {min} characters") },
+                );
+            }
+            if schema.format == Some("uuid") && uuid::Uuid::parse_str(s).is_err() {
+                push(problems, path, "must be a UUID");
+            }
+        }
+        "integer" => {
+            let Some(n) = value.as_i64() else {
+                return push(problems, path, "must be an integer");
+            };
+            let n = n as f64;
+            if let Some(min) = schema.minimum.filter(|m| n < *m) {
+                push(problems, path, format!("must be at least {min}"));
+            }
+            if let Some(max) = schema.maximum.filter(|m| n > *m) {
+                push(problems, path, format!("must be at most {max}"));
+            }
+        }
+        "number" => {
+            if !value.is_number() {
+                push(problems, path, "must be a number");
+            }
+        }
+        "boolean" => {
+            if !value.is_boolean() {
+                push(problems, path, "must be true or false");
+            }
+        }
+        _ => {}
+    }
+    if problems.len() == before && !schema.enum_items.is_empty() && !schema.enum_items.contains(value) {
+        let allowed: Vec<Cow<str>> = schema
+            .enum_items
+            .iter()
+            .map(|v| v.as_str().map(Cow::Borrowed).unwrap_or_else(|| Cow::Owned(v.to_string())))
+            .collect();
+        push(problems, path, format!("must be one of: {}", allowed.join(", ")));
+    }
+}

@@ -1,0 +1,108 @@
+//! Event types of one organization.
+
+use entity::event_types::{ActiveModel, Column, Entity, Model};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, QueryFilter, QueryOrder, Set};
+
+use super::{page, scoped};
+use crate::domain::ids::{CalendarId, EventTypeId, OrgId};
+use crate::domain::time;
+use crate::pagination::PageRequest;
+
+pub struct NewEventType {
+    pub calendar_id: Option<CalendarId>,
+    pub name: String,
+    pub duration_minutes: i32,
+    pub buffer_before_minutes: i32,
+    pub buffer_after_minutes: i32,
+    pub minimum_notice_minutes: Option<i32>,
+    pub location: Option<String>,
+    pub active: bool,
+}
+
+/// Changes to apply; `None` leaves a field as it is, `Some(None)` clears an optional one.
+#[derive(Default)]
+pub struct EventTypeChanges {
+    pub calendar_id: Option<Option<CalendarId>>,
+    pub name: Option<String>,
+    pub duration_minutes: Option<i32>,
+    pub buffer_before_minutes: Option<i32>,
+    pub buffer_after_minutes: Option<i32>,
+    pub minimum_notice_minutes: Option<Option<i32>>,
+    pub location: Option<Option<String>>,
+    pub active: Option<bool>,
+}
+
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: Option<CalendarId>,
+    req: PageRequest,
+) -> Result<(Vec<Model>, u64), DbErr> {
+    let mut query = scoped::<Entity>(org);
+    if let Some(calendar) = calendar {
+        query = query.filter(Column::CalendarId.eq(calendar.0));
+    }
+    page(db, query.order_by_asc(Column::Id), req).await
+}
+
+pub async fn get<C: ConnectionTrait>(db: &C, org: OrgId, id: EventTypeId) -> Result<Option<Model>, DbErr> {
+    scoped::<Entity>(org).filter(Column::Id.eq(id.0)).one(db).await
+}
+
+pub async fn create<C: ConnectionTrait>(db: &C, org: OrgId, new: NewEventType) -> Result<Model, DbErr> {
+    let now = time::now();
+    ActiveModel {
+        id: Set(EventTypeId::generate().0),
+        org_id: Set(org.0),
+        calendar_id: Set(new.calendar_id.map(|c| c.0)),
+        name: Set(new.name),
+        duration_minutes: Set(new.duration_minutes),
+        buffer_before_minutes: Set(new.buffer_before_minutes),
+        buffer_after_minutes: Set(new.buffer_after_minutes),
+        minimum_notice_minutes: Set(new.minimum_notice_minutes),
+        location: Set(new.location),
+        active: Set(new.active),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+}
+
+pub async fn update<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    id: EventTypeId,
+    changes: EventTypeChanges,
+) -> Result<Option<Model>, DbErr> {
+    let Some(current) = get(db, org, id).await? else {
+        return Ok(None);
+    };
+    let mut active: ActiveModel = current.into();
+    if let Some(calendar_id) = changes.calendar_id {
+        active.calendar_id = Set(calendar_id.map(|c| c.0));
+    }
+    if let Some(name) = changes.name {
+        active.name = Set(name);
+    }
+    if let Some(v) = changes.duration_minutes {
+        active.duration_minutes = Set(v);
+    }
+    if let Some(v) = changes.buffer_before_minutes {
+        active.buffer_before_minutes = Set(v);
+    }
+    if let Some(v) = changes.buffer_after_minutes {
+        active.buffer_after_minutes = Set(v);
+    }
+    if let Some(v) = changes.minimum_notice_minutes {
+        active.minimum_notice_minutes = Set(v);
+    }
+    if let Some(v) = changes.location {
+        active.location = Set(v);
+    }
+    if let Some(v) = changes.active {
+        active.active = Set(v);
+    }
+    active.updated_at = Set(time::now());
+    active.update(db).await.map(Some)
+}

@@ -1,0 +1,170 @@
+//! Events (bookings) of one organization. Creating one is the only place where the overlap rule
+//! meets storage: the check and the insert run in one write transaction (`BEGIN IMMEDIATE` on
+//! SQLite, so writers serialise), and on PostgreSQL the exclusion constraint `events_no_overlap`
+//! refuses whatever a race lets through.
+
+use chrono::{DateTime, Utc};
+use entity::events::{ActiveModel, Column, Entity, Model};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, QueryFilter, QueryOrder,
+    QuerySelect, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::{page, scoped};
+use crate::domain::booking::Block;
+use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId};
+use crate::domain::time;
+use crate::error::is_exclusion_violation;
+use crate::pagination::PageRequest;
+
+/// Statuses that hold time on a calendar.
+pub const BLOCKING_STATUSES: [&str; 2] = ["confirmed", "tentative"];
+
+#[derive(Default)]
+pub struct EventFilter {
+    pub calendar_id: Option<CalendarId>,
+    pub event_type_id: Option<EventTypeId>,
+    pub status: Option<&'static str>,
+    /// startTime >= date_from
+    pub date_from: Option<DateTime<Utc>>,
+    /// startTime < date_to
+    pub date_to: Option<DateTime<Utc>>,
+}
+
+pub struct NewEvent {
+    pub calendar_id: CalendarId,
+    pub event_type_id: EventTypeId,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub block: Block,
+    pub timezone: String,
+    pub customer_name: Option<String>,
+    pub customer_phone: Option<String>,
+    pub customer_email: Option<String>,
+    pub notes: Option<String>,
+    pub title: Option<String>,
+    pub location: Option<String>,
+    pub status: &'static str,
+}
+
+#[derive(Debug)]
+pub enum BookingError {
+    /// The time overlaps this live event on the same calendar.
+    Conflict(Uuid),
+    Db(DbErr),
+}
+
+impl From<DbErr> for BookingError {
+    fn from(err: DbErr) -> Self {
+        BookingError::Db(err)
+    }
+}
+
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    filter: EventFilter,
+    req: PageRequest,
+) -> Result<(Vec<Model>, u64), DbErr> {
+    let mut query = scoped::<Entity>(org);
+    if let Some(c) = filter.calendar_id {
+        query = query.filter(Column::CalendarId.eq(c.0));
+    }
+    if let Some(t) = filter.event_type_id {
+        query = query.filter(Column::EventTypeId.eq(t.0));
+    }
+    if let Some(s) = filter.status {
+        query = query.filter(Column::Status.eq(s));
+    }
+    if let Some(from) = filter.date_from {
+        query = query.filter(Column::StartTime.gte(from));
+    }
+    if let Some(to) = filter.date_to {
+        query = query.filter(Column::StartTime.lt(to));
+    }
+    page(db, query.order_by_asc(Column::StartTime).order_by_asc(Column::Id), req).await
+}
+
+pub async fn get<C: ConnectionTrait>(db: &C, org: OrgId, id: EventId) -> Result<Option<Model>, DbErr> {
+    scoped::<Entity>(org).filter(Column::Id.eq(id.0)).one(db).await
+}
+
+/// The first live event on the calendar whose block overlaps `block` (half-open), if any.
+pub async fn find_conflict<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: CalendarId,
+    block: Block,
+    except: Option<EventId>,
+) -> Result<Option<Uuid>, DbErr> {
+    let mut query = scoped::<Entity>(org)
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::CalendarId.eq(calendar.0))
+        .filter(Column::Status.is_in(BLOCKING_STATUSES))
+        .filter(Column::BlockEnd.gt(block.start))
+        .filter(Column::BlockStart.lt(block.end));
+    if let Some(except) = except {
+        query = query.filter(Column::Id.ne(except.0));
+    }
+    query.order_by_asc(Column::BlockStart).into_tuple::<Uuid>().one(db).await
+}
+
+fn write_transaction() -> TransactionOptions {
+    TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    }
+}
+
+/// Books an event unless its block overlaps a live event on the same calendar.
+pub async fn create(db: &DatabaseConnection, org: OrgId, new: NewEvent) -> Result<Model, BookingError> {
+    let calendar = new.calendar_id;
+    let block = new.block;
+    let blocking = BLOCKING_STATUSES.contains(&new.status);
+    let txn = db.begin_with_options(write_transaction()).await?;
+    if blocking && let Some(conflict) = find_conflict(&txn, org, calendar, block, None).await? {
+        return Err(BookingError::Conflict(conflict));
+    }
+    let now = time::now();
+    let inserted = ActiveModel {
+        id: Set(EventId::generate().0),
+        org_id: Set(org.0),
+        calendar_id: Set(new.calendar_id.0),
+        event_type_id: Set(new.event_type_id.0),
+        start_time: Set(new.start),
+        end_time: Set(new.end),
+        block_start: Set(block.start),
+        block_end: Set(block.end),
+        timezone: Set(new.timezone),
+        customer_name: Set(new.customer_name),
+        customer_phone: Set(new.customer_phone),
+        customer_email: Set(new.customer_email),
+        notes: Set(new.notes),
+        title: Set(new.title),
+        location: Set(new.location),
+        status: Set(new.status.to_string()),
+        booked_via: Set("api".to_string()),
+        cancellation_reason: Set(None),
+        cancelled_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await;
+    match inserted {
+        Ok(model) => {
+            txn.commit().await?;
+            Ok(model)
+        }
+        Err(err) if is_exclusion_violation(&err) => {
+            // A concurrent booking committed between our check and our insert (PostgreSQL
+            // checks are not serialised); the constraint refused ours. Name the winner.
+            drop(txn);
+            let winner = find_conflict(db, org, calendar, block, None).await?;
+            Err(BookingError::Conflict(winner.unwrap_or_default()))
+        }
+        Err(err) => Err(err.into()),
+    }
+}

@@ -1,0 +1,309 @@
+//! `/v1/calendar/event-types`: what can be booked, and the rules a booking of it follows.
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::{Example, MaybeUndefined};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::{ApiTags, maybe, optional_text};
+use crate::auth::{Scope, TenantAuth};
+use crate::domain::ids::{CalendarId, EventTypeId, OrgId};
+use crate::error::{ApiError, Violations};
+use crate::middleware::request_id;
+use crate::pagination::{PageRequest, Pagination};
+use crate::payload::JsonBody;
+use crate::repo;
+use crate::repo::event_types::{EventTypeChanges, NewEventType};
+use crate::schema::Timestamp;
+use crate::state::AppState;
+
+/// A new event type.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", example)]
+pub struct EventTypeIn {
+    /// The only calendar it can be booked on; `null` or absent = any calendar of the organization.
+    pub calendar_id: Option<Uuid>,
+    /// Display name, e.g. "30-min demo".
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: String,
+    /// Length of the slots availability offers, in minutes (1 to 10080).
+    #[oai(validator(minimum(value = "1"), maximum(value = "10080")))]
+    pub duration_minutes: i32,
+    /// Time kept free before each booking, in minutes (0 to 1440, default 0).
+    #[oai(validator(minimum(value = "0"), maximum(value = "1440")))]
+    pub buffer_before_minutes: Option<i32>,
+    /// Time kept free after each booking, in minutes (0 to 1440, default 0).
+    #[oai(validator(minimum(value = "0"), maximum(value = "1440")))]
+    pub buffer_after_minutes: Option<i32>,
+    /// How long before its start a booking must be made, in minutes (0 to 525600); `null` = no rule.
+    #[oai(validator(minimum(value = "0"), maximum(value = "525600")))]
+    pub minimum_notice_minutes: Option<i32>,
+    /// Where it happens: an address or a meeting link.
+    #[oai(validator(max_length = 500))]
+    pub location: Option<String>,
+    /// Whether it can be booked (default true).
+    pub active: Option<bool>,
+}
+
+impl Example for EventTypeIn {
+    fn example() -> Self {
+        EventTypeIn {
+            calendar_id: None,
+            name: "Demo Prodotto".into(),
+            duration_minutes: 30,
+            buffer_before_minutes: Some(0),
+            buffer_after_minutes: Some(10),
+            minimum_notice_minutes: Some(60),
+            location: Some("Zoom".into()),
+            active: Some(true),
+        }
+    }
+}
+
+/// Changes to an event type; absent fields stay as they are, `null` clears an optional one.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct EventTypePatch {
+    pub calendar_id: MaybeUndefined<Uuid>,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Option<String>,
+    #[oai(validator(minimum(value = "1"), maximum(value = "10080")))]
+    pub duration_minutes: Option<i32>,
+    #[oai(validator(minimum(value = "0"), maximum(value = "1440")))]
+    pub buffer_before_minutes: Option<i32>,
+    #[oai(validator(minimum(value = "0"), maximum(value = "1440")))]
+    pub buffer_after_minutes: Option<i32>,
+    #[oai(validator(minimum(value = "0"), maximum(value = "525600")))]
+    pub minimum_notice_minutes: MaybeUndefined<i32>,
+    #[oai(validator(max_length = 500))]
+    pub location: MaybeUndefined<String>,
+    pub active: Option<bool>,
+}
+
+/// An event type.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct EventTypeOut {
+    pub id: Uuid,
+    /// The only calendar it can be booked on; `null` = any calendar of the organization.
+    pub calendar_id: Option<Uuid>,
+    pub name: String,
+    pub duration_minutes: i32,
+    pub buffer_before_minutes: i32,
+    pub buffer_after_minutes: i32,
+    /// `null` = no rule.
+    pub minimum_notice_minutes: Option<i32>,
+    pub location: Option<String>,
+    pub active: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<entity::event_types::Model> for EventTypeOut {
+    fn from(m: entity::event_types::Model) -> Self {
+        EventTypeOut {
+            id: m.id,
+            calendar_id: m.calendar_id,
+            name: m.name,
+            duration_minutes: m.duration_minutes,
+            buffer_before_minutes: m.buffer_before_minutes,
+            buffer_after_minutes: m.buffer_after_minutes,
+            minimum_notice_minutes: m.minimum_notice_minutes,
+            location: m.location,
+            active: m.active,
+            created_at: m.created_at.into(),
+            updated_at: m.updated_at.into(),
+        }
+    }
+}
+
+/// One event type.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct EventTypeEnvelope {
+    pub data: EventTypeOut,
+    pub request_id: String,
+}
+
+/// A page of event types.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct EventTypeList {
+    pub data: Vec<EventTypeOut>,
+    pub pagination: Pagination,
+    pub request_id: String,
+}
+
+fn envelope(m: entity::event_types::Model) -> Json<EventTypeEnvelope> {
+    Json(EventTypeEnvelope {
+        data: m.into(),
+        request_id: request_id::current(),
+    })
+}
+
+#[derive(ApiResponse)]
+pub enum ListEventTypesResponse {
+    /// A page of the organization's event types, oldest first.
+    #[oai(status = 200)]
+    Ok(Json<EventTypeList>),
+}
+
+#[derive(ApiResponse)]
+pub enum CreateEventTypeResponse {
+    /// The event type was created.
+    #[oai(status = 201)]
+    Created(Json<EventTypeEnvelope>),
+}
+
+#[derive(ApiResponse)]
+pub enum EventTypeResponse {
+    /// The event type.
+    #[oai(status = 200)]
+    Ok(Json<EventTypeEnvelope>),
+}
+
+/// A calendar named by an event type must be one of the caller's.
+async fn own_calendar(state: &AppState, org: OrgId, id: Uuid) -> Result<CalendarId, ApiError> {
+    repo::calendars::get(&state.db, org, CalendarId(id))
+        .await?
+        .map(|c| CalendarId(c.id))
+        .ok_or_else(|| ApiError::not_found("calendar"))
+}
+
+fn blank_name(v: &mut Violations, name: Option<&str>) {
+    if name.is_some_and(|n| n.trim().is_empty()) {
+        v.add("name", "must not be blank");
+    }
+}
+
+pub struct EventTypesApi;
+
+#[OpenApi(prefix_path = "/v1/calendar/event-types", tag = "ApiTags::EventTypes")]
+impl EventTypesApi {
+    /// List event types
+    ///
+    /// A page of the organization's event types, oldest first, optionally only those of one
+    /// calendar. Scope: `calendar:read`.
+    #[oai(path = "/", method = "get", operation_id = "listEventTypes")]
+    async fn list(
+        &self,
+        auth: TenantAuth,
+        state: Data<&AppState>,
+        /// Page number, from 1.
+        #[oai(default = "crate::pagination::default_page", validator(minimum(value = "1")))]
+        page: Query<u64>,
+        /// Items per page, 1 to 100.
+        #[oai(default = "crate::pagination::default_limit", validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<u64>,
+        /// Only event types bound to this calendar.
+        #[oai(name = "calendarId")]
+        calendar_id: Query<Option<Uuid>>,
+    ) -> Result<ListEventTypesResponse, ApiError> {
+        auth.0.require(Scope::CalendarRead)?;
+        let req = PageRequest::new(Some(page.0), Some(limit.0));
+        let (items, total) =
+            repo::event_types::list(&state.db, auth.0.org_id, calendar_id.0.map(CalendarId), req).await?;
+        Ok(ListEventTypesResponse::Ok(Json(EventTypeList {
+            data: items.into_iter().map(Into::into).collect(),
+            pagination: Pagination::new(req, total),
+            request_id: request_id::current(),
+        })))
+    }
+
+    /// Create an event type
+    ///
+    /// Scope: `calendar:write`.
+    #[oai(path = "/", method = "post", operation_id = "createEventType")]
+    async fn create(
+        &self,
+        auth: TenantAuth,
+        state: Data<&AppState>,
+        body: JsonBody<EventTypeIn>,
+    ) -> Result<CreateEventTypeResponse, ApiError> {
+        auth.0.require(Scope::CalendarWrite)?;
+        let org = auth.0.org_id;
+        let body = body.0;
+        let mut v = Violations::default();
+        blank_name(&mut v, Some(&body.name));
+        v.into_result()?;
+        let calendar_id = match body.calendar_id {
+            Some(id) => Some(own_calendar(&state, org, id).await?),
+            None => None,
+        };
+        let new = NewEventType {
+            calendar_id,
+            name: body.name.trim().to_string(),
+            duration_minutes: body.duration_minutes,
+            buffer_before_minutes: body.buffer_before_minutes.unwrap_or(0),
+            buffer_after_minutes: body.buffer_after_minutes.unwrap_or(0),
+            minimum_notice_minutes: body.minimum_notice_minutes,
+            location: optional_text(body.location),
+            active: body.active.unwrap_or(true),
+        };
+        let model = repo::event_types::create(&state.db, org, new).await?;
+        Ok(CreateEventTypeResponse::Created(envelope(model)))
+    }
+
+    /// Get an event type
+    ///
+    /// Scope: `calendar:read`.
+    #[oai(path = "/:id", method = "get", operation_id = "getEventType")]
+    async fn get(
+        &self,
+        auth: TenantAuth,
+        state: Data<&AppState>,
+        /// Event type id.
+        id: Path<Uuid>,
+    ) -> Result<EventTypeResponse, ApiError> {
+        auth.0.require(Scope::CalendarRead)?;
+        let model = repo::event_types::get(&state.db, auth.0.org_id, EventTypeId(id.0))
+            .await?
+            .ok_or_else(|| ApiError::not_found("event type"))?;
+        Ok(EventTypeResponse::Ok(envelope(model)))
+    }
+
+    /// Update an event type
+    ///
+    /// Changes only the fields present in the body. Existing bookings keep their times and
+    /// blocks. Scope: `calendar:write`.
+    #[oai(path = "/:id", method = "patch", operation_id = "updateEventType")]
+    async fn update(
+        &self,
+        auth: TenantAuth,
+        state: Data<&AppState>,
+        /// Event type id.
+        id: Path<Uuid>,
+        body: JsonBody<EventTypePatch>,
+    ) -> Result<EventTypeResponse, ApiError> {
+        auth.0.require(Scope::CalendarWrite)?;
+        let org = auth.0.org_id;
+        let body = body.0;
+        let mut v = Violations::default();
+        blank_name(&mut v, body.name.as_deref());
+        v.into_result()?;
+        if repo::event_types::get(&state.db, org, EventTypeId(id.0)).await?.is_none() {
+            return Err(ApiError::not_found("event type"));
+        }
+        let calendar_id = match body.calendar_id {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(c) => Some(Some(own_calendar(&state, org, c).await?)),
+        };
+        let changes = EventTypeChanges {
+            calendar_id,
+            name: body.name.map(|n| n.trim().to_string()),
+            duration_minutes: body.duration_minutes,
+            buffer_before_minutes: body.buffer_before_minutes,
+            buffer_after_minutes: body.buffer_after_minutes,
+            minimum_notice_minutes: maybe(body.minimum_notice_minutes),
+            location: maybe(body.location).map(optional_text),
+            active: body.active,
+        };
+        let model = repo::event_types::update(&state.db, org, EventTypeId(id.0), changes)
+            .await?
+            .ok_or_else(|| ApiError::not_found("event type"))?;
+        Ok(EventTypeResponse::Ok(envelope(model)))
+    }
+}

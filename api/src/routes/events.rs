@@ -1,0 +1,413 @@
+//! `/v1/calendar/events`: appointments, in the Replicer dialect.
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::{ApiTags, optional_text};
+use crate::auth::{Scope, TenantAuth};
+use crate::domain::booking::{self, Block};
+use crate::domain::contact::{Email, Phone};
+use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId};
+use crate::domain::time::{Zone, parse_instant};
+use crate::error::{ApiError, Violations};
+use crate::middleware::request_id;
+use crate::pagination::{PageRequest, Pagination};
+use crate::payload::JsonBody;
+use crate::repo;
+use crate::repo::events::{BookingError, EventFilter, NewEvent};
+use crate::schema::Timestamp;
+use crate::state::AppState;
+
+/// The state of an event. `cancelled` events no longer hold their time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum EventStatus {
+    Confirmed,
+    Tentative,
+    Cancelled,
+}
+
+impl EventStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Confirmed => "confirmed",
+            EventStatus::Tentative => "tentative",
+            EventStatus::Cancelled => "cancelled",
+        }
+    }
+
+    fn from_stored(s: &str) -> Self {
+        match s {
+            "tentative" => EventStatus::Tentative,
+            "cancelled" => EventStatus::Cancelled,
+            _ => EventStatus::Confirmed,
+        }
+    }
+}
+
+/// The status a new booking may have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum NewEventStatus {
+    Confirmed,
+    Tentative,
+}
+
+/// How the event was booked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum BookedVia {
+    Api,
+}
+
+/// A new booking.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", example)]
+pub struct EventIn {
+    /// The calendar to book on.
+    pub calendar_id: Uuid,
+    /// What is booked.
+    pub event_type_id: Uuid,
+    /// ISO 8601 start: with an offset (`2026-04-15T14:00:00Z`, `...T16:00:00+02:00`), or a local
+    /// time without one (`2026-04-15T16:00:00`) read in `timezone`. A local time skipped or
+    /// repeated by a daylight-saving change is refused.
+    #[oai(validator(max_length = 64))]
+    pub start_time: String,
+    /// ISO 8601 end, after `startTime`, read like it; at most 7 days after it.
+    #[oai(validator(max_length = 64))]
+    pub end_time: String,
+    /// IANA time zone of the appointment (default `UTC`); local times in the request are read in it.
+    #[oai(validator(max_length = 64))]
+    pub timezone: Option<String>,
+    #[oai(validator(max_length = 200))]
+    pub customer_name: Option<String>,
+    /// International number; spaces, dots, dashes and parentheses are allowed and stripped:
+    /// stored and returned as E.164 (`+390612345678`).
+    #[oai(validator(max_length = 40))]
+    pub customer_phone: Option<String>,
+    /// An email address.
+    #[oai(validator(max_length = 254))]
+    pub customer_email: Option<String>,
+    #[oai(validator(max_length = 200))]
+    pub title: Option<String>,
+    /// An address or a meeting link.
+    #[oai(validator(max_length = 500))]
+    pub location: Option<String>,
+    #[oai(validator(max_length = 5000))]
+    pub notes: Option<String>,
+    /// `confirmed` (default) or `tentative`; both hold the time.
+    pub status: Option<NewEventStatus>,
+}
+
+impl Example for EventIn {
+    fn example() -> Self {
+        EventIn {
+            calendar_id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-0000000000c1").unwrap_or_default(),
+            event_type_id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-0000000000e1").unwrap_or_default(),
+            start_time: "2026-04-15T14:00:00Z".into(),
+            end_time: "2026-04-15T14:30:00Z".into(),
+            timezone: Some("Europe/Rome".into()),
+            customer_name: Some("Laura Bianchi".into()),
+            customer_phone: None,
+            customer_email: Some("laura.bianchi@example.com".into()),
+            title: Some("Demo Prodotto".into()),
+            location: None,
+            notes: None,
+            status: None,
+        }
+    }
+}
+
+/// An appointment.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", example)]
+pub struct EventOut {
+    pub id: Uuid,
+    pub calendar_id: Uuid,
+    pub event_type_id: Uuid,
+    pub start_time: Timestamp,
+    pub end_time: Timestamp,
+    /// IANA time zone of the appointment.
+    pub timezone: String,
+    pub customer_name: Option<String>,
+    /// E.164.
+    pub customer_phone: Option<String>,
+    pub customer_email: Option<String>,
+    pub notes: Option<String>,
+    pub title: Option<String>,
+    pub location: Option<String>,
+    pub status: EventStatus,
+    pub booked_via: BookedVia,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<entity::events::Model> for EventOut {
+    fn from(m: entity::events::Model) -> Self {
+        EventOut {
+            id: m.id,
+            calendar_id: m.calendar_id,
+            event_type_id: m.event_type_id,
+            start_time: m.start_time.into(),
+            end_time: m.end_time.into(),
+            timezone: m.timezone,
+            customer_name: m.customer_name,
+            customer_phone: m.customer_phone,
+            customer_email: m.customer_email,
+            notes: m.notes,
+            title: m.title,
+            location: m.location,
+            status: EventStatus::from_stored(&m.status),
+            booked_via: BookedVia::Api,
+            created_at: m.created_at.into(),
+            updated_at: m.updated_at.into(),
+        }
+    }
+}
+
+impl Example for EventOut {
+    fn example() -> Self {
+        let t = |s: &str| Timestamp(parse_instant(s, None).unwrap_or_default());
+        EventOut {
+            id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-000000000e01").unwrap_or_default(),
+            calendar_id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-0000000000c1").unwrap_or_default(),
+            event_type_id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-0000000000e1").unwrap_or_default(),
+            start_time: t("2026-04-10T09:00:00Z"),
+            end_time: t("2026-04-10T09:30:00Z"),
+            timezone: "Europe/Rome".into(),
+            customer_name: Some("Mario Rossi".into()),
+            customer_phone: Some("+1234567890".into()),
+            customer_email: Some("mario.rossi@example.com".into()),
+            notes: Some("Consulenza iniziale".into()),
+            title: Some("Demo Prodotto".into()),
+            location: Some("Zoom".into()),
+            status: EventStatus::Confirmed,
+            booked_via: BookedVia::Api,
+            created_at: t("2026-04-05T10:00:00Z"),
+            updated_at: t("2026-04-05T10:00:00Z"),
+        }
+    }
+}
+
+/// One event.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct EventEnvelope {
+    pub data: EventOut,
+    pub request_id: String,
+}
+
+/// A page of events.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct EventList {
+    pub data: Vec<EventOut>,
+    pub pagination: Pagination,
+    pub request_id: String,
+}
+
+fn envelope(m: entity::events::Model) -> Json<EventEnvelope> {
+    Json(EventEnvelope {
+        data: m.into(),
+        request_id: request_id::current(),
+    })
+}
+
+#[derive(ApiResponse)]
+pub enum ListEventsResponse {
+    /// A page of events, sorted by startTime then id.
+    #[oai(status = 200)]
+    Ok(Json<EventList>),
+}
+
+#[derive(ApiResponse)]
+pub enum CreateEventResponse {
+    /// The event was booked.
+    #[oai(status = 201)]
+    Created(Json<EventEnvelope>),
+}
+
+#[derive(ApiResponse)]
+pub enum EventResponse {
+    /// The event.
+    #[oai(status = 200)]
+    Ok(Json<EventEnvelope>),
+}
+
+/// Parsed contact fields of a request; invalid ones are recorded in `v`.
+struct Contact {
+    phone: Option<String>,
+    email: Option<String>,
+}
+
+fn parse_contact(v: &mut Violations, phone: Option<&str>, email: Option<&str>) -> Contact {
+    let phone = phone
+        .filter(|p| !p.trim().is_empty())
+        .and_then(|p| v.check("customerPhone", Phone::parse(p)))
+        .map(|p| p.as_str().to_string());
+    let email = email
+        .filter(|e| !e.trim().is_empty())
+        .and_then(|e| v.check("customerEmail", Email::parse(e)))
+        .map(|e| e.as_str().to_string());
+    Contact { phone, email }
+}
+
+/// The calendar and event type of a booking, both the caller's, and the event type bookable there.
+async fn bookable(
+    state: &AppState,
+    org: OrgId,
+    calendar: CalendarId,
+    event_type: EventTypeId,
+) -> Result<entity::event_types::Model, ApiError> {
+    repo::calendars::get(&state.db, org, calendar)
+        .await?
+        .ok_or_else(|| ApiError::not_found("calendar"))?;
+    let event_type = repo::event_types::get(&state.db, org, event_type)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event type"))?;
+    if !event_type.active {
+        return Err(ApiError::field("eventTypeId", "this event type is not active"));
+    }
+    if event_type.calendar_id.is_some_and(|c| c != calendar.0) {
+        return Err(ApiError::field(
+            "eventTypeId",
+            "this event type belongs to another calendar",
+        ));
+    }
+    Ok(event_type)
+}
+
+impl From<BookingError> for ApiError {
+    fn from(err: BookingError) -> Self {
+        match err {
+            BookingError::Conflict(id) => ApiError::slot_conflict(id),
+            BookingError::Db(e) => e.into(),
+        }
+    }
+}
+
+pub struct EventsApi;
+
+#[OpenApi(prefix_path = "/v1/calendar/events", tag = "ApiTags::Events")]
+impl EventsApi {
+    /// List events
+    ///
+    /// A page of the organization's appointments, sorted by startTime then id, optionally
+    /// filtered. Scope: `calendar:read`.
+    #[oai(path = "/", method = "get", operation_id = "listEvents")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: TenantAuth,
+        state: Data<&AppState>,
+        /// Page number, from 1.
+        #[oai(default = "crate::pagination::default_page", validator(minimum(value = "1")))]
+        page: Query<u64>,
+        /// Items per page, 1 to 100.
+        #[oai(default = "crate::pagination::default_limit", validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<u64>,
+        /// Only events on this calendar.
+        #[oai(name = "calendarId")]
+        calendar_id: Query<Option<Uuid>>,
+        /// Only events of this event type.
+        #[oai(name = "eventTypeId")]
+        event_type_id: Query<Option<Uuid>>,
+        /// Only events with this status.
+        status: Query<Option<EventStatus>>,
+        /// Only events starting at or after this instant (ISO 8601 with an offset).
+        #[oai(name = "dateFrom")]
+        date_from: Query<Option<Timestamp>>,
+        /// Only events starting before this instant (ISO 8601 with an offset).
+        #[oai(name = "dateTo")]
+        date_to: Query<Option<Timestamp>>,
+    ) -> Result<ListEventsResponse, ApiError> {
+        auth.0.require(Scope::CalendarRead)?;
+        let req = PageRequest::new(Some(page.0), Some(limit.0));
+        let filter = EventFilter {
+            calendar_id: calendar_id.0.map(CalendarId),
+            event_type_id: event_type_id.0.map(EventTypeId),
+            status: status.0.map(EventStatus::as_str),
+            date_from: date_from.0.map(|t| t.0),
+            date_to: date_to.0.map(|t| t.0),
+        };
+        let (items, total) = repo::events::list(&state.db, auth.0.org_id, filter, req).await?;
+        Ok(ListEventsResponse::Ok(Json(EventList {
+            data: items.into_iter().map(Into::into).collect(),
+            pagination: Pagination::new(req, total),
+            request_id: request_id::current(),
+        })))
+    }
+
+    /// Book an event
+    ///
+    /// Books an appointment on a calendar. The time must not overlap a confirmed or tentative
+    /// event on that calendar (each widened by its event type's buffers); a race between
+    /// simultaneous requests books exactly one. Scope: `calendar:write`.
+    #[oai(path = "/", method = "post", operation_id = "createEvent")]
+    async fn create(
+        &self,
+        auth: TenantAuth,
+        state: Data<&AppState>,
+        body: JsonBody<EventIn>,
+    ) -> Result<CreateEventResponse, ApiError> {
+        auth.0.require(Scope::CalendarWrite)?;
+        let org = auth.0.org_id;
+        let body = body.0;
+        let mut v = Violations::default();
+        let zone = v.check("timezone", Zone::parse(body.timezone.as_deref().unwrap_or("UTC")));
+        let start = v.check("startTime", parse_instant(&body.start_time, zone));
+        let end = v.check("endTime", parse_instant(&body.end_time, zone));
+        if let (Some(start), Some(end)) = (start, end) {
+            v.check("endTime", booking::check_length(start, end));
+        }
+        let contact = parse_contact(&mut v, body.customer_phone.as_deref(), body.customer_email.as_deref());
+        v.into_result()?;
+        let (Some(zone), Some(start), Some(end)) = (zone, start, end) else {
+            return Err(ApiError::internal("validated fields missing"));
+        };
+        let calendar = CalendarId(body.calendar_id);
+        let event_type = bookable(&state, org, calendar, EventTypeId(body.event_type_id)).await?;
+        let new = NewEvent {
+            calendar_id: calendar,
+            event_type_id: EventTypeId(event_type.id),
+            start,
+            end,
+            block: Block::around(start, end, event_type.buffer_before_minutes, event_type.buffer_after_minutes),
+            timezone: zone.name().to_string(),
+            customer_name: optional_text(body.customer_name),
+            customer_phone: contact.phone,
+            customer_email: contact.email,
+            notes: optional_text(body.notes),
+            title: optional_text(body.title),
+            location: optional_text(body.location),
+            status: match body.status {
+                Some(NewEventStatus::Tentative) => "tentative",
+                _ => "confirmed",
+            },
+        };
+        let model = repo::events::create(&state.db, org, new).await?;
+        Ok(CreateEventResponse::Created(envelope(model)))
+    }
+
+    /// Get an event
+    ///
+    /// Scope: `calendar:read`.
+    #[oai(path = "/:id", method = "get", operation_id = "getEvent")]
+    async fn get(
+        &self,
+        auth: TenantAuth,
+        state: Data<&AppState>,
+        /// Event id.
+        id: Path<Uuid>,
+    ) -> Result<EventResponse, ApiError> {
+        auth.0.require(Scope::CalendarRead)?;
+        let model = repo::events::get(&state.db, auth.0.org_id, EventId(id.0))
+            .await?
+            .ok_or_else(|| ApiError::not_found("event"))?;
+        Ok(EventResponse::Ok(envelope(model)))
+    }
+}

@@ -1,0 +1,36 @@
+//! One file per resource: its DTOs, its per-operation response enums and its `#[OpenApi]` impl.
+
+pub mod calendars;
+pub mod event_types;
+pub mod events;
+pub mod service;
+
+use poem_openapi::Tags;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Appointments: list, book, read.
+    Events,
+    /// Bookable resources: a person, a room, a phone agent.
+    Calendars,
+    /// What can be booked: duration, buffers, notice.
+    #[oai(rename = "Event types")]
+    EventTypes,
+    /// Health and readiness.
+    Service,
+}
+
+/// Trims an optional free-text field; an empty string means "no value".
+pub fn optional_text(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+/// A PATCH field: absent -> no change (`None`); `null` -> clear (`Some(None)`); a value -> set.
+pub fn maybe<T>(value: poem_openapi::types::MaybeUndefined<T>) -> Option<Option<T>> {
+    use poem_openapi::types::MaybeUndefined;
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}

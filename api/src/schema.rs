@@ -1,0 +1,76 @@
+//! API types shared by several resources that poem-openapi has no ready form for.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type};
+use serde_json::Value;
+
+use crate::domain::time::{format_utc, parse_instant};
+
+/// An instant, always written in UTC with `Z` and whole seconds (`2026-04-15T14:00:00Z`).
+/// Read from an RFC 3339 string with an offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub DateTime<Utc>);
+
+impl Type for Timestamp {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "string_date-time".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", "date-time")))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ToJSON for Timestamp {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(format_utc(self.0)))
+    }
+}
+
+impl ParseFromJSON for Timestamp {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::String(s)) => Self::parse_from_parameter(&s),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+impl ParseFromParameter for Timestamp {
+    /// In a query string an unencoded `+` arrives as a space (`...T10:00:00 02:00`); a space
+    /// followed by `HH:MM` at the end of a date-time can only have been a `+`.
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        let restored;
+        let value = match value.rsplit_once(' ') {
+            Some((head, tail)) if head.len() >= 16 && tail.len() == 5 && tail.as_bytes()[2] == b':' => {
+                restored = format!("{head}+{tail}");
+                restored.as_str()
+            }
+            _ => value,
+        };
+        parse_instant(value, None)
+            .map(Timestamp)
+            .map_err(|e| ParseError::custom(e.to_string()))
+    }
+}
+
+impl From<DateTime<Utc>> for Timestamp {
+    fn from(t: DateTime<Utc>) -> Self {
+        Timestamp(t)
+    }
+}

@@ -1,0 +1,16 @@
+//! The one Migrator for SQLite and PostgreSQL. Steps that only PostgreSQL can express (the
+//! exclusion constraint that forbids double booking) are guarded by the backend; everything else
+//! is portable schema built with sea-query.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261120_000001_create_core_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261120_000001_create_core_tables::Migration)]
+    }
+}

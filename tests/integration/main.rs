@@ -1,0 +1,81 @@
+//! Quando's black-box integration suite: one test binary, every case run against the real server on
+//! 127.0.0.1:0 over HTTP, once on SQLite and once on PostgreSQL.
+//!
+//! Trials are named `<backend>::<module>::<case>`. The PostgreSQL half runs when
+//! `QUANDO_TEST_POSTGRES_URL` is set; otherwise its trials are listed as ignored and one line on stdout
+//! says so. Logs stay quiet unless `TEST_LOG=1`.
+
+/// `cases![a, b]`: the module's cases, each an `async fn(TestApp)`, named after the function.
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {
+        vec![$(
+            $crate::support::Case {
+                name: stringify!($name),
+                run: |app| Box::pin($name(app)),
+            }
+        ),*]
+    };
+}
+
+mod auth;
+mod calendars;
+mod errors;
+mod event_types;
+mod events;
+mod isolation;
+mod service;
+mod support;
+
+use libtest_mimic::{Arguments, Trial};
+use support::{Backend, Case};
+
+const POSTGRES_ENV: &str = "QUANDO_TEST_POSTGRES_URL";
+
+fn main() {
+    let args = Arguments::from_args();
+
+    if std::env::var("TEST_LOG").is_ok_and(|v| v == "1") {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().init();
+    }
+
+    support::install_panic_hook();
+
+    let postgres_url = std::env::var(POSTGRES_ENV).ok().filter(|u| !u.trim().is_empty());
+
+    let modules: Vec<(&str, Vec<Case>)> = vec![
+        ("events", events::cases()),
+        ("calendars", calendars::cases()),
+        ("event_types", event_types::cases()),
+        ("auth", auth::cases()),
+        ("errors", errors::cases()),
+        ("isolation", isolation::cases()),
+        ("service", service::cases()),
+    ];
+
+    let mut trials = vec![Trial::test(
+        "spec::openapi_yaml_matches_what_the_code_generates",
+        service::openapi_yaml_matches_what_the_code_generates,
+    )];
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        for (module, cases) in &modules {
+            for case in cases {
+                let name = format!("{}::{}::{}", backend.name(), module, case.name);
+                let run = case.run;
+                let url = postgres_url.clone();
+                let trial = Trial::test(name, move || support::run_case(backend, url, run));
+                let skip = backend == Backend::Postgres && postgres_url.is_none();
+                trials.push(trial.with_ignored_flag(skip));
+            }
+        }
+    }
+
+    if postgres_url.is_none() && !args.list {
+        println!(
+            "PostgreSQL half not run: set {POSTGRES_ENV}=postgres://postgres@127.0.0.1:5432/test to run it"
+        );
+    }
+
+    libtest_mimic::run(&args, trials).exit();
+}

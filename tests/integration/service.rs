@@ -1,0 +1,109 @@
+//! Service endpoints (health, readiness, the served spec, the docs page) and the drift test that
+//! keeps the checked-in `openapi.yaml` equal to what the code generates.
+
+use libtest_mimic::Failed;
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::support::*;
+
+pub fn cases() -> Vec<Case> {
+    cases![
+        healthz_is_200,
+        readyz_is_200_when_the_database_is_reachable,
+        openapi_json_is_the_spec_with_the_calendar_paths,
+        openapi_json_names_its_operations,
+        openapi_yaml_is_served,
+        docs_is_an_html_page,
+    ]
+}
+
+/// Registered once (not per backend): it needs no server.
+pub fn openapi_yaml_matches_what_the_code_generates() -> Result<(), Failed> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml");
+    let generated = quando_api::api_service().spec_yaml();
+    let checked_in = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {path} ({e}): run `cargo run -p quando-api -- openapi > openapi.yaml`"))?;
+    if checked_in != generated {
+        let line = checked_in
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .map(|i| i + 1)
+            .unwrap_or_else(|| checked_in.lines().count().min(generated.lines().count()) + 1);
+        return Err(format!(
+            "openapi.yaml is stale: run `cargo run -p quando-api -- openapi > openapi.yaml` (first difference at line {line})"
+        )
+        .into());
+    }
+    Ok(())
+}
+
+async fn healthz_is_200(app: TestApp) {
+    let resp = send(app.bare(Method::GET, "/healthz")).await;
+    assert_eq!(resp.status, 200, "{}", resp.describe());
+    resp.request_id();
+}
+
+async fn readyz_is_200_when_the_database_is_reachable(app: TestApp) {
+    let resp = send(app.bare(Method::GET, "/readyz")).await;
+    assert_eq!(resp.status, 200, "{}", resp.describe());
+    resp.request_id();
+}
+
+async fn fetch_spec(app: &TestApp) -> Value {
+    let resp = send(app.bare(Method::GET, "/openapi.json")).await;
+    assert_eq!(resp.status, 200, "{}", resp.describe());
+    assert!(resp.content_type().starts_with("application/json"), "{}", resp.describe());
+    assert!(resp.body.is_object(), "/openapi.json is not a JSON object: {}", resp.describe());
+    resp.body
+}
+
+async fn openapi_json_is_the_spec_with_the_calendar_paths(app: TestApp) {
+    let spec = fetch_spec(&app).await;
+    assert!(
+        spec["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "`openapi` should be a 3.x version: {}",
+        spec["openapi"]
+    );
+    let paths = spec["paths"].as_object().expect("spec has no paths");
+    for path in [
+        "/v1/calendar/events",
+        "/v1/calendar/events/{id}",
+        "/v1/calendar/calendars",
+        "/v1/calendar/calendars/{id}",
+        "/v1/calendar/event-types",
+        "/v1/calendar/event-types/{id}",
+    ] {
+        assert!(paths.contains_key(path), "the spec lacks {path}; it has {:?}", paths.keys().collect::<Vec<_>>());
+    }
+    assert!(paths["/v1/calendar/events"].get("get").is_some() && paths["/v1/calendar/events"].get("post").is_some());
+}
+
+async fn openapi_json_names_its_operations(app: TestApp) {
+    let spec = fetch_spec(&app).await;
+    let events = &spec["paths"]["/v1/calendar/events"];
+    assert_eq!(events["get"]["operationId"], "listEvents");
+    assert_eq!(events["post"]["operationId"], "createEvent");
+    for (path, item) in spec["paths"].as_object().expect("spec has no paths") {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            assert!(
+                op["operationId"].as_str().is_some_and(|id| !id.is_empty()),
+                "{method} {path} has no operationId"
+            );
+        }
+    }
+}
+
+async fn openapi_yaml_is_served(app: TestApp) {
+    let resp = send(app.bare(Method::GET, "/openapi.yaml")).await;
+    assert_eq!(resp.status, 200, "{}", resp.describe());
+    assert!(resp.text.contains("openapi:"), "/openapi.yaml does not look like YAML: {}", resp.describe());
+    assert!(resp.text.contains("/v1/calendar/events"));
+}
+
+async fn docs_is_an_html_page(app: TestApp) {
+    let resp = send(app.bare(Method::GET, "/docs")).await;
+    assert_eq!(resp.status, 200, "{}", resp.describe());
+    assert!(resp.content_type().starts_with("text/html"), "{}", resp.describe());
+}

@@ -1,0 +1,1 @@
+//! Holder crate for the black-box integration suite in integration/.
