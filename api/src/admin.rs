@@ -33,10 +33,15 @@ pub struct CreatedOrganization {
 }
 
 /// Creates an organization and its first key with both scopes.
-pub async fn create_organization(db: &DatabaseConnection, name: &str) -> Result<CreatedOrganization, AdminError> {
+pub async fn create_organization(
+    db: &DatabaseConnection,
+    name: &str,
+) -> Result<CreatedOrganization, AdminError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(AdminError::Invalid("an organization name has 1 to 200 characters".into()));
+        return Err(AdminError::Invalid(
+            "an organization name has 1 to 200 characters".into(),
+        ));
     }
     let id = OrgId::generate();
     entity::organizations::ActiveModel {
@@ -79,12 +84,18 @@ pub async fn create_key_expiring(
     if scopes.is_empty() {
         return Err(AdminError::Invalid("a key needs at least one scope".into()));
     }
-    if entity::organizations::Entity::find_by_id(org_id).one(db).await?.is_none() {
+    if entity::organizations::Entity::find_by_id(org_id)
+        .one(db)
+        .await?
+        .is_none()
+    {
         return Err(AdminError::NotFound("organization"));
     }
     let limit = rate_limit_per_minute
         .map(|n| i32::try_from(n).ok().filter(|n| *n > 0))
-        .map(|n| n.ok_or_else(|| AdminError::Invalid("--rate-limit must be a positive number".into())))
+        .map(|n| {
+            n.ok_or_else(|| AdminError::Invalid("--rate-limit must be a positive number".into()))
+        })
         .transpose()?;
     let id = ApiKeyId::generate();
     let key = generate_key(id);

@@ -44,7 +44,9 @@ impl Scope {
     }
 
     pub fn parse(s: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|scope| scope.as_str() == s.trim())
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == s.trim())
     }
 }
 
@@ -53,7 +55,10 @@ pub fn parse_scopes(list: &str) -> Result<Vec<Scope>, String> {
     let mut scopes = Vec::new();
     for part in list.split(',').filter(|p| !p.trim().is_empty()) {
         let scope = Scope::parse(part).ok_or_else(|| {
-            format!("unknown scope '{}'; use calendar:read and/or calendar:write", part.trim())
+            format!(
+                "unknown scope '{}'; use calendar:read and/or calendar:write",
+                part.trim()
+            )
         })?;
         if !scopes.contains(&scope) {
             scopes.push(scope);
@@ -66,7 +71,11 @@ pub fn parse_scopes(list: &str) -> Result<Vec<Scope>, String> {
 }
 
 pub fn format_scopes(scopes: &[Scope]) -> String {
-    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The authenticated caller: an organization, through one of its keys.
@@ -94,7 +103,11 @@ impl Tenant {
 /// Bearer API key of an organization: `Authorization: Bearer qnd_live_...`. GET operations need
 /// the scope `calendar:read`; POST, PATCH and DELETE need `calendar:write`.
 #[derive(SecurityScheme)]
-#[oai(ty = "bearer", bearer_format = "qnd_live_...", checker = "check_bearer")]
+#[oai(
+    ty = "bearer",
+    bearer_format = "qnd_live_...",
+    checker = "check_bearer"
+)]
 pub struct TenantAuth(pub Tenant);
 
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Tenant> {
@@ -150,25 +163,39 @@ fn hash_key(id: ApiKeyId, key: &str) -> String {
 }
 
 /// Finds the key by its lookup id, compares the hash in constant time, then checks its state.
-pub async fn authenticate(db: &DatabaseConnection, key: &str, now: DateTime<Utc>) -> Result<Tenant, ApiError> {
+pub async fn authenticate(
+    db: &DatabaseConnection,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Tenant, ApiError> {
     use entity::api_keys;
     let unknown = || ApiError::unauthorized("unknown API key");
-    let lookup = lookup_of(key).ok_or_else(|| ApiError::unauthorized("malformed API key; keys look like qnd_live_..."))?;
+    let lookup = lookup_of(key)
+        .ok_or_else(|| ApiError::unauthorized("malformed API key; keys look like qnd_live_..."))?;
     let row = api_keys::Entity::find()
         .filter(api_keys::Column::Lookup.eq(lookup))
         .one(db)
         .await?
         .ok_or_else(unknown)?;
     let id = ApiKeyId(row.id);
-    let matches: bool = hash_key(id, key).as_bytes().ct_eq(row.secret_hash.as_bytes()).into();
+    let matches: bool = hash_key(id, key)
+        .as_bytes()
+        .ct_eq(row.secret_hash.as_bytes())
+        .into();
     if !matches {
         return Err(unknown());
     }
     if row.revoked_at.is_some() {
-        return Err(ApiError::new(ErrorCode::Forbidden, "this API key has been revoked"));
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "this API key has been revoked",
+        ));
     }
     if row.expires_at.is_some_and(|t| t <= now) {
-        return Err(ApiError::new(ErrorCode::Forbidden, "this API key has expired"));
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "this API key has expired",
+        ));
     }
     let scopes = row.scopes.split(',').filter_map(Scope::parse).collect();
     Ok(Tenant {
@@ -198,14 +225,20 @@ mod tests {
     #[test]
     fn the_hash_is_salted_with_the_key_id() {
         let key = "qnd_live_0123456789abcdefghij0123456789abcdefghij";
-        assert_ne!(hash_key(ApiKeyId::generate(), key), hash_key(ApiKeyId::generate(), key));
+        assert_ne!(
+            hash_key(ApiKeyId::generate(), key),
+            hash_key(ApiKeyId::generate(), key)
+        );
     }
 
     #[test]
     fn malformed_keys_have_no_lookup_id() {
         assert_eq!(lookup_of("nonsense"), None);
         assert_eq!(lookup_of("qnd_live_short"), None);
-        assert_eq!(lookup_of("qnd_live_0123456789abcdefghij0123456789-bad!"), None);
+        assert_eq!(
+            lookup_of("qnd_live_0123456789abcdefghij0123456789-bad!"),
+            None
+        );
         assert!(lookup_of("qnd_test_0123456789abcdefghij0123456789abcd").is_some());
     }
 
@@ -215,7 +248,11 @@ mod tests {
             parse_scopes("calendar:read, calendar:write").unwrap(),
             vec![Scope::CalendarRead, Scope::CalendarWrite]
         );
-        assert!(parse_scopes("calendar:admin").unwrap_err().contains("calendar:admin"));
+        assert!(
+            parse_scopes("calendar:admin")
+                .unwrap_err()
+                .contains("calendar:admin")
+        );
         assert!(parse_scopes("").is_err());
     }
 }

@@ -36,7 +36,12 @@ pub async fn ensure(db: &DatabaseConnection) -> Result<Demo, AdminError> {
         }
     };
     let first = PageRequest::new(Some(1), Some(1));
-    let calendar = match repo::calendars::list(db, org, first).await?.0.into_iter().next() {
+    let calendar = match repo::calendars::list(db, org, first)
+        .await?
+        .0
+        .into_iter()
+        .next()
+    {
         Some(c) => c,
         None => {
             repo::calendars::create(
@@ -51,7 +56,12 @@ pub async fn ensure(db: &DatabaseConnection) -> Result<Demo, AdminError> {
             .await?
         }
     };
-    let event_type = match repo::event_types::list(db, org, None, first).await?.0.into_iter().next() {
+    let event_type = match repo::event_types::list(db, org, None, first)
+        .await?
+        .0
+        .into_iter()
+        .next()
+    {
         Some(t) => t,
         None => {
             repo::event_types::create(

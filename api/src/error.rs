@@ -167,7 +167,10 @@ impl ApiError {
     /// A 500. The cause is logged here, with the request id, and never sent to the caller.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(request_id = %request_id::current(), error = %cause, "internal error");
-        Self::new(ErrorCode::InternalError, "internal error; quote the request id to support")
+        Self::new(
+            ErrorCode::InternalError,
+            "internal error; quote the request id to support",
+        )
     }
 
     pub fn envelope(&self) -> ErrorEnvelope {
@@ -203,7 +206,11 @@ impl Violations {
     }
 
     /// Keeps the value of a successful parse, records the failure of another.
-    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
+    pub fn check<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        result: Result<T, E>,
+    ) -> Option<T> {
         match result {
             Ok(v) => Some(v),
             Err(e) => {
@@ -257,15 +264,40 @@ impl poem::error::ResponseError for ApiError {
 impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {
         let statuses: &[(u16, &'static str)] = &[
-            (400, "`bad_request` (malformed JSON or query string) or `validation_error` (`details.fields` names each invalid field)."),
-            (401, "`unauthorized`: missing, malformed or unknown API key."),
-            (403, "`forbidden` (key revoked or expired) or `insufficient_scope` (the message names the missing scope)."),
+            (
+                400,
+                "`bad_request` (malformed JSON or query string) or `validation_error` (`details.fields` names each invalid field).",
+            ),
+            (
+                401,
+                "`unauthorized`: missing, malformed or unknown API key.",
+            ),
+            (
+                403,
+                "`forbidden` (key revoked or expired) or `insufficient_scope` (the message names the missing scope).",
+            ),
             (404, "`not_found`: no such resource in your organization."),
-            (409, "`slot_unavailable`: the time overlaps a confirmed or tentative event (`details.conflictingEventId`)."),
+            (
+                409,
+                "`slot_unavailable`: the time overlaps a confirmed or tentative event (`details.conflictingEventId`); or `idempotency_in_progress`: the first request with this Idempotency-Key is still running after 10 s.",
+            ),
             (413, "`payload_too_large`: the body is over 64 KiB."),
-            (415, "`unsupported_media_type`: the body is not `application/json`."),
-            (429, "`rate_limit_exceeded`: too many requests for this key; see `Retry-After`."),
-            (500, "`internal_error`: logged with the request id; nothing else is revealed."),
+            (
+                415,
+                "`unsupported_media_type`: the body is not `application/json`.",
+            ),
+            (
+                422,
+                "`idempotency_conflict`: this Idempotency-Key was used with a different request.",
+            ),
+            (
+                429,
+                "`rate_limit_exceeded`: too many requests for this key; see `Retry-After`.",
+            ),
+            (
+                500,
+                "`internal_error`: logged with the request id; nothing else is revealed.",
+            ),
         ];
         MetaResponses {
             responses: statuses

@@ -60,13 +60,23 @@ pub fn app(state: AppState) -> impl Endpoint + 'static {
         .nest("/", service)
         .at(
             "/openapi.json",
-            make_sync(move |_| json.clone().with_content_type("application/json; charset=utf-8")),
+            make_sync(move |_| {
+                json.clone()
+                    .with_content_type("application/json; charset=utf-8")
+            }),
         )
         .at(
             "/openapi.yaml",
-            make_sync(move |_| yaml.clone().with_content_type("application/yaml; charset=utf-8")),
+            make_sync(move |_| {
+                yaml.clone()
+                    .with_content_type("application/yaml; charset=utf-8")
+            }),
         )
-        .at("/docs", make_sync(move |_| Html(docs.clone()).into_response()))
+        .at(
+            "/docs",
+            make_sync(move |_| Html(docs.clone()).into_response()),
+        )
+        .around(middleware::idempotency::layer)
         .data(state)
         .around(middleware::request_id::layer)
 }

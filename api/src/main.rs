@@ -10,7 +10,11 @@ use quando_api::{admin, api_service, app, db, state::AppState, telemetry};
 use uuid::Uuid;
 
 #[derive(Parser)]
-#[command(name = "quando", version, about = "Quando: a multi-tenant appointment-booking API")]
+#[command(
+    name = "quando",
+    version,
+    about = "Quando: a multi-tenant appointment-booking API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -150,6 +154,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 bind: bind.clone(),
                 rate_limit_per_minute,
             };
+            tokio::spawn(purge_idempotency_keys(conn.clone()));
             tracing::info!(%bind, "quando listening");
             poem::Server::new(TcpListener::bind(bind))
                 .run_with_graceful_shutdown(
@@ -185,9 +190,15 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
         } => {
             let scopes = parse_scopes(&scopes)?;
             let conn = open(&db.database_url).await?;
-            let key =
-                admin::create_key_expiring(&conn, org, &scopes, name.as_deref(), rate_limit, expires_in_days)
-                    .await?;
+            let key = admin::create_key_expiring(
+                &conn,
+                org,
+                &scopes,
+                name.as_deref(),
+                rate_limit,
+                expires_in_days,
+            )
+            .await?;
             print_json(&key)
         }
         Command::Key {
@@ -208,18 +219,34 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
     }
 }
 
+/// Housekeeping: stored Idempotency-Key responses are deleted once past their 24 hours.
+async fn purge_idempotency_keys(db: sea_orm::DatabaseConnection) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match quando_api::repo::idempotency::purge_expired(&db, quando_api::domain::time::now())
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys purged"),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "idempotency purge failed"),
+        }
+    }
+}
+
 /// Resolves on SIGINT or SIGTERM: stop accepting, let in-flight requests finish.
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

@@ -41,37 +41,94 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let bytes = body
-            .take()
-            .map_err(|_| ApiError::bad_request("the request body could not be read"))?
-            .into_bytes_limit(MAX_BODY_BYTES)
-            .await
-            .map_err(|e| match e {
-                poem::error::ReadBodyError::PayloadTooLarge => ApiError::new(
-                    ErrorCode::PayloadTooLarge,
-                    "the request body is over 64 KiB",
-                ),
-                other => ApiError::bad_request(format!("the request body could not be read: {other}")),
-            })?;
+        let bytes = read_body(body).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::bad_request("the request body is empty; send a JSON object").into());
+            return Err(
+                ApiError::bad_request("the request body is empty; send a JSON object").into(),
+            );
         }
-        let value: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
-        let mut registry = Registry::new();
-        T::register(&mut registry);
-        let mut problems = Vec::new();
-        check(&value, &T::schema_ref(), &registry, "", &mut problems);
-        if !problems.is_empty() {
-            return Err(ApiError::fields(problems).into());
-        }
-        T::parse_from_json(Some(value))
-            .map(JsonBody)
-            .map_err(|e| ApiError::field("body", e.into_message()).into())
+        Ok(JsonBody(parse_value(&bytes)?))
     }
 }
 
 poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON);
+
+/// A JSON body that may be left out entirely (no body, or an empty one, with any or no
+/// Content-Type); when present it is read exactly like `JsonBody`.
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
+impl<'a, T: ParseFromJSON> poem_openapi::ApiExtractor<'a> for OptionalJsonBody<T> {
+    const TYPES: &'static [poem_openapi::ApiExtractorType] =
+        &[poem_openapi::ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<poem_openapi::registry::MetaRequest> {
+        Some(poem_openapi::registry::MetaRequest {
+            description: None,
+            content: vec![poem_openapi::registry::MetaMediaType {
+                content_type: "application/json; charset=utf-8",
+                schema: T::schema_ref(),
+            }],
+            required: false,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: poem_openapi::ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let bytes = read_body(body).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJsonBody(None));
+        }
+        let json = request
+            .content_type()
+            .is_some_and(<JsonBody<T> as Payload>::check_content_type);
+        if !json {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "a request body must be sent with Content-Type: application/json",
+            )
+            .into());
+        }
+        Ok(OptionalJsonBody(Some(parse_value(&bytes)?)))
+    }
+}
+
+async fn read_body(body: &mut RequestBody) -> Result<Vec<u8>, ApiError> {
+    body.take()
+        .map_err(|_| ApiError::bad_request("the request body could not be read"))?
+        .into_bytes_limit(MAX_BODY_BYTES)
+        .await
+        .map_err(|e| match e {
+            poem::error::ReadBodyError::PayloadTooLarge => ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "the request body is over 64 KiB",
+            ),
+            other => ApiError::bad_request(format!("the request body could not be read: {other}")),
+        })
+        .map(Vec::from)
+}
+
+/// JSON text -> schema check naming every bad field -> the typed value.
+fn parse_value<T: ParseFromJSON>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    let mut registry = Registry::new();
+    T::register(&mut registry);
+    let mut problems = Vec::new();
+    check(&value, &T::schema_ref(), &registry, "", &mut problems);
+    if !problems.is_empty() {
+        return Err(ApiError::fields(problems));
+    }
+    T::parse_from_json(Some(value)).map_err(|e| ApiError::field("body", e.into_message()))
+}
 
 fn resolve<'a>(schema: &'a MetaSchemaRef, registry: &'a Registry) -> Option<&'a MetaSchema> {
     match schema {
@@ -90,13 +147,23 @@ fn join(path: &str, name: &str) -> String {
 
 fn push(problems: &mut Vec<FieldError>, path: &str, message: impl Into<String>) {
     problems.push(FieldError {
-        field: if path.is_empty() { "body".into() } else { path.to_string() },
+        field: if path.is_empty() {
+            "body".into()
+        } else {
+            path.to_string()
+        },
         message: message.into(),
     });
 }
 
 /// Checks `value` against the schema the spec publishes, recording one problem per field.
-fn check(value: &Value, schema: &MetaSchemaRef, registry: &Registry, path: &str, problems: &mut Vec<FieldError>) {
+fn check(
+    value: &Value,
+    schema: &MetaSchemaRef,
+    registry: &Registry,
+    path: &str,
+    problems: &mut Vec<FieldError>,
+) {
     let Some(schema) = resolve(schema, registry) else {
         return;
     };
@@ -124,9 +191,13 @@ fn check(value: &Value, schema: &MetaSchemaRef, registry: &Registry, path: &str,
             }
             for (name, field_value) in map {
                 match schema.properties.iter().find(|(n, _)| n == name) {
-                    Some((_, field_schema)) => {
-                        check(field_value, field_schema, registry, &join(path, name), problems)
-                    }
+                    Some((_, field_schema)) => check(
+                        field_value,
+                        field_schema,
+                        registry,
+                        &join(path, name),
+                        problems,
+                    ),
                     None => push(problems, &join(path, name), "is not a known field"),
                 }
             }
@@ -140,7 +211,13 @@ fn check(value: &Value, schema: &MetaSchemaRef, registry: &Registry, path: &str,
             }
             if let Some(item_schema) = &schema.items {
                 for (i, item) in items.iter().enumerate() {
-                    check(item, item_schema, registry, &format!("{path}[{i}]"), problems);
+                    check(
+                        item,
+                        item_schema,
+                        registry,
+                        &format!("{path}[{i}]"),
+                        problems,
+                    );
                 }
             }
         }
@@ -156,7 +233,11 @@ fn check(value: &Value, schema: &MetaSchemaRef, registry: &Registry, path: &str,
                 push(
                     problems,
                     path,
-                    if min == 1 { "must not be empty".to_string() } else { format!("must be at least {min} characters") },
+                    if min == 1 {
+                        "must not be empty".to_string()
+                    } else {
+                        format!("must be at least {min} characters")
+                    },
                 );
             }
             if schema.format == Some("uuid") && uuid::Uuid::parse_str(s).is_err() {
@@ -187,12 +268,23 @@ fn check(value: &Value, schema: &MetaSchemaRef, registry: &Registry, path: &str,
         }
         _ => {}
     }
-    if problems.len() == before && !schema.enum_items.is_empty() && !schema.enum_items.contains(value) {
+    if problems.len() == before
+        && !schema.enum_items.is_empty()
+        && !schema.enum_items.contains(value)
+    {
         let allowed: Vec<Cow<str>> = schema
             .enum_items
             .iter()
-            .map(|v| v.as_str().map(Cow::Borrowed).unwrap_or_else(|| Cow::Owned(v.to_string())))
+            .map(|v| {
+                v.as_str()
+                    .map(Cow::Borrowed)
+                    .unwrap_or_else(|| Cow::Owned(v.to_string()))
+            })
             .collect();
-        push(problems, path, format!("must be one of: {}", allowed.join(", ")));
+        push(
+            problems,
+            path,
+            format!("must be one of: {}", allowed.join(", ")),
+        );
     }
 }

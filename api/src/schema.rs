@@ -4,7 +4,9 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type};
+use poem_openapi::types::{
+    ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
+};
 use serde_json::Value;
 
 use crate::domain::time::{format_utc, parse_instant};
@@ -31,7 +33,9 @@ impl Type for Timestamp {
         Some(self)
     }
 
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
         Box::new(self.as_raw_value().into_iter())
     }
 }
@@ -57,7 +61,9 @@ impl ParseFromParameter for Timestamp {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {
         let restored;
         let value = match value.rsplit_once(' ') {
-            Some((head, tail)) if head.len() >= 16 && tail.len() == 5 && tail.as_bytes()[2] == b':' => {
+            Some((head, tail))
+                if head.len() >= 16 && tail.len() == 5 && tail.as_bytes()[2] == b':' =>
+            {
                 restored = format!("{head}+{tail}");
                 restored.as_str()
             }

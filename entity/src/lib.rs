@@ -5,4 +5,5 @@ pub mod api_keys;
 pub mod calendars;
 pub mod event_types;
 pub mod events;
+pub mod idempotency_keys;
 pub mod organizations;

@@ -91,7 +91,10 @@ fn uuid_pk<T: IntoIden>(col: T) -> ColumnDef {
 }
 
 fn instant<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).timestamp_with_time_zone().not_null().take()
+    ColumnDef::new(col)
+        .timestamp_with_time_zone()
+        .not_null()
+        .take()
 }
 
 fn optional_instant<T: IntoIden>(col: T) -> ColumnDef {
@@ -191,10 +194,26 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(EventTypes::OrgId).uuid().not_null())
                     .col(ColumnDef::new(EventTypes::CalendarId).uuid().null())
                     .col(text(EventTypes::Name))
-                    .col(ColumnDef::new(EventTypes::DurationMinutes).integer().not_null())
-                    .col(ColumnDef::new(EventTypes::BufferBeforeMinutes).integer().not_null())
-                    .col(ColumnDef::new(EventTypes::BufferAfterMinutes).integer().not_null())
-                    .col(ColumnDef::new(EventTypes::MinimumNoticeMinutes).integer().null())
+                    .col(
+                        ColumnDef::new(EventTypes::DurationMinutes)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(EventTypes::BufferBeforeMinutes)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(EventTypes::BufferAfterMinutes)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(EventTypes::MinimumNoticeMinutes)
+                            .integer()
+                            .null(),
+                    )
                     .col(optional_text(EventTypes::Location))
                     .col(ColumnDef::new(EventTypes::Active).boolean().not_null())
                     .col(instant(EventTypes::CreatedAt))

@@ -43,6 +43,22 @@ pub fn check_length(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<(), Stri
     Ok(())
 }
 
+/// The times of a rescheduled booking: a new start alone keeps the booking's length, a new end
+/// alone keeps its start.
+pub fn reschedule(
+    current: (DateTime<Utc>, DateTime<Utc>),
+    new_start: Option<DateTime<Utc>>,
+    new_end: Option<DateTime<Utc>>,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let (start, end) = current;
+    match (new_start, new_end) {
+        (Some(s), Some(e)) => (s, e),
+        (Some(s), None) => (s, s + (end - start)),
+        (None, Some(e)) => (start, e),
+        (None, None) => (start, end),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,10 +92,34 @@ mod tests {
     }
 
     #[test]
+    fn moving_only_the_start_keeps_the_length_and_moving_only_the_end_keeps_the_start() {
+        let current = (at(10, 0), at(10, 30));
+        assert_eq!(
+            reschedule(current, Some(at(14, 0)), None),
+            (at(14, 0), at(14, 30))
+        );
+        assert_eq!(
+            reschedule(current, None, Some(at(11, 0))),
+            (at(10, 0), at(11, 0))
+        );
+        assert_eq!(
+            reschedule(current, Some(at(9, 0)), Some(at(9, 15))),
+            (at(9, 0), at(9, 15))
+        );
+        assert_eq!(reschedule(current, None, None), current);
+    }
+
+    #[test]
     fn lengths_must_be_positive_and_at_most_seven_days() {
         assert!(check_length(at(10, 0), at(10, 0)).is_err());
         assert!(check_length(at(10, 0), at(9, 0)).is_err());
         assert!(check_length(at(10, 0), at(10, 0) + Duration::days(7)).is_ok());
-        assert!(check_length(at(10, 0), at(10, 0) + Duration::days(7) + Duration::seconds(1)).is_err());
+        assert!(
+            check_length(
+                at(10, 0),
+                at(10, 0) + Duration::days(7) + Duration::seconds(1)
+            )
+            .is_err()
+        );
     }
 }

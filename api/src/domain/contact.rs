@@ -23,7 +23,11 @@ impl Phone {
             match c {
                 '0'..='9' => digits.push(c),
                 ' ' | '.' | '-' | '(' | ')' => {}
-                _ => return Err(format!("'{input}' contains '{c}'; only digits, spaces, dots, dashes and parentheses are allowed after +")),
+                _ => {
+                    return Err(format!(
+                        "'{input}' contains '{c}'; only digits, spaces, dots, dashes and parentheses are allowed after +"
+                    ));
+                }
             }
         }
         let count = digits.len() - 1;
@@ -33,7 +37,9 @@ impl Phone {
             ));
         }
         if digits.as_bytes()[1] == b'0' {
-            return Err(format!("'{input}' is not E.164: a country code never starts with 0"));
+            return Err(format!(
+                "'{input}' is not E.164: a country code never starts with 0"
+            ));
         }
         Ok(Phone(digits))
     }
@@ -64,7 +70,9 @@ impl Email {
         let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
         let local_ok = !local.is_empty()
             && local.len() <= 64
-            && local.split('.').all(|part| !part.is_empty() && part.chars().all(atext));
+            && local
+                .split('.')
+                .all(|part| !part.is_empty() && part.chars().all(atext));
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
             && labels.iter().all(|l| {
@@ -94,9 +102,15 @@ mod tests {
 
     #[test]
     fn separators_are_stripped_down_to_e164() {
-        assert_eq!(Phone::parse("+39 (06) 123-456.78").unwrap().as_str(), "+390612345678");
+        assert_eq!(
+            Phone::parse("+39 (06) 123-456.78").unwrap().as_str(),
+            "+390612345678"
+        );
         assert_eq!(Phone::parse("+1234567890").unwrap().as_str(), "+1234567890");
-        assert_eq!(Phone::parse(" +1 212 555 0100 ").unwrap().as_str(), "+12125550100");
+        assert_eq!(
+            Phone::parse(" +1 212 555 0100 ").unwrap().as_str(),
+            "+12125550100"
+        );
     }
 
     #[test]
@@ -112,7 +126,10 @@ mod tests {
 
     #[test]
     fn ordinary_addresses_are_accepted_and_the_domain_lowercased() {
-        assert_eq!(Email::parse("laura.bianchi@Example.IT").unwrap().as_str(), "laura.bianchi@example.it");
+        assert_eq!(
+            Email::parse("laura.bianchi@Example.IT").unwrap().as_str(),
+            "laura.bianchi@example.it"
+        );
         assert!(Email::parse("a+tag@sub.example.co.uk").is_ok());
     }
 

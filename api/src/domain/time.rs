@@ -6,7 +6,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, SubsecRound, TimeZone as _, Utc};
+use chrono::{
+    DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, SubsecRound, TimeZone as _, Utc,
+};
 use chrono_tz::Tz;
 
 /// A validated IANA time zone, e.g. `Europe/Rome`.
@@ -141,10 +143,14 @@ pub fn parse_instant(input: &str, zone: Option<Zone>) -> Result<DateTime<Utc>, T
     if let Some(t) = parse_offset_without_seconds(s) {
         return Ok(t);
     }
-    let local = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-        .ok_or_else(|| TimeError::Malformed(input.to_string()))?;
+    let local = [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+    .ok_or_else(|| TimeError::Malformed(input.to_string()))?;
     if local.and_utc().timestamp_subsec_nanos() != 0 {
         return Err(TimeError::FractionalSeconds(input.to_string()));
     }
@@ -266,7 +272,10 @@ mod tests {
 
     #[test]
     fn zones_are_iana_names() {
-        assert_eq!(Zone::parse("America/New_York").unwrap().name(), "America/New_York");
+        assert_eq!(
+            Zone::parse("America/New_York").unwrap().name(),
+            "America/New_York"
+        );
         assert!(Zone::parse("Mars/Olympus").is_err());
         assert!(Zone::parse("CEST").is_err());
         assert!(Zone::parse("").is_err());
@@ -275,18 +284,29 @@ mod tests {
     #[test]
     fn schedule_boundaries_in_a_gap_move_to_the_end_of_the_gap() {
         let zone = Zone::parse("Europe/Rome").unwrap();
-        let local = NaiveDateTime::parse_from_str("2026-03-29T02:30:00", "%Y-%m-%dT%H:%M:%S").unwrap();
-        assert_eq!(format_utc(zone.instant_lenient(local)), "2026-03-29T01:00:00Z");
+        let local =
+            NaiveDateTime::parse_from_str("2026-03-29T02:30:00", "%Y-%m-%dT%H:%M:%S").unwrap();
+        assert_eq!(
+            format_utc(zone.instant_lenient(local)),
+            "2026-03-29T01:00:00Z"
+        );
         let ambiguous =
             NaiveDateTime::parse_from_str("2026-10-25T02:30:00", "%Y-%m-%dT%H:%M:%S").unwrap();
-        assert_eq!(format_utc(zone.instant_lenient(ambiguous)), "2026-10-25T00:30:00Z");
+        assert_eq!(
+            format_utc(zone.instant_lenient(ambiguous)),
+            "2026-10-25T00:30:00Z"
+        );
     }
 
     /// Every case of the shared, independently computed DST vectors (eleven zones, 2026-2028).
     #[test]
     fn the_parser_agrees_with_every_shared_dst_vector() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/dst-vectors.json");
-        let text = std::fs::read_to_string(path).expect("shared/testdata/dst-vectors.json beside the repo");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/testdata/dst-vectors.json"
+        );
+        let text = std::fs::read_to_string(path)
+            .expect("shared/testdata/dst-vectors.json beside the repo");
         let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
         let cases = doc["cases"].as_array().unwrap();
         assert!(cases.len() >= 700);
@@ -306,7 +326,11 @@ mod tests {
                 ),
                 "ambiguous" => match got {
                     Err(TimeError::Ambiguous { earlier, later, .. }) => {
-                        assert_eq!(format_utc(earlier), case["earlier"].as_str().unwrap(), "{case}");
+                        assert_eq!(
+                            format_utc(earlier),
+                            case["earlier"].as_str().unwrap(),
+                            "{case}"
+                        );
                         assert_eq!(format_utc(later), case["later"].as_str().unwrap(), "{case}");
                     }
                     other => panic!("{case}: {other:?}"),

@@ -1,4 +1,5 @@
 //! Cross-cutting layers: the request id (outermost, so even routing failures carry it) and the
 //! conversion of every poem error into the JSON envelope.
 
+pub mod idempotency;
 pub mod request_id;

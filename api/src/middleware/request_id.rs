@@ -108,19 +108,24 @@ pub fn error_response(err: poem::Error) -> Response {
             format!("{e}; send Content-Type: application/json"),
         )
     } else if err.is::<AuthorizationError>() {
-        ApiError::unauthorized("missing or malformed API key; send Authorization: Bearer qnd_live_...")
+        ApiError::unauthorized(
+            "missing or malformed API key; send Authorization: Bearer qnd_live_...",
+        )
     } else {
         match err.status() {
             StatusCode::BAD_REQUEST => ApiError::bad_request(err.to_string()),
             StatusCode::UNAUTHORIZED => ApiError::unauthorized(err.to_string()),
-            StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::new(ErrorCode::PayloadTooLarge, "the request body is over 64 KiB")
-            }
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "the request body is over 64 KiB",
+            ),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => {
                 ApiError::new(ErrorCode::UnsupportedMediaType, err.to_string())
             }
             StatusCode::NOT_FOUND => ApiError::new(ErrorCode::NotFound, "not found"),
-            StatusCode::METHOD_NOT_ALLOWED => ApiError::new(ErrorCode::MethodNotAllowed, err.to_string()),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                ApiError::new(ErrorCode::MethodNotAllowed, err.to_string())
+            }
             _ => ApiError::internal(err),
         }
     };
@@ -129,7 +134,10 @@ pub fn error_response(err: poem::Error) -> Response {
 
 /// poem-openapi's parameter reasons, made to read as advice.
 fn param_message(reason: &str) -> String {
-    let reason = reason.split(" (occurred while parsing").next().unwrap_or(reason);
+    let reason = reason
+        .split(" (occurred while parsing")
+        .next()
+        .unwrap_or(reason);
     if let Some(rest) = reason.strip_prefix("verification failed. ") {
         for (prefix, word) in [("maximum(", "at most"), ("minimum(", "at least")] {
             if let Some(bound) = rest.strip_prefix(prefix) {
@@ -167,11 +175,19 @@ mod tests {
 
     #[test]
     fn parameter_reasons_read_as_advice() {
-        assert_eq!(param_message("verification failed. maximum(100, exclusive: false)"), "must be at most 100");
         assert_eq!(
-            param_message("failed to parse \"string_uuid\": invalid character (occurred while parsing \"optional_string_uuid\")"),
+            param_message("verification failed. maximum(100, exclusive: false)"),
+            "must be at most 100"
+        );
+        assert_eq!(
+            param_message(
+                "failed to parse \"string_uuid\": invalid character (occurred while parsing \"optional_string_uuid\")"
+            ),
             "must be a UUID"
         );
-        assert_eq!(param_message("failed to parse \"integer(uint64)\": invalid digit"), "must be a whole number");
+        assert_eq!(
+            param_message("failed to parse \"integer(uint64)\": invalid digit"),
+            "must be a whole number"
+        );
     }
 }

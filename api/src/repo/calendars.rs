@@ -1,7 +1,9 @@
 //! Calendars of one organization.
 
 use entity::calendars::{ActiveModel, Column, Entity, Model};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, QueryFilter, QueryOrder, Set, ColumnTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, QueryFilter, QueryOrder, Set,
+};
 
 use super::{page, scoped};
 use crate::domain::ids::{CalendarId, OrgId};
@@ -22,15 +24,30 @@ pub struct CalendarChanges {
     pub description: Option<Option<String>>,
 }
 
-pub async fn list<C: ConnectionTrait>(db: &C, org: OrgId, req: PageRequest) -> Result<(Vec<Model>, u64), DbErr> {
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    req: PageRequest,
+) -> Result<(Vec<Model>, u64), DbErr> {
     page(db, scoped::<Entity>(org).order_by_asc(Column::Id), req).await
 }
 
-pub async fn get<C: ConnectionTrait>(db: &C, org: OrgId, id: CalendarId) -> Result<Option<Model>, DbErr> {
-    scoped::<Entity>(org).filter(Column::Id.eq(id.0)).one(db).await
+pub async fn get<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    id: CalendarId,
+) -> Result<Option<Model>, DbErr> {
+    scoped::<Entity>(org)
+        .filter(Column::Id.eq(id.0))
+        .one(db)
+        .await
 }
 
-pub async fn create<C: ConnectionTrait>(db: &C, org: OrgId, new: NewCalendar) -> Result<Model, DbErr> {
+pub async fn create<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    new: NewCalendar,
+) -> Result<Model, DbErr> {
     let now = time::now();
     ActiveModel {
         id: Set(CalendarId::generate().0),

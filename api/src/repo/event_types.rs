@@ -1,7 +1,9 @@
 //! Event types of one organization.
 
 use entity::event_types::{ActiveModel, Column, Entity, Model};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, QueryFilter, QueryOrder, Set,
+};
 
 use super::{page, scoped};
 use crate::domain::ids::{CalendarId, EventTypeId, OrgId};
@@ -45,11 +47,22 @@ pub async fn list<C: ConnectionTrait>(
     page(db, query.order_by_asc(Column::Id), req).await
 }
 
-pub async fn get<C: ConnectionTrait>(db: &C, org: OrgId, id: EventTypeId) -> Result<Option<Model>, DbErr> {
-    scoped::<Entity>(org).filter(Column::Id.eq(id.0)).one(db).await
+pub async fn get<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    id: EventTypeId,
+) -> Result<Option<Model>, DbErr> {
+    scoped::<Entity>(org)
+        .filter(Column::Id.eq(id.0))
+        .one(db)
+        .await
 }
 
-pub async fn create<C: ConnectionTrait>(db: &C, org: OrgId, new: NewEventType) -> Result<Model, DbErr> {
+pub async fn create<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    new: NewEventType,
+) -> Result<Model, DbErr> {
     let now = time::now();
     ActiveModel {
         id: Set(EventTypeId::generate().0),

@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 use entity::events::{ActiveModel, Column, Entity, Model};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, QueryFilter,
+    QueryOrder, QuerySelect, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -48,10 +48,28 @@ pub struct NewEvent {
     pub status: &'static str,
 }
 
+/// Changes to an event. `None` leaves a field as it is; `Some(None)` clears an optional one.
+#[derive(Default)]
+pub struct EventChanges {
+    /// New start and end with the block they occupy, already validated.
+    pub times: Option<(DateTime<Utc>, DateTime<Utc>, Block)>,
+    pub timezone: Option<String>,
+    pub customer_name: Option<Option<String>>,
+    pub customer_phone: Option<Option<String>>,
+    pub customer_email: Option<Option<String>>,
+    pub notes: Option<Option<String>>,
+    pub title: Option<Option<String>>,
+    pub location: Option<Option<String>>,
+    pub status: Option<&'static str>,
+    pub cancellation_reason: Option<Option<String>>,
+}
+
 #[derive(Debug)]
 pub enum BookingError {
     /// The time overlaps this live event on the same calendar.
     Conflict(Uuid),
+    /// No such event in this organization.
+    NotFound,
     Db(DbErr),
 }
 
@@ -83,11 +101,25 @@ pub async fn list<C: ConnectionTrait>(
     if let Some(to) = filter.date_to {
         query = query.filter(Column::StartTime.lt(to));
     }
-    page(db, query.order_by_asc(Column::StartTime).order_by_asc(Column::Id), req).await
+    page(
+        db,
+        query
+            .order_by_asc(Column::StartTime)
+            .order_by_asc(Column::Id),
+        req,
+    )
+    .await
 }
 
-pub async fn get<C: ConnectionTrait>(db: &C, org: OrgId, id: EventId) -> Result<Option<Model>, DbErr> {
-    scoped::<Entity>(org).filter(Column::Id.eq(id.0)).one(db).await
+pub async fn get<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    id: EventId,
+) -> Result<Option<Model>, DbErr> {
+    scoped::<Entity>(org)
+        .filter(Column::Id.eq(id.0))
+        .one(db)
+        .await
 }
 
 /// The first live event on the calendar whose block overlaps `block` (half-open), if any.
@@ -108,7 +140,11 @@ pub async fn find_conflict<C: ConnectionTrait>(
     if let Some(except) = except {
         query = query.filter(Column::Id.ne(except.0));
     }
-    query.order_by_asc(Column::BlockStart).into_tuple::<Uuid>().one(db).await
+    query
+        .order_by_asc(Column::BlockStart)
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await
 }
 
 fn write_transaction() -> TransactionOptions {
@@ -119,7 +155,11 @@ fn write_transaction() -> TransactionOptions {
 }
 
 /// Books an event unless its block overlaps a live event on the same calendar.
-pub async fn create(db: &DatabaseConnection, org: OrgId, new: NewEvent) -> Result<Model, BookingError> {
+pub async fn create(
+    db: &DatabaseConnection,
+    org: OrgId,
+    new: NewEvent,
+) -> Result<Model, BookingError> {
     let calendar = new.calendar_id;
     let block = new.block;
     let blocking = BLOCKING_STATUSES.contains(&new.status);
@@ -167,4 +207,111 @@ pub async fn create(db: &DatabaseConnection, org: OrgId, new: NewEvent) -> Resul
         }
         Err(err) => Err(err.into()),
     }
+}
+
+/// Applies changes in one write transaction. When the event ends up holding time (confirmed or
+/// tentative) and its times or status change, its new block is checked against every other live
+/// event on the calendar, as a new booking would be; it never collides with itself.
+pub async fn update(
+    db: &DatabaseConnection,
+    org: OrgId,
+    id: EventId,
+    changes: EventChanges,
+) -> Result<Model, BookingError> {
+    let txn = db.begin_with_options(write_transaction()).await?;
+    let current = get(&txn, org, id).await?.ok_or(BookingError::NotFound)?;
+    let calendar = CalendarId(current.calendar_id);
+    let was_blocking = BLOCKING_STATUSES.contains(&current.status.as_str());
+    let status = changes.status.unwrap_or(match current.status.as_str() {
+        "tentative" => "tentative",
+        "cancelled" => "cancelled",
+        _ => "confirmed",
+    });
+    let blocking = BLOCKING_STATUSES.contains(&status);
+    let block = changes.times.map(|(_, _, b)| b).unwrap_or(Block {
+        start: current.block_start,
+        end: current.block_end,
+    });
+    let recheck = blocking && (changes.times.is_some() || !was_blocking);
+    if recheck && let Some(conflict) = find_conflict(&txn, org, calendar, block, Some(id)).await? {
+        return Err(BookingError::Conflict(conflict));
+    }
+    let now = time::now();
+    let mut active: ActiveModel = current.clone().into();
+    if let Some((start, end, block)) = changes.times {
+        active.start_time = Set(start);
+        active.end_time = Set(end);
+        active.block_start = Set(block.start);
+        active.block_end = Set(block.end);
+    }
+    if let Some(v) = changes.timezone {
+        active.timezone = Set(v);
+    }
+    if let Some(v) = changes.customer_name {
+        active.customer_name = Set(v);
+    }
+    if let Some(v) = changes.customer_phone {
+        active.customer_phone = Set(v);
+    }
+    if let Some(v) = changes.customer_email {
+        active.customer_email = Set(v);
+    }
+    if let Some(v) = changes.notes {
+        active.notes = Set(v);
+    }
+    if let Some(v) = changes.title {
+        active.title = Set(v);
+    }
+    if let Some(v) = changes.location {
+        active.location = Set(v);
+    }
+    if status != current.status {
+        active.status = Set(status.to_string());
+        if status == "cancelled" {
+            active.cancelled_at = Set(Some(now));
+        } else if current.status == "cancelled" {
+            active.cancelled_at = Set(None);
+            active.cancellation_reason = Set(None);
+        }
+    }
+    if let Some(reason) = changes.cancellation_reason {
+        active.cancellation_reason = Set(reason);
+    }
+    active.updated_at = Set(now);
+    match active.update(&txn).await {
+        Ok(model) => {
+            txn.commit().await?;
+            Ok(model)
+        }
+        Err(err) if is_exclusion_violation(&err) => {
+            drop(txn);
+            let winner = find_conflict(db, org, calendar, block, Some(id)).await?;
+            Err(BookingError::Conflict(winner.unwrap_or_default()))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Cancels an event: it stops holding its time. Cancelling a cancelled event changes nothing.
+pub async fn cancel(
+    db: &DatabaseConnection,
+    org: OrgId,
+    id: EventId,
+    reason: Option<String>,
+) -> Result<Model, BookingError> {
+    let current = get(db, org, id).await?.ok_or(BookingError::NotFound)?;
+    if current.status == "cancelled" {
+        return Ok(current);
+    }
+    update(
+        db,
+        org,
+        id,
+        EventChanges {
+            status: Some("cancelled"),
+            cancellation_reason: Some(reason),
+            ..EventChanges::default()
+        },
+    )
+    .await
 }

@@ -5,8 +5,12 @@
 pub mod calendars;
 pub mod event_types;
 pub mod events;
+pub mod idempotency;
 
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Select};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+    Select,
+};
 
 use crate::domain::ids::OrgId;
 use crate::pagination::PageRequest;
@@ -40,7 +44,11 @@ pub fn scoped<E: OrgScoped>(org: OrgId) -> Select<E> {
 }
 
 /// One page of an already scoped, filtered and ordered query, with the total over all pages.
-pub async fn page<E, C>(db: &C, query: Select<E>, req: PageRequest) -> Result<(Vec<E::Model>, u64), DbErr>
+pub async fn page<E, C>(
+    db: &C,
+    query: Select<E>,
+    req: PageRequest,
+) -> Result<(Vec<E::Model>, u64), DbErr>
 where
     E: EntityTrait,
     E::Model: Sync,

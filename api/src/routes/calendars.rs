@@ -1,7 +1,7 @@
 //! `/v1/calendar/calendars`: bookable resources of the caller's organization.
 
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -145,10 +145,16 @@ impl CalendarsApi {
         auth: TenantAuth,
         state: Data<&AppState>,
         /// Page number, from 1.
-        #[oai(default = "crate::pagination::default_page", validator(minimum(value = "1")))]
+        #[oai(
+            default = "crate::pagination::default_page",
+            validator(minimum(value = "1"))
+        )]
         page: Query<u64>,
         /// Items per page, 1 to 100.
-        #[oai(default = "crate::pagination::default_limit", validator(minimum(value = "1"), maximum(value = "100")))]
+        #[oai(
+            default = "crate::pagination::default_limit",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
         limit: Query<u64>,
     ) -> Result<ListCalendarsResponse, ApiError> {
         auth.0.require(Scope::CalendarRead)?;
@@ -169,6 +175,9 @@ impl CalendarsApi {
         &self,
         auth: TenantAuth,
         state: Data<&AppState>,
+        /// Makes retries safe: the first response to this key is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key", validator(max_length = 255))]
+        _idempotency_key: Header<Option<String>>,
         body: JsonBody<CalendarIn>,
     ) -> Result<CreateCalendarResponse, ApiError> {
         auth.0.require(Scope::CalendarWrite)?;

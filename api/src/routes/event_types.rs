@@ -1,7 +1,7 @@
 //! `/v1/calendar/event-types`: what can be booked, and the rules a booking of it follows.
 
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -192,10 +192,16 @@ impl EventTypesApi {
         auth: TenantAuth,
         state: Data<&AppState>,
         /// Page number, from 1.
-        #[oai(default = "crate::pagination::default_page", validator(minimum(value = "1")))]
+        #[oai(
+            default = "crate::pagination::default_page",
+            validator(minimum(value = "1"))
+        )]
         page: Query<u64>,
         /// Items per page, 1 to 100.
-        #[oai(default = "crate::pagination::default_limit", validator(minimum(value = "1"), maximum(value = "100")))]
+        #[oai(
+            default = "crate::pagination::default_limit",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
         limit: Query<u64>,
         /// Only event types bound to this calendar.
         #[oai(name = "calendarId")]
@@ -204,7 +210,8 @@ impl EventTypesApi {
         auth.0.require(Scope::CalendarRead)?;
         let req = PageRequest::new(Some(page.0), Some(limit.0));
         let (items, total) =
-            repo::event_types::list(&state.db, auth.0.org_id, calendar_id.0.map(CalendarId), req).await?;
+            repo::event_types::list(&state.db, auth.0.org_id, calendar_id.0.map(CalendarId), req)
+                .await?;
         Ok(ListEventTypesResponse::Ok(Json(EventTypeList {
             data: items.into_iter().map(Into::into).collect(),
             pagination: Pagination::new(req, total),
@@ -220,6 +227,9 @@ impl EventTypesApi {
         &self,
         auth: TenantAuth,
         state: Data<&AppState>,
+        /// Makes retries safe: the first response to this key is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key", validator(max_length = 255))]
+        _idempotency_key: Header<Option<String>>,
         body: JsonBody<EventTypeIn>,
     ) -> Result<CreateEventTypeResponse, ApiError> {
         auth.0.require(Scope::CalendarWrite)?;
@@ -283,7 +293,10 @@ impl EventTypesApi {
         let mut v = Violations::default();
         blank_name(&mut v, body.name.as_deref());
         v.into_result()?;
-        if repo::event_types::get(&state.db, org, EventTypeId(id.0)).await?.is_none() {
+        if repo::event_types::get(&state.db, org, EventTypeId(id.0))
+            .await?
+            .is_none()
+        {
             return Err(ApiError::not_found("event type"));
         }
         let calendar_id = match body.calendar_id {

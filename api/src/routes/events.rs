@@ -1,13 +1,14 @@
 //! `/v1/calendar/events`: appointments, in the Replicer dialect.
 
 use poem::web::Data;
+use poem_openapi::param::Header;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::types::Example;
+use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
-use super::{ApiTags, optional_text};
+use super::{ApiTags, maybe, optional_text};
 use crate::auth::{Scope, TenantAuth};
 use crate::domain::booking::{self, Block};
 use crate::domain::contact::{Email, Phone};
@@ -16,9 +17,9 @@ use crate::domain::time::{Zone, parse_instant};
 use crate::error::{ApiError, Violations};
 use crate::middleware::request_id;
 use crate::pagination::{PageRequest, Pagination};
-use crate::payload::JsonBody;
+use crate::payload::{JsonBody, OptionalJsonBody};
 use crate::repo;
-use crate::repo::events::{BookingError, EventFilter, NewEvent};
+use crate::repo::events::{BookingError, EventChanges, EventFilter, NewEvent};
 use crate::schema::Timestamp;
 use crate::state::AppState;
 
@@ -106,8 +107,10 @@ pub struct EventIn {
 impl Example for EventIn {
     fn example() -> Self {
         EventIn {
-            calendar_id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-0000000000c1").unwrap_or_default(),
-            event_type_id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-0000000000e1").unwrap_or_default(),
+            calendar_id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-0000000000c1")
+                .unwrap_or_default(),
+            event_type_id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-0000000000e1")
+                .unwrap_or_default(),
             start_time: "2026-04-15T14:00:00Z".into(),
             end_time: "2026-04-15T14:30:00Z".into(),
             timezone: Some("Europe/Rome".into()),
@@ -142,6 +145,10 @@ pub struct EventOut {
     pub location: Option<String>,
     pub status: EventStatus,
     pub booked_via: BookedVia,
+    /// Why it was cancelled, when it was and a reason was given.
+    pub cancellation_reason: Option<String>,
+    /// When it was cancelled; `null` while it is not.
+    pub cancelled_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -163,6 +170,8 @@ impl From<entity::events::Model> for EventOut {
             location: m.location,
             status: EventStatus::from_stored(&m.status),
             booked_via: BookedVia::Api,
+            cancellation_reason: m.cancellation_reason,
+            cancelled_at: m.cancelled_at.map(Into::into),
             created_at: m.created_at.into(),
             updated_at: m.updated_at.into(),
         }
@@ -174,8 +183,10 @@ impl Example for EventOut {
         let t = |s: &str| Timestamp(parse_instant(s, None).unwrap_or_default());
         EventOut {
             id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-000000000e01").unwrap_or_default(),
-            calendar_id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-0000000000c1").unwrap_or_default(),
-            event_type_id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-0000000000e1").unwrap_or_default(),
+            calendar_id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-0000000000c1")
+                .unwrap_or_default(),
+            event_type_id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-0000000000e1")
+                .unwrap_or_default(),
             start_time: t("2026-04-10T09:00:00Z"),
             end_time: t("2026-04-10T09:30:00Z"),
             timezone: "Europe/Rome".into(),
@@ -187,10 +198,53 @@ impl Example for EventOut {
             location: Some("Zoom".into()),
             status: EventStatus::Confirmed,
             booked_via: BookedVia::Api,
+            cancellation_reason: None,
+            cancelled_at: None,
             created_at: t("2026-04-05T10:00:00Z"),
             updated_at: t("2026-04-05T10:00:00Z"),
         }
     }
+}
+
+/// Changes to an event; absent fields stay as they are, `null` clears an optional one. New times
+/// are checked like a new booking. A new `startTime` alone keeps the booking's length.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct EventPatch {
+    /// ISO 8601, read like `startTime` of a new booking.
+    #[oai(validator(max_length = 64))]
+    pub start_time: Option<String>,
+    /// ISO 8601, read like `endTime` of a new booking.
+    #[oai(validator(max_length = 64))]
+    pub end_time: Option<String>,
+    /// IANA time zone of the appointment; local times in this request are read in it.
+    #[oai(validator(max_length = 64))]
+    pub timezone: Option<String>,
+    #[oai(validator(max_length = 200))]
+    pub customer_name: MaybeUndefined<String>,
+    /// International number, normalised to E.164.
+    #[oai(validator(max_length = 40))]
+    pub customer_phone: MaybeUndefined<String>,
+    #[oai(validator(max_length = 254))]
+    pub customer_email: MaybeUndefined<String>,
+    #[oai(validator(max_length = 200))]
+    pub title: MaybeUndefined<String>,
+    #[oai(validator(max_length = 500))]
+    pub location: MaybeUndefined<String>,
+    #[oai(validator(max_length = 5000))]
+    pub notes: MaybeUndefined<String>,
+    /// `confirmed`, `tentative`, or `cancelled` (like the cancel operation). Leaving `cancelled`
+    /// re-checks the time like a new booking.
+    pub status: Option<EventStatus>,
+}
+
+/// Why an event is cancelled.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct CancelIn {
+    /// Free text, stored and returned as `cancellationReason`.
+    #[oai(validator(max_length = 1000))]
+    pub reason: Option<String>,
 }
 
 /// One event.
@@ -238,6 +292,13 @@ pub enum EventResponse {
     Ok(Json<EventEnvelope>),
 }
 
+#[derive(ApiResponse)]
+pub enum CancelEventResponse {
+    /// The event is cancelled (now, or it already was) and no longer holds its time.
+    #[oai(status = 200)]
+    Ok(Json<EventEnvelope>),
+}
+
 /// Parsed contact fields of a request; invalid ones are recorded in `v`.
 struct Contact {
     phone: Option<String>,
@@ -245,15 +306,25 @@ struct Contact {
 }
 
 fn parse_contact(v: &mut Violations, phone: Option<&str>, email: Option<&str>) -> Contact {
-    let phone = phone
+    let phone = phone.map(|p| parse_phone(v, p)).unwrap_or_default();
+    let email = email.map(|e| parse_email(v, e)).unwrap_or_default();
+    Contact { phone, email }
+}
+
+/// A phone field: blank means none; anything else must come to E.164.
+fn parse_phone(v: &mut Violations, phone: &str) -> Option<String> {
+    Some(phone)
         .filter(|p| !p.trim().is_empty())
         .and_then(|p| v.check("customerPhone", Phone::parse(p)))
-        .map(|p| p.as_str().to_string());
-    let email = email
+        .map(|p| p.as_str().to_string())
+}
+
+/// An email field: blank means none; anything else must be an address.
+fn parse_email(v: &mut Violations, email: &str) -> Option<String> {
+    Some(email)
         .filter(|e| !e.trim().is_empty())
         .and_then(|e| v.check("customerEmail", Email::parse(e)))
-        .map(|e| e.as_str().to_string());
-    Contact { phone, email }
+        .map(|e| e.as_str().to_string())
 }
 
 /// The calendar and event type of a booking, both the caller's, and the event type bookable there.
@@ -270,7 +341,10 @@ async fn bookable(
         .await?
         .ok_or_else(|| ApiError::not_found("event type"))?;
     if !event_type.active {
-        return Err(ApiError::field("eventTypeId", "this event type is not active"));
+        return Err(ApiError::field(
+            "eventTypeId",
+            "this event type is not active",
+        ));
     }
     if event_type.calendar_id.is_some_and(|c| c != calendar.0) {
         return Err(ApiError::field(
@@ -285,6 +359,7 @@ impl From<BookingError> for ApiError {
     fn from(err: BookingError) -> Self {
         match err {
             BookingError::Conflict(id) => ApiError::slot_conflict(id),
+            BookingError::NotFound => ApiError::not_found("event"),
             BookingError::Db(e) => e.into(),
         }
     }
@@ -305,10 +380,16 @@ impl EventsApi {
         auth: TenantAuth,
         state: Data<&AppState>,
         /// Page number, from 1.
-        #[oai(default = "crate::pagination::default_page", validator(minimum(value = "1")))]
+        #[oai(
+            default = "crate::pagination::default_page",
+            validator(minimum(value = "1"))
+        )]
         page: Query<u64>,
         /// Items per page, 1 to 100.
-        #[oai(default = "crate::pagination::default_limit", validator(minimum(value = "1"), maximum(value = "100")))]
+        #[oai(
+            default = "crate::pagination::default_limit",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
         limit: Query<u64>,
         /// Only events on this calendar.
         #[oai(name = "calendarId")]
@@ -352,19 +433,30 @@ impl EventsApi {
         &self,
         auth: TenantAuth,
         state: Data<&AppState>,
+        /// Makes retries safe: the first response to this key is replayed for 24 hours (with
+        /// `Idempotent-Replayed: true`) and nothing is booked twice. At most 255 visible ASCII characters.
+        #[oai(name = "Idempotency-Key", validator(max_length = 255))]
+        _idempotency_key: Header<Option<String>>,
         body: JsonBody<EventIn>,
     ) -> Result<CreateEventResponse, ApiError> {
         auth.0.require(Scope::CalendarWrite)?;
         let org = auth.0.org_id;
         let body = body.0;
         let mut v = Violations::default();
-        let zone = v.check("timezone", Zone::parse(body.timezone.as_deref().unwrap_or("UTC")));
+        let zone = v.check(
+            "timezone",
+            Zone::parse(body.timezone.as_deref().unwrap_or("UTC")),
+        );
         let start = v.check("startTime", parse_instant(&body.start_time, zone));
         let end = v.check("endTime", parse_instant(&body.end_time, zone));
         if let (Some(start), Some(end)) = (start, end) {
             v.check("endTime", booking::check_length(start, end));
         }
-        let contact = parse_contact(&mut v, body.customer_phone.as_deref(), body.customer_email.as_deref());
+        let contact = parse_contact(
+            &mut v,
+            body.customer_phone.as_deref(),
+            body.customer_email.as_deref(),
+        );
         v.into_result()?;
         let (Some(zone), Some(start), Some(end)) = (zone, start, end) else {
             return Err(ApiError::internal("validated fields missing"));
@@ -376,7 +468,12 @@ impl EventsApi {
             event_type_id: EventTypeId(event_type.id),
             start,
             end,
-            block: Block::around(start, end, event_type.buffer_before_minutes, event_type.buffer_after_minutes),
+            block: Block::around(
+                start,
+                end,
+                event_type.buffer_before_minutes,
+                event_type.buffer_after_minutes,
+            ),
             timezone: zone.name().to_string(),
             customer_name: optional_text(body.customer_name),
             customer_phone: contact.phone,
@@ -409,5 +506,102 @@ impl EventsApi {
             .await?
             .ok_or_else(|| ApiError::not_found("event"))?;
         Ok(EventResponse::Ok(envelope(model)))
+    }
+
+    /// Update an event
+    ///
+    /// Reschedules or edits an appointment. New times are checked like a new booking (409
+    /// `slot_unavailable` on overlap); an event never collides with itself. Local times need a
+    /// `timezone` in the request. Scope: `calendar:write`.
+    #[oai(path = "/:id", method = "patch", operation_id = "updateEvent")]
+    async fn update(
+        &self,
+        auth: TenantAuth,
+        state: Data<&AppState>,
+        /// Event id.
+        id: Path<Uuid>,
+        body: JsonBody<EventPatch>,
+    ) -> Result<EventResponse, ApiError> {
+        auth.0.require(Scope::CalendarWrite)?;
+        let org = auth.0.org_id;
+        let id = EventId(id.0);
+        let body = body.0;
+        let current = repo::events::get(&state.db, org, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("event"))?;
+        let mut v = Violations::default();
+        let zone = match body.timezone.as_deref() {
+            Some(z) => v.check("timezone", Zone::parse(z)),
+            None => None,
+        };
+        let start = body
+            .start_time
+            .as_deref()
+            .and_then(|s| v.check("startTime", parse_instant(s, zone)));
+        let end = body
+            .end_time
+            .as_deref()
+            .and_then(|e| v.check("endTime", parse_instant(e, zone)));
+        let phone = maybe(body.customer_phone).map(|p| p.and_then(|p| parse_phone(&mut v, &p)));
+        let email = maybe(body.customer_email).map(|e| e.and_then(|e| parse_email(&mut v, &e)));
+        let moved = start.is_some() || end.is_some();
+        let (new_start, new_end) =
+            booking::reschedule((current.start_time, current.end_time), start, end);
+        if moved && v.is_empty() {
+            v.check("endTime", booking::check_length(new_start, new_end));
+        }
+        v.into_result()?;
+        let times = if moved {
+            let event_type =
+                repo::event_types::get(&state.db, org, EventTypeId(current.event_type_id))
+                    .await?
+                    .ok_or_else(|| ApiError::internal("event type of an event is missing"))?;
+            let block = Block::around(
+                new_start,
+                new_end,
+                event_type.buffer_before_minutes,
+                event_type.buffer_after_minutes,
+            );
+            Some((new_start, new_end, block))
+        } else {
+            None
+        };
+        let changes = EventChanges {
+            times,
+            timezone: zone.map(|z| z.name().to_string()),
+            customer_name: maybe(body.customer_name).map(optional_text),
+            customer_phone: phone,
+            customer_email: email,
+            notes: maybe(body.notes).map(optional_text),
+            title: maybe(body.title).map(optional_text),
+            location: maybe(body.location).map(optional_text),
+            status: body.status.map(EventStatus::as_str),
+            cancellation_reason: None,
+        };
+        let model = repo::events::update(&state.db, org, id, changes).await?;
+        Ok(EventResponse::Ok(envelope(model)))
+    }
+
+    /// Cancel an event
+    ///
+    /// The event stops holding its time; its slot can be booked again. The optional `reason` is
+    /// kept as `cancellationReason`. Cancelling a cancelled event is not an error: it returns the
+    /// event unchanged. Scope: `calendar:write`.
+    #[oai(path = "/:id/cancel", method = "post", operation_id = "cancelEvent")]
+    async fn cancel(
+        &self,
+        auth: TenantAuth,
+        state: Data<&AppState>,
+        /// Event id.
+        id: Path<Uuid>,
+        /// Makes retries safe; see `createEvent`.
+        #[oai(name = "Idempotency-Key", validator(max_length = 255))]
+        _idempotency_key: Header<Option<String>>,
+        body: OptionalJsonBody<CancelIn>,
+    ) -> Result<CancelEventResponse, ApiError> {
+        auth.0.require(Scope::CalendarWrite)?;
+        let reason = body.0.and_then(|b| optional_text(b.reason));
+        let model = repo::events::cancel(&state.db, auth.0.org_id, EventId(id.0), reason).await?;
+        Ok(CancelEventResponse::Ok(envelope(model)))
     }
 }

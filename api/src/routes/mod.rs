@@ -22,7 +22,9 @@ pub enum ApiTags {
 
 /// Trims an optional free-text field; an empty string means "no value".
 pub fn optional_text(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// A PATCH field: absent -> no change (`None`); `null` -> clear (`Some(None)`); a value -> set.

@@ -60,9 +60,7 @@ impl ServiceApi {
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&AppState>) -> ReadyResponse {
         let db = &state.db;
-        let probe = db
-            .execute_unprepared("SELECT 1")
-            .await;
+        let probe = db.execute_unprepared("SELECT 1").await;
         match probe {
             Ok(_) => ReadyResponse::Ready(health("ok")),
             Err(err) => {

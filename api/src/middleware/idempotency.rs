@@ -1,0 +1,201 @@
+//! `Idempotency-Key` on POST. The first response to `(organization, key)` is stored for 24 hours;
+//! a repeat of the same request (method, path, query and body) gets it again with
+//! `Idempotent-Replayed: true` and runs nothing; the same key with another request is 422
+//! `idempotency_conflict`; a repeat that arrives while the first is running waits for its answer
+//! (409 `idempotency_in_progress` after 10 s). Voice agents retry on timeouts: a retried booking
+//! never creates a second appointment.
+//!
+//! Runs inside the request-id layer and after `AppState` is attached. Requests that cannot be
+//! attributed to an organization (no or bad key) pass through, so the handler answers 401/403.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::http::{HeaderValue, Method, StatusCode};
+use poem::{Body, Endpoint, IntoResponse, Request, Response};
+use sha2::{Digest, Sha256};
+
+use crate::auth;
+use crate::domain::time;
+use crate::error::{ApiError, ErrorCode};
+use crate::middleware::request_id;
+use crate::payload::MAX_BODY_BYTES;
+use crate::repo::idempotency::{self as store, Claim};
+use crate::state::AppState;
+
+pub const HEADER: &str = "idempotency-key";
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+const MAX_WAIT: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(25);
+
+/// At most 255 visible ASCII characters.
+pub fn valid_key(key: &str) -> bool {
+    (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
+pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    if req.method() != Method::POST || !req.headers().contains_key(HEADER) {
+        return call(&next, req).await;
+    }
+    let key = req
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| valid_key(k))
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ApiError::field(
+                "Idempotency-Key",
+                "must be 1 to 255 visible ASCII characters",
+            )
+        })?;
+    let Some(state) = req.data::<AppState>().cloned() else {
+        return call(&next, req).await;
+    };
+    let token = req
+        .headers()
+        .get(poem::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let Some(token) = token else {
+        return call(&next, req).await;
+    };
+    let Ok(tenant) = auth::authenticate(&state.db, token.trim(), time::now()).await else {
+        return call(&next, req).await;
+    };
+    let org = tenant.org_id;
+
+    let body = req
+        .take_body()
+        .into_bytes_limit(MAX_BODY_BYTES)
+        .await
+        .map_err(|e| match e {
+            poem::error::ReadBodyError::PayloadTooLarge => ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "the request body is over 64 KiB",
+            ),
+            other => ApiError::bad_request(format!("the request body could not be read: {other}")),
+        })?;
+    let hash = request_hash(
+        req.method(),
+        req.uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/"),
+        &body,
+    );
+    req.set_body(Body::from_bytes(body));
+
+    let started = std::time::Instant::now();
+    loop {
+        match store::claim(&state.db, org, &key, &hash, time::now())
+            .await
+            .map_err(ApiError::from)?
+        {
+            Claim::Fresh => break,
+            Claim::Replay { status, body } => return Ok(replay(status, &body)),
+            Claim::Mismatch => {
+                return Err(ApiError::new(
+                    ErrorCode::IdempotencyConflict,
+                    "this Idempotency-Key was already used with a different request",
+                )
+                .into());
+            }
+            Claim::InProgress if started.elapsed() < MAX_WAIT => tokio::time::sleep(POLL).await,
+            Claim::InProgress => {
+                return Err(ApiError::new(
+                    ErrorCode::IdempotencyInProgress,
+                    "a request with this Idempotency-Key is still being processed; retry later",
+                )
+                .into());
+            }
+        }
+    }
+
+    let resp = call(&next, req)
+        .await
+        .unwrap_or_else(request_id::error_response);
+    let status = resp.status();
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        // Worth retrying: do not pin the failure to the key.
+        store::release(&state.db, org, &key)
+            .await
+            .map_err(ApiError::from)?;
+        return Ok(resp);
+    }
+    let (parts, body) = resp.into_parts();
+    let bytes = body.into_bytes().await.map_err(ApiError::internal)?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    store::complete(&state.db, org, &key, status.as_u16(), text)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(Response::from_parts(parts, Body::from_bytes(bytes)))
+}
+
+async fn call<E: Endpoint>(next: &Arc<E>, req: Request) -> poem::Result<Response> {
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+fn request_hash(method: &Method, path_and_query: &str, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_str().as_bytes());
+    hasher.update([0]);
+    hasher.update(path_and_query.as_bytes());
+    hasher.update([0]);
+    hasher.update(body);
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The stored answer, its `requestId` set to this request's id so header and body still agree.
+fn replay(status: u16, body: &str) -> Response {
+    let body = match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            if map.contains_key("requestId") {
+                map.insert("requestId".into(), request_id::current().into());
+            }
+            serde_json::Value::Object(map).to_string()
+        }
+        _ => body.to_string(),
+    };
+    let mut resp = Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
+        .content_type("application/json; charset=utf-8")
+        .body(body);
+    resp.headers_mut()
+        .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_visible_ascii_up_to_255() {
+        assert!(valid_key("booking-7f3a"));
+        assert!(valid_key(&"k".repeat(255)));
+        assert!(!valid_key(&"k".repeat(256)));
+        assert!(!valid_key(""));
+        assert!(!valid_key("has space"));
+        assert!(!valid_key("café"));
+    }
+
+    #[test]
+    fn the_hash_covers_method_path_and_body() {
+        let a = request_hash(&Method::POST, "/v1/calendar/events", b"{}");
+        assert_eq!(a, request_hash(&Method::POST, "/v1/calendar/events", b"{}"));
+        assert_ne!(
+            a,
+            request_hash(&Method::POST, "/v1/calendar/calendars", b"{}")
+        );
+        assert_ne!(
+            a,
+            request_hash(&Method::POST, "/v1/calendar/events", b"{ }")
+        );
+    }
+}
