@@ -90,6 +90,7 @@ pub struct ErrorBody {
 #[derive(Clone, Debug, PartialEq, Eq, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct ErrorEnvelope {
+    /// What went wrong.
     pub error: ErrorBody,
     /// The request id, also in the `X-Request-Id` header; quote it when asking for support.
     pub request_id: String,

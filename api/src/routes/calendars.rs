@@ -49,11 +49,13 @@ impl Example for CalendarIn {
 #[oai(rename_all = "camelCase")]
 pub struct CalendarPatch {
     #[oai(validator(min_length = 1, max_length = 200))]
+    /// Display name.
     pub name: Option<String>,
     /// IANA time zone.
     #[oai(validator(max_length = 64))]
     pub timezone: Option<String>,
     #[oai(validator(max_length = 2000))]
+    /// Free text; `null` clears it.
     pub description: MaybeUndefined<String>,
 }
 
@@ -61,12 +63,17 @@ pub struct CalendarPatch {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct CalendarOut {
+    /// Calendar id (UUID v7).
     pub id: Uuid,
+    /// Display name.
     pub name: String,
     /// IANA time zone of the resource.
     pub timezone: String,
+    /// Free text shown to staff.
     pub description: Option<String>,
+    /// When it was created (UTC).
     pub created_at: Timestamp,
+    /// When it last changed (UTC).
     pub updated_at: Timestamp,
 }
 
@@ -87,7 +94,9 @@ impl From<entity::calendars::Model> for CalendarOut {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct CalendarEnvelope {
+    /// The calendar.
     pub data: CalendarOut,
+    /// Same as the `X-Request-Id` header.
     pub request_id: String,
 }
 
@@ -95,8 +104,11 @@ pub struct CalendarEnvelope {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct CalendarList {
+    /// This page of calendars.
     pub data: Vec<CalendarOut>,
+    /// Where this page sits in the whole result.
     pub pagination: Pagination,
+    /// Same as the `X-Request-Id` header.
     pub request_id: String,
 }
 

@@ -66,19 +66,27 @@ impl Example for EventTypeIn {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct EventTypePatch {
+    /// The only calendar it can be booked on; `null` = any calendar.
     pub calendar_id: MaybeUndefined<Uuid>,
     #[oai(validator(min_length = 1, max_length = 200))]
+    /// Display name.
     pub name: Option<String>,
     #[oai(validator(minimum(value = "1"), maximum(value = "10080")))]
+    /// Slot length in minutes (1 to 10080).
     pub duration_minutes: Option<i32>,
     #[oai(validator(minimum(value = "0"), maximum(value = "1440")))]
+    /// Minutes kept free before each booking (0 to 1440).
     pub buffer_before_minutes: Option<i32>,
     #[oai(validator(minimum(value = "0"), maximum(value = "1440")))]
+    /// Minutes kept free after each booking (0 to 1440).
     pub buffer_after_minutes: Option<i32>,
     #[oai(validator(minimum(value = "0"), maximum(value = "525600")))]
+    /// Minutes of notice a booking needs (0 to 525600); `null` = no rule.
     pub minimum_notice_minutes: MaybeUndefined<i32>,
     #[oai(validator(max_length = 500))]
+    /// Where it happens; `null` clears it.
     pub location: MaybeUndefined<String>,
+    /// Whether it can be booked.
     pub active: Option<bool>,
 }
 
@@ -86,18 +94,27 @@ pub struct EventTypePatch {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct EventTypeOut {
+    /// Event type id (UUID v7).
     pub id: Uuid,
     /// The only calendar it can be booked on; `null` = any calendar of the organization.
     pub calendar_id: Option<Uuid>,
+    /// Display name.
     pub name: String,
+    /// Length of the slots availability offers, in minutes.
     pub duration_minutes: i32,
+    /// Time kept free before each booking, in minutes.
     pub buffer_before_minutes: i32,
+    /// Time kept free after each booking, in minutes.
     pub buffer_after_minutes: i32,
     /// `null` = no rule.
     pub minimum_notice_minutes: Option<i32>,
+    /// Where it happens.
     pub location: Option<String>,
+    /// Whether it can be booked.
     pub active: bool,
+    /// When it was created (UTC).
     pub created_at: Timestamp,
+    /// When it last changed (UTC).
     pub updated_at: Timestamp,
 }
 
@@ -123,7 +140,9 @@ impl From<entity::event_types::Model> for EventTypeOut {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct EventTypeEnvelope {
+    /// The event type.
     pub data: EventTypeOut,
+    /// Same as the `X-Request-Id` header.
     pub request_id: String,
 }
 
@@ -131,8 +150,11 @@ pub struct EventTypeEnvelope {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct EventTypeList {
+    /// This page of event types.
     pub data: Vec<EventTypeOut>,
+    /// Where this page sits in the whole result.
     pub pagination: Pagination,
+    /// Same as the `X-Request-Id` header.
     pub request_id: String,
 }
 

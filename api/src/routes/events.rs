@@ -85,6 +85,7 @@ pub struct EventIn {
     #[oai(validator(max_length = 64))]
     pub timezone: Option<String>,
     #[oai(validator(max_length = 200))]
+    /// Name of the customer.
     pub customer_name: Option<String>,
     /// International number; spaces, dots, dashes and parentheses are allowed and stripped:
     /// stored and returned as E.164 (`+390612345678`).
@@ -94,11 +95,13 @@ pub struct EventIn {
     #[oai(validator(max_length = 254))]
     pub customer_email: Option<String>,
     #[oai(validator(max_length = 200))]
+    /// Title shown on the calendar.
     pub title: Option<String>,
     /// An address or a meeting link.
     #[oai(validator(max_length = 500))]
     pub location: Option<String>,
     #[oai(validator(max_length = 5000))]
+    /// Free-text notes.
     pub notes: Option<String>,
     /// `confirmed` (default) or `tentative`; both hold the time.
     pub status: Option<NewEventStatus>,
@@ -129,27 +132,41 @@ impl Example for EventIn {
 #[derive(Object)]
 #[oai(rename_all = "camelCase", example)]
 pub struct EventOut {
+    /// Event id (UUID v7).
     pub id: Uuid,
+    /// The calendar it is booked on.
     pub calendar_id: Uuid,
+    /// What was booked.
     pub event_type_id: Uuid,
+    /// Start (UTC).
     pub start_time: Timestamp,
+    /// End (UTC), after the start.
     pub end_time: Timestamp,
     /// IANA time zone of the appointment.
     pub timezone: String,
+    /// Name of the customer.
     pub customer_name: Option<String>,
     /// E.164.
     pub customer_phone: Option<String>,
+    /// Email address of the customer.
     pub customer_email: Option<String>,
+    /// Free-text notes.
     pub notes: Option<String>,
+    /// Title shown on the calendar.
     pub title: Option<String>,
+    /// An address or a meeting link.
     pub location: Option<String>,
+    /// `confirmed` and `tentative` hold the time; `cancelled` does not.
     pub status: EventStatus,
+    /// Channel the booking came through.
     pub booked_via: BookedVia,
     /// Why it was cancelled, when it was and a reason was given.
     pub cancellation_reason: Option<String>,
     /// When it was cancelled; `null` while it is not.
     pub cancelled_at: Option<Timestamp>,
+    /// When it was created (UTC).
     pub created_at: Timestamp,
+    /// When it last changed (UTC).
     pub updated_at: Timestamp,
 }
 
@@ -221,17 +238,22 @@ pub struct EventPatch {
     #[oai(validator(max_length = 64))]
     pub timezone: Option<String>,
     #[oai(validator(max_length = 200))]
+    /// Name of the customer; `null` clears it.
     pub customer_name: MaybeUndefined<String>,
     /// International number, normalised to E.164.
     #[oai(validator(max_length = 40))]
     pub customer_phone: MaybeUndefined<String>,
     #[oai(validator(max_length = 254))]
+    /// An email address; `null` clears it.
     pub customer_email: MaybeUndefined<String>,
     #[oai(validator(max_length = 200))]
+    /// Title; `null` clears it.
     pub title: MaybeUndefined<String>,
     #[oai(validator(max_length = 500))]
+    /// An address or a meeting link; `null` clears it.
     pub location: MaybeUndefined<String>,
     #[oai(validator(max_length = 5000))]
+    /// Free-text notes; `null` clears it.
     pub notes: MaybeUndefined<String>,
     /// `confirmed`, `tentative`, or `cancelled` (like the cancel operation). Leaving `cancelled`
     /// re-checks the time like a new booking.
@@ -251,7 +273,9 @@ pub struct CancelIn {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct EventEnvelope {
+    /// The event.
     pub data: EventOut,
+    /// Same as the `X-Request-Id` header.
     pub request_id: String,
 }
 
@@ -259,8 +283,11 @@ pub struct EventEnvelope {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct EventList {
+    /// This page of events.
     pub data: Vec<EventOut>,
+    /// Where this page sits in the whole result.
     pub pagination: Pagination,
+    /// Same as the `X-Request-Id` header.
     pub request_id: String,
 }
 

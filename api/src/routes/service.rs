@@ -15,6 +15,7 @@ use crate::state::AppState;
 pub struct Health {
     /// `ok`, or `unavailable` when a dependency is down.
     pub status: String,
+    /// Same as the `X-Request-Id` header.
     pub request_id: String,
 }
 
