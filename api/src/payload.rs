@@ -102,10 +102,17 @@ impl<'a, T: ParseFromJSON> poem_openapi::ApiExtractor<'a> for OptionalJsonBody<T
 }
 
 async fn read_body(body: &mut RequestBody) -> Result<Vec<u8>, ApiError> {
-    body.take()
-        .map_err(|_| ApiError::bad_request("the request body could not be read"))?
-        .into_bytes_limit(MAX_BODY_BYTES)
+    let body = body
+        .take()
+        .map_err(|_| ApiError::bad_request("the request body could not be read"))?;
+    read_limited(body).await
+}
+
+/// Reads a whole body, refusing one over `MAX_BODY_BYTES` with 413 `payload_too_large`.
+pub async fn read_limited(body: poem::Body) -> Result<Vec<u8>, ApiError> {
+    body.into_bytes_limit(MAX_BODY_BYTES)
         .await
+        .map(Vec::from)
         .map_err(|e| match e {
             poem::error::ReadBodyError::PayloadTooLarge => ApiError::new(
                 ErrorCode::PayloadTooLarge,
@@ -113,13 +120,15 @@ async fn read_body(body: &mut RequestBody) -> Result<Vec<u8>, ApiError> {
             ),
             other => ApiError::bad_request(format!("the request body could not be read: {other}")),
         })
-        .map(Vec::from)
 }
 
 /// JSON text -> schema check naming every bad field -> the typed value.
 fn parse_value<T: ParseFromJSON>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::field("body", "must be a JSON object"));
+    }
     let mut registry = Registry::new();
     T::register(&mut registry);
     let mut problems = Vec::new();

@@ -19,7 +19,7 @@ use crate::auth;
 use crate::domain::time;
 use crate::error::{ApiError, ErrorCode};
 use crate::middleware::request_id;
-use crate::payload::MAX_BODY_BYTES;
+use crate::payload::read_limited;
 use crate::repo::idempotency::{self as store, Claim};
 use crate::state::AppState;
 
@@ -66,17 +66,7 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<
     };
     let org = tenant.org_id;
 
-    let body = req
-        .take_body()
-        .into_bytes_limit(MAX_BODY_BYTES)
-        .await
-        .map_err(|e| match e {
-            poem::error::ReadBodyError::PayloadTooLarge => ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                "the request body is over 64 KiB",
-            ),
-            other => ApiError::bad_request(format!("the request body could not be read: {other}")),
-        })?;
+    let body = read_limited(req.take_body()).await?;
     let hash = request_hash(
         req.method(),
         req.uri()
@@ -85,7 +75,7 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<
             .unwrap_or("/"),
         &body,
     );
-    req.set_body(Body::from_bytes(body));
+    req.set_body(Body::from_vec(body));
 
     let started = std::time::Instant::now();
     loop {
