@@ -265,16 +265,8 @@ fn check(
                 push(problems, path, format!("must be at most {max}"));
             }
         }
-        "number" => {
-            if !value.is_number() {
-                push(problems, path, "must be a number");
-            }
-        }
-        "boolean" => {
-            if !value.is_boolean() {
-                push(problems, path, "must be true or false");
-            }
-        }
+        "number" if !value.is_number() => push(problems, path, "must be a number"),
+        "boolean" if !value.is_boolean() => push(problems, path, "must be true or false"),
         _ => {}
     }
     if problems.len() == before

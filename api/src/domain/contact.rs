@@ -64,7 +64,7 @@ impl Email {
         let s = input.trim();
         let bad = || format!("'{input}' is not a valid email address");
         if s.len() > 254 {
-            return Err(format!("email address is longer than 254 characters"));
+            return Err("email address is longer than 254 characters".to_string());
         }
         let (local, domain) = s.rsplit_once('@').ok_or_else(bad)?;
         let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
