@@ -47,7 +47,10 @@ async fn post_calendar_is_201_with_every_field(app: TestApp) {
 
 async fn post_calendar_without_description_has_null_description(app: TestApp) {
     let calendar = app
-        .create_calendar(&app.key, Some(json!({"name": "Agente vocale", "timezone": "America/New_York"})))
+        .create_calendar(
+            &app.key,
+            Some(json!({"name": "Agente vocale", "timezone": "America/New_York"})),
+        )
         .await;
     assert_eq!(calendar["description"], Value::Null);
     assert_eq!(calendar["timezone"], json!("America/New_York"));
@@ -55,16 +58,27 @@ async fn post_calendar_without_description_has_null_description(app: TestApp) {
 
 async fn get_calendar_by_id_returns_what_post_returned(app: TestApp) {
     let created = app.create_calendar(&app.key, None).await;
-    let fetched = assert_ok(&app.get(&format!("{CALENDARS}/{}", id_of(&created))).await, 200);
+    let fetched = assert_ok(
+        &app.get(&format!("{CALENDARS}/{}", id_of(&created))).await,
+        200,
+    );
     assert_eq!(fetched, created);
 }
 
 async fn get_calendar_with_an_unknown_id_is_404(app: TestApp) {
-    assert_error(&app.get(&format!("{CALENDARS}/{}", unknown_id())).await, 404, "not_found");
+    assert_error(
+        &app.get(&format!("{CALENDARS}/{}", unknown_id())).await,
+        404,
+        "not_found",
+    );
 }
 
 async fn get_calendar_with_a_malformed_id_is_404(app: TestApp) {
-    assert_error(&app.get(&format!("{CALENDARS}/clx-cal-001")).await, 404, "not_found");
+    assert_error(
+        &app.get(&format!("{CALENDARS}/clx-cal-001")).await,
+        404,
+        "not_found",
+    );
 }
 
 async fn list_calendars_paginates(app: TestApp) {
@@ -87,19 +101,33 @@ async fn list_calendars_paginates(app: TestApp) {
     for calendar in &page1 {
         assert_has_keys(calendar, &CALENDAR_FIELDS, "a listed calendar");
     }
-    let (page2, pagination) = assert_list(&app.get_query(CALENDARS, &[("limit", "2"), ("page", "2")]).await);
+    let (page2, pagination) = assert_list(
+        &app.get_query(CALENDARS, &[("limit", "2"), ("page", "2")])
+            .await,
+    );
     assert_pagination(&pagination, 2, 2, 3, 2);
     assert_eq!(page2.len(), 1);
     let listed: BTreeSet<String> = ids(&page1).into_iter().chain(ids(&page2)).collect();
-    assert_eq!(listed, created, "two pages should hold the three calendars, each once");
+    assert_eq!(
+        listed, created,
+        "two pages should hold the three calendars, each once"
+    );
 
-    let (page3, pagination) = assert_list(&app.get_query(CALENDARS, &[("limit", "2"), ("page", "3")]).await);
+    let (page3, pagination) = assert_list(
+        &app.get_query(CALENDARS, &[("limit", "2"), ("page", "3")])
+            .await,
+    );
     assert!(page3.is_empty());
     assert_pagination(&pagination, 3, 2, 3, 2);
 }
 
 async fn list_calendars_with_an_invalid_limit_or_page_is_400_naming_it(app: TestApp) {
-    for (param, value) in [("limit", "0"), ("limit", "101"), ("limit", "abc"), ("page", "0")] {
+    for (param, value) in [
+        ("limit", "0"),
+        ("limit", "101"),
+        ("limit", "abc"),
+        ("page", "0"),
+    ] {
         let resp = app.get_query(CALENDARS, &[(param, value)]).await;
         assert_eq!(resp.status, 400, "{param}={value}: {}", resp.describe());
         assert_validation(&resp, &[param]);
@@ -120,11 +148,23 @@ async fn patch_calendar_changes_name_timezone_and_description(app: TestApp) {
     assert_eq!(patched["name"], json!("Dott. Verdi"));
     assert_eq!(patched["timezone"], json!("America/Sao_Paulo"));
     assert_eq!(patched["description"], json!("Secondo piano"));
-    assert_eq!(patched["createdAt"], created["createdAt"], "createdAt never changes");
+    assert_eq!(
+        patched["createdAt"], created["createdAt"],
+        "createdAt never changes"
+    );
     assert_utc_seconds(&patched["updatedAt"], "updatedAt");
-    let (created_at, updated_at) = (patched["createdAt"].as_str().unwrap(), patched["updatedAt"].as_str().unwrap());
-    assert!(updated_at >= created_at, "updatedAt {updated_at} before createdAt {created_at}");
-    assert!(updated_at >= created["updatedAt"].as_str().unwrap(), "updatedAt went backwards");
+    let (created_at, updated_at) = (
+        patched["createdAt"].as_str().unwrap(),
+        patched["updatedAt"].as_str().unwrap(),
+    );
+    assert!(
+        updated_at >= created_at,
+        "updatedAt {updated_at} before createdAt {created_at}"
+    );
+    assert!(
+        updated_at >= created["updatedAt"].as_str().unwrap(),
+        "updatedAt went backwards"
+    );
 
     let fetched = assert_ok(&app.get(&path).await, 200);
     assert_eq!(fetched, patched, "GET should show the patched calendar");
@@ -140,12 +180,22 @@ async fn patch_calendar_with_only_a_name_keeps_the_other_fields(app: TestApp) {
 }
 
 async fn patch_calendar_with_an_unknown_id_is_404(app: TestApp) {
-    let resp = app.patch(&format!("{CALENDARS}/{}", unknown_id()), &json!({"name": "X"})).await;
+    let resp = app
+        .patch(
+            &format!("{CALENDARS}/{}", unknown_id()),
+            &json!({"name": "X"}),
+        )
+        .await;
     assert_error(&resp, 404, "not_found");
 }
 
 async fn post_calendar_with_an_unknown_timezone_is_400_naming_timezone(app: TestApp) {
-    let resp = app.post(CALENDARS, &json!({"name": "Marte", "timezone": "Mars/Olympus"})).await;
+    let resp = app
+        .post(
+            CALENDARS,
+            &json!({"name": "Marte", "timezone": "Mars/Olympus"}),
+        )
+        .await;
     assert_validation(&resp, &["timezone"]);
     let (items, _) = assert_list(&app.get(CALENDARS).await);
     assert!(items.is_empty(), "a rejected calendar must not be created");
@@ -154,18 +204,28 @@ async fn post_calendar_with_an_unknown_timezone_is_400_naming_timezone(app: Test
 async fn patch_calendar_with_an_unknown_timezone_is_400_naming_timezone(app: TestApp) {
     let created = app.create_calendar(&app.key, None).await;
     let path = format!("{CALENDARS}/{}", id_of(&created));
-    assert_validation(&app.patch(&path, &json!({"timezone": "Mars/Olympus"})).await, &["timezone"]);
+    assert_validation(
+        &app.patch(&path, &json!({"timezone": "Mars/Olympus"})).await,
+        &["timezone"],
+    );
     let fetched = assert_ok(&app.get(&path).await, 200);
-    assert_eq!(fetched["timezone"], created["timezone"], "a rejected patch changes nothing");
+    assert_eq!(
+        fetched["timezone"], created["timezone"],
+        "a rejected patch changes nothing"
+    );
 }
 
 async fn post_calendar_without_a_name_is_400_naming_name(app: TestApp) {
-    let resp = app.post(CALENDARS, &json!({"timezone": "Europe/Rome"})).await;
+    let resp = app
+        .post(CALENDARS, &json!({"timezone": "Europe/Rome"}))
+        .await;
     assert_validation(&resp, &["name"]);
 }
 
 async fn post_calendar_with_an_empty_name_is_400_naming_name(app: TestApp) {
-    let resp = app.post(CALENDARS, &json!({"name": "", "timezone": "Europe/Rome"})).await;
+    let resp = app
+        .post(CALENDARS, &json!({"name": "", "timezone": "Europe/Rome"}))
+        .await;
     assert_validation(&resp, &["name"]);
 }
 

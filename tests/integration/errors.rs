@@ -37,7 +37,12 @@ async fn malformed_json_body_is_400_bad_request(app: TestApp) {
                 .body(body),
         )
         .await;
-        assert_eq!(resp.status, 400, "POST {path} with {body:?}: {}", resp.describe());
+        assert_eq!(
+            resp.status,
+            400,
+            "POST {path} with {body:?}: {}",
+            resp.describe()
+        );
         assert_error(&resp, 400, "bad_request");
     }
 }
@@ -50,8 +55,16 @@ async fn a_json_body_that_is_not_an_object_is_400(app: TestApp) {
                 .body(body),
         )
         .await;
-        assert_eq!(resp.status, 400, "POST {EVENTS} with {body}: {}", resp.describe());
-        let code = resp.body["error"]["code"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(
+            resp.status,
+            400,
+            "POST {EVENTS} with {body}: {}",
+            resp.describe()
+        );
+        let code = resp.body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         assert!(
             code == "bad_request" || code == "validation_error",
             "a non-object body is bad_request or validation_error: {}",
@@ -64,7 +77,12 @@ async fn a_json_body_that_is_not_an_object_is_400(app: TestApp) {
 async fn body_over_64_kib_is_413_payload_too_large(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
     let body = with(
-        event_body(&calendar_id, &event_type_id, "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z"),
+        event_body(
+            &calendar_id,
+            &event_type_id,
+            "2027-04-15T10:00:00Z",
+            "2027-04-15T10:30:00Z",
+        ),
         json!({"notes": "x".repeat(70 * 1024)}),
     );
     let resp = app.post_event(&body).await;
@@ -75,7 +93,10 @@ async fn body_over_64_kib_is_413_payload_too_large(app: TestApp) {
     let resp = send(
         app.req(Method::POST, "/v1/calendar/calendars")
             .header("Content-Type", "application/json")
-            .body(format!(r#"{{"name":"Sala","timezone":"UTC","description":"{}"}}"#, "y".repeat(65 * 1024))),
+            .body(format!(
+                r#"{{"name":"Sala","timezone":"UTC","description":"{}"}}"#,
+                "y".repeat(65 * 1024)
+            )),
     )
     .await;
     assert_error(&resp, 413, "payload_too_large");
@@ -83,7 +104,12 @@ async fn body_over_64_kib_is_413_payload_too_large(app: TestApp) {
 
 async fn text_plain_body_is_415_unsupported_media_type(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
-    let body = event_body(&calendar_id, &event_type_id, "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z");
+    let body = event_body(
+        &calendar_id,
+        &event_type_id,
+        "2027-04-15T10:00:00Z",
+        "2027-04-15T10:30:00Z",
+    );
     let resp = send(
         app.req(Method::POST, EVENTS)
             .header("Content-Type", "text/plain")
@@ -131,7 +157,15 @@ async fn unknown_route_is_404_not_found_in_the_envelope(app: TestApp) {
         "GET /v1/nope without a key: {}",
         resp.describe()
     );
-    assert_error(&resp, resp.status, if resp.status == 404 { "not_found" } else { "unauthorized" });
+    assert_error(
+        &resp,
+        resp.status,
+        if resp.status == 404 {
+            "not_found"
+        } else {
+            "unauthorized"
+        },
+    );
 }
 
 async fn wrong_method_is_405_method_not_allowed_in_the_envelope(app: TestApp) {
@@ -148,7 +182,11 @@ async fn wrong_method_is_405_method_not_allowed_in_the_envelope(app: TestApp) {
 
 async fn a_well_formed_request_id_is_echoed_in_header_and_body(app: TestApp) {
     // On a success...
-    let resp = send(app.req(Method::GET, EVENTS).header("X-Request-Id", "req-abc123")).await;
+    let resp = send(
+        app.req(Method::GET, EVENTS)
+            .header("X-Request-Id", "req-abc123"),
+    )
+    .await;
     assert_list(&resp);
     assert_eq!(resp.request_id(), "req-abc123");
     assert_eq!(resp.body["requestId"], json!("req-abc123"));
@@ -161,7 +199,11 @@ async fn a_well_formed_request_id_is_echoed_in_header_and_body(app: TestApp) {
     assert_error(&resp, 404, "not_found");
     assert_eq!(resp.request_id(), "req-abc124");
     // ...on a 401 (before any key is known)...
-    let resp = send(app.bare(Method::GET, EVENTS).header("X-Request-Id", "req-abc125")).await;
+    let resp = send(
+        app.bare(Method::GET, EVENTS)
+            .header("X-Request-Id", "req-abc125"),
+    )
+    .await;
     assert_error(&resp, 401, "unauthorized");
     assert_eq!(resp.request_id(), "req-abc125");
     // ...and on a 400 validation error.
@@ -182,7 +224,10 @@ async fn a_malformed_request_id_is_replaced_by_a_generated_one(app: TestApp) {
         assert_list(&resp);
         let got = resp.request_id();
         assert_ne!(got, sent, "a malformed X-Request-Id must be replaced");
-        assert!(!got.contains(char::is_whitespace) && got.len() <= 255, "generated id {got:?}");
+        assert!(
+            !got.contains(char::is_whitespace) && got.len() <= 255,
+            "generated id {got:?}"
+        );
     }
 }
 
@@ -191,8 +236,15 @@ async fn every_response_gets_its_own_request_id(app: TestApp) {
     let b = app.get(EVENTS).await;
     assert_list(&a);
     assert_list(&b);
-    assert_ne!(a.request_id(), b.request_id(), "generated request ids must differ");
-    for resp in [app.get("/v1/nope").await, send(app.req(Method::DELETE, EVENTS)).await] {
+    assert_ne!(
+        a.request_id(),
+        b.request_id(),
+        "generated request ids must differ"
+    );
+    for resp in [
+        app.get("/v1/nope").await,
+        send(app.req(Method::DELETE, EVENTS)).await,
+    ] {
         resp.request_id();
     }
 }

@@ -31,7 +31,10 @@ const EVENT_TYPES: &str = "/v1/calendar/event-types";
 async fn post_event_type_is_201_with_defaults(app: TestApp) {
     let calendar_id = id_of(&app.create_calendar(&app.key, None).await);
     let resp = app
-        .post(EVENT_TYPES, &json!({"calendarId": calendar_id, "name": "Demo Prodotto", "durationMinutes": 30}))
+        .post(
+            EVENT_TYPES,
+            &json!({"calendarId": calendar_id, "name": "Demo Prodotto", "durationMinutes": 30}),
+        )
         .await;
     let event_type = assert_ok(&resp, 201);
     assert_has_keys(&event_type, &EVENT_TYPE_FIELDS, "the created event type");
@@ -62,7 +65,10 @@ async fn post_event_type_with_every_field_returns_them(app: TestApp) {
     });
     let event_type = app.create_event_type_with(&app.key, body.clone()).await;
     for (field, value) in body.as_object().unwrap() {
-        assert_eq!(&event_type[field], value, "{field} should come back as sent");
+        assert_eq!(
+            &event_type[field], value,
+            "{field} should come back as sent"
+        );
     }
 }
 
@@ -70,25 +76,42 @@ async fn post_event_type_for_any_calendar_has_null_calendar_id(app: TestApp) {
     let event_type = app
         .create_event_type_with(&app.key, json!({"name": "Chiamata", "durationMinutes": 15}))
         .await;
-    assert_eq!(event_type["calendarId"], Value::Null, "an absent calendarId means any calendar");
+    assert_eq!(
+        event_type["calendarId"],
+        Value::Null,
+        "an absent calendarId means any calendar"
+    );
     let event_type = app.create_event_type(&app.key, None, 20).await;
     assert_eq!(event_type["calendarId"], Value::Null);
 }
 
-async fn post_event_type_with_zero_or_negative_duration_is_400_naming_duration_minutes(app: TestApp) {
+async fn post_event_type_with_zero_or_negative_duration_is_400_naming_duration_minutes(
+    app: TestApp,
+) {
     let calendar_id = id_of(&app.create_calendar(&app.key, None).await);
     for duration in [0, -30] {
         let resp = app
-            .post(EVENT_TYPES, &json!({"calendarId": calendar_id, "name": "Zero", "durationMinutes": duration}))
+            .post(
+                EVENT_TYPES,
+                &json!({"calendarId": calendar_id, "name": "Zero", "durationMinutes": duration}),
+            )
             .await;
-        assert_eq!(resp.status, 400, "durationMinutes {duration}: {}", resp.describe());
+        assert_eq!(
+            resp.status,
+            400,
+            "durationMinutes {duration}: {}",
+            resp.describe()
+        );
         assert_validation(&resp, &["durationMinutes"]);
     }
 }
 
 async fn post_event_type_with_a_negative_buffer_is_400_naming_it(app: TestApp) {
     for field in ["bufferBeforeMinutes", "bufferAfterMinutes"] {
-        let body = with(json!({"name": "Buffer", "durationMinutes": 30}), json!({field: -5}));
+        let body = with(
+            json!({"name": "Buffer", "durationMinutes": 30}),
+            json!({field: -5}),
+        );
         let resp = app.post(EVENT_TYPES, &body).await;
         assert_eq!(resp.status, 400, "{field} -5: {}", resp.describe());
         assert_validation(&resp, &[field]);
@@ -102,7 +125,10 @@ async fn post_event_type_without_name_and_duration_is_400_naming_both(app: TestA
 
 async fn post_event_type_on_an_unknown_calendar_is_404(app: TestApp) {
     let resp = app
-        .post(EVENT_TYPES, &json!({"calendarId": unknown_id(), "name": "Demo", "durationMinutes": 30}))
+        .post(
+            EVENT_TYPES,
+            &json!({"calendarId": unknown_id(), "name": "Demo", "durationMinutes": 30}),
+        )
         .await;
     assert_error(&resp, 404, "not_found");
 }
@@ -111,7 +137,10 @@ async fn post_event_type_on_another_organizations_calendar_is_404(app: TestApp) 
     let (_, other_key) = app.new_org("Altra Clinica").await;
     let foreign = id_of(&app.create_calendar(&other_key, None).await);
     let resp = app
-        .post(EVENT_TYPES, &json!({"calendarId": foreign, "name": "Demo", "durationMinutes": 30}))
+        .post(
+            EVENT_TYPES,
+            &json!({"calendarId": foreign, "name": "Demo", "durationMinutes": 30}),
+        )
         .await;
     assert_error(&resp, 404, "not_found");
     let (items, _) = assert_list(&app.get(EVENT_TYPES).await);
@@ -128,11 +157,19 @@ async fn get_event_type_by_id_returns_what_post_returned(app: TestApp) {
 }
 
 async fn get_event_type_with_an_unknown_id_is_404(app: TestApp) {
-    assert_error(&app.get(&format!("{EVENT_TYPES}/{}", unknown_id())).await, 404, "not_found");
+    assert_error(
+        &app.get(&format!("{EVENT_TYPES}/{}", unknown_id())).await,
+        404,
+        "not_found",
+    );
 }
 
 async fn get_event_type_with_a_malformed_id_is_404(app: TestApp) {
-    assert_error(&app.get(&format!("{EVENT_TYPES}/clx-et-001")).await, 404, "not_found");
+    assert_error(
+        &app.get(&format!("{EVENT_TYPES}/clx-et-001")).await,
+        404,
+        "not_found",
+    );
 }
 
 async fn list_event_types_paginates(app: TestApp) {
@@ -143,7 +180,10 @@ async fn list_event_types_paginates(app: TestApp) {
     let calendar_id = id_of(&app.create_calendar(&app.key, None).await);
     let mut created = BTreeSet::new();
     for duration in [15, 30, 45] {
-        created.insert(id_of(&app.create_event_type(&app.key, Some(&calendar_id), duration).await));
+        created.insert(id_of(
+            &app.create_event_type(&app.key, Some(&calendar_id), duration)
+                .await,
+        ));
     }
     let (page1, pagination) = assert_list(&app.get_query(EVENT_TYPES, &[("limit", "2")]).await);
     assert_pagination(&pagination, 1, 2, 3, 2);
@@ -151,7 +191,10 @@ async fn list_event_types_paginates(app: TestApp) {
     for event_type in &page1 {
         assert_has_keys(event_type, &EVENT_TYPE_FIELDS, "a listed event type");
     }
-    let (page2, pagination) = assert_list(&app.get_query(EVENT_TYPES, &[("limit", "2"), ("page", "2")]).await);
+    let (page2, pagination) = assert_list(
+        &app.get_query(EVENT_TYPES, &[("limit", "2"), ("page", "2")])
+            .await,
+    );
     assert_pagination(&pagination, 2, 2, 3, 2);
     let listed: BTreeSet<String> = ids(&page1).into_iter().chain(ids(&page2)).collect();
     assert_eq!(listed, created);
@@ -177,7 +220,10 @@ async fn patch_event_type_changes_its_fields(app: TestApp) {
         assert_eq!(&patched[field], value, "{field} should be patched");
     }
     assert_eq!(patched["calendarId"], before["calendarId"]);
-    assert_eq!(patched["bufferBeforeMinutes"], before["bufferBeforeMinutes"]);
+    assert_eq!(
+        patched["bufferBeforeMinutes"],
+        before["bufferBeforeMinutes"]
+    );
     assert_eq!(patched["createdAt"], before["createdAt"]);
     assert!(patched["updatedAt"].as_str().unwrap() >= before["updatedAt"].as_str().unwrap());
     assert_eq!(assert_ok(&app.get(&path).await, 200), patched);
@@ -186,11 +232,22 @@ async fn patch_event_type_changes_its_fields(app: TestApp) {
 async fn patch_event_type_with_zero_duration_is_400_naming_duration_minutes(app: TestApp) {
     let (_, event_type_id) = app.calendar_and_event_type().await;
     let path = format!("{EVENT_TYPES}/{event_type_id}");
-    assert_validation(&app.patch(&path, &json!({"durationMinutes": 0})).await, &["durationMinutes"]);
-    assert_eq!(assert_ok(&app.get(&path).await, 200)["durationMinutes"], json!(30));
+    assert_validation(
+        &app.patch(&path, &json!({"durationMinutes": 0})).await,
+        &["durationMinutes"],
+    );
+    assert_eq!(
+        assert_ok(&app.get(&path).await, 200)["durationMinutes"],
+        json!(30)
+    );
 }
 
 async fn patch_event_type_with_an_unknown_id_is_404(app: TestApp) {
-    let resp = app.patch(&format!("{EVENT_TYPES}/{}", unknown_id()), &json!({"name": "X"})).await;
+    let resp = app
+        .patch(
+            &format!("{EVENT_TYPES}/{}", unknown_id()),
+            &json!({"name": "X"}),
+        )
+        .await;
     assert_error(&resp, 404, "not_found");
 }

@@ -29,6 +29,7 @@ pub fn cases() -> Vec<Case> {
         list_events_with_an_invalid_page_is_400_naming_page,
         list_events_with_a_malformed_id_filter_is_400_naming_it,
         list_events_with_a_date_that_does_not_parse_is_400_naming_it,
+        list_events_with_a_date_without_offset_is_400_naming_it,
         list_events_with_an_unknown_status_is_400_naming_status,
         post_event_with_an_offset_is_returned_in_utc,
         post_event_with_local_times_reads_them_in_the_named_timezone,
@@ -79,12 +80,20 @@ fn seed_body(calendar_id: &str, event_type_id: &str) -> Value {
 
 /// Books `n` back-to-back 30-minute events from 2027-04-15T08:00:00Z, posting them latest first so
 /// that the list's order cannot come from insertion order. Returns them sorted by start.
-async fn book_back_to_back(app: &TestApp, calendar_id: &str, event_type_id: &str, n: i64) -> Vec<Value> {
+async fn book_back_to_back(
+    app: &TestApp,
+    calendar_id: &str,
+    event_type_id: &str,
+    n: i64,
+) -> Vec<Value> {
     let mut events = Vec::new();
     for i in (0..n).rev() {
         let start = plus_minutes("2027-04-15T08:00:00Z", 30 * i);
         let end = plus_minutes(&start, 30);
-        events.push(app.create_event(&app.key, calendar_id, event_type_id, &start, &end).await);
+        events.push(
+            app.create_event(&app.key, calendar_id, event_type_id, &start, &end)
+                .await,
+        );
     }
     events.reverse();
     events
@@ -94,12 +103,25 @@ async fn book_back_to_back(app: &TestApp, calendar_id: &str, event_type_id: &str
 
 async fn post_event_with_the_seed_example_is_201_with_every_field(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
-    let resp = app.post_event(&seed_body(&calendar_id, &event_type_id)).await;
+    let resp = app
+        .post_event(&seed_body(&calendar_id, &event_type_id))
+        .await;
     let event = assert_ok(&resp, 201);
 
-    let mut keys: Vec<&str> = resp.body.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> = resp
+        .body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["data", "requestId"], "the body has other keys: {}", resp.describe());
+    assert_eq!(
+        keys,
+        ["data", "requestId"],
+        "the body has other keys: {}",
+        resp.describe()
+    );
     assert_has_keys(&event, &EVENT_FIELDS, "the created event");
     assert_uuid_v7(&event["id"], "id");
     assert_eq!(event["calendarId"], json!(calendar_id));
@@ -128,7 +150,10 @@ async fn get_event_by_id_returns_what_post_returned(app: TestApp) {
     let created = app.create_event_with(&app.key, body).await;
     let resp = app.get(&format!("{EVENTS}/{}", id_of(&created))).await;
     let fetched = assert_ok(&resp, 200);
-    assert_eq!(fetched, created, "GET by id should return the event as POST returned it");
+    assert_eq!(
+        fetched, created,
+        "GET by id should return the event as POST returned it"
+    );
     assert_eq!(fetched["notes"], json!("Consulenza iniziale"));
     assert_eq!(fetched["location"], json!("Zoom"));
 }
@@ -151,7 +176,9 @@ async fn list_events_with_the_seed_query_paginates_25_events_into_3_pages(app: T
 
     let mut seen = Vec::new();
     for (page, expected_len) in [("1", 10), ("2", 10), ("3", 5)] {
-        let resp = app.list_events(&[("status", "confirmed"), ("limit", "10"), ("page", page)]).await;
+        let resp = app
+            .list_events(&[("status", "confirmed"), ("limit", "10"), ("page", page)])
+            .await;
         let (items, pagination) = assert_list(&resp);
         assert_pagination(&pagination, page.parse().unwrap(), 10, 25, 3);
         assert_eq!(items.len(), expected_len, "page {page} length");
@@ -160,11 +187,20 @@ async fn list_events_with_the_seed_query_paginates_25_events_into_3_pages(app: T
         }
         seen.extend(items);
     }
-    assert_eq!(ids(&seen), ids(&booked), "pages 1-3 should hold all 25 events in start order");
-    assert_eq!(seen, booked, "listed events should equal what POST returned");
+    assert_eq!(
+        ids(&seen),
+        ids(&booked),
+        "pages 1-3 should hold all 25 events in start order"
+    );
+    assert_eq!(
+        seen, booked,
+        "listed events should equal what POST returned"
+    );
 
     // The seed's exact query: no page parameter means page 1.
-    let resp = app.list_events(&[("status", "confirmed"), ("limit", "10")]).await;
+    let resp = app
+        .list_events(&[("status", "confirmed"), ("limit", "10")])
+        .await;
     let (items, pagination) = assert_list(&resp);
     assert_pagination(&pagination, 1, 10, 25, 3);
     assert_eq!(ids(&items), ids(&booked[..10]));
@@ -173,9 +209,15 @@ async fn list_events_with_the_seed_query_paginates_25_events_into_3_pages(app: T
 async fn list_events_past_the_last_page_is_200_with_empty_data(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
     book_back_to_back(&app, &calendar_id, &event_type_id, 25).await;
-    let resp = app.list_events(&[("status", "confirmed"), ("limit", "10"), ("page", "4")]).await;
+    let resp = app
+        .list_events(&[("status", "confirmed"), ("limit", "10"), ("page", "4")])
+        .await;
     let (items, pagination) = assert_list(&resp);
-    assert!(items.is_empty(), "page 4 of 3 should be empty: {}", resp.describe());
+    assert!(
+        items.is_empty(),
+        "page 4 of 3 should be empty: {}",
+        resp.describe()
+    );
     assert_pagination(&pagination, 4, 10, 25, 3);
 }
 
@@ -187,7 +229,9 @@ async fn list_events_matching_nothing_has_0_total_pages(app: TestApp) {
 
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
     book_back_to_back(&app, &calendar_id, &event_type_id, 2).await;
-    let resp = app.list_events(&[("status", "tentative"), ("limit", "10")]).await;
+    let resp = app
+        .list_events(&[("status", "tentative"), ("limit", "10")])
+        .await;
     let (items, pagination) = assert_list(&resp);
     assert!(items.is_empty());
     assert_pagination(&pagination, 1, 10, 0, 0);
@@ -224,10 +268,17 @@ async fn list_events_is_sorted_by_start_time_then_id(app: TestApp) {
     for _ in 0..3 {
         calendars.push(app.calendar_and_event_type().await);
     }
-    for start in ["2027-04-15T11:00:00Z", "2027-04-15T09:00:00Z", "2027-04-15T10:00:00Z"] {
+    for start in [
+        "2027-04-15T11:00:00Z",
+        "2027-04-15T09:00:00Z",
+        "2027-04-15T10:00:00Z",
+    ] {
         for (calendar_id, event_type_id) in &calendars {
             let end = plus_minutes(start, 30);
-            all.push(app.create_event(&app.key, calendar_id, event_type_id, start, &end).await);
+            all.push(
+                app.create_event(&app.key, calendar_id, event_type_id, start, &end)
+                    .await,
+            );
         }
     }
     let mut expected: Vec<(String, String)> = all
@@ -240,7 +291,11 @@ async fn list_events_is_sorted_by_start_time_then_id(app: TestApp) {
     let resp = app.list_events(&[("limit", "100")]).await;
     let (items, pagination) = assert_list(&resp);
     assert_pagination(&pagination, 1, 100, 9, 1);
-    assert_eq!(ids(&items), expected, "events should be ordered by startTime, then id");
+    assert_eq!(
+        ids(&items),
+        expected,
+        "events should be ordered by startTime, then id"
+    );
 }
 
 // ----- filters -----
@@ -269,10 +324,37 @@ async fn list_events_filters_by_calendar_id(app: TestApp) {
 
 async fn list_events_filters_by_event_type_id(app: TestApp) {
     let (calendar_id, short) = app.calendar_and_event_type().await;
-    let long = id_of(&app.create_event_type(&app.key, Some(&calendar_id), 60).await);
-    let e1 = app.create_event(&app.key, &calendar_id, &short, "2027-04-15T09:00:00Z", "2027-04-15T09:30:00Z").await;
-    let e2 = app.create_event(&app.key, &calendar_id, &long, "2027-04-15T10:00:00Z", "2027-04-15T11:00:00Z").await;
-    let e3 = app.create_event(&app.key, &calendar_id, &short, "2027-04-15T12:00:00Z", "2027-04-15T12:30:00Z").await;
+    let long = id_of(
+        &app.create_event_type(&app.key, Some(&calendar_id), 60)
+            .await,
+    );
+    let e1 = app
+        .create_event(
+            &app.key,
+            &calendar_id,
+            &short,
+            "2027-04-15T09:00:00Z",
+            "2027-04-15T09:30:00Z",
+        )
+        .await;
+    let e2 = app
+        .create_event(
+            &app.key,
+            &calendar_id,
+            &long,
+            "2027-04-15T10:00:00Z",
+            "2027-04-15T11:00:00Z",
+        )
+        .await;
+    let e3 = app
+        .create_event(
+            &app.key,
+            &calendar_id,
+            &short,
+            "2027-04-15T12:00:00Z",
+            "2027-04-15T12:30:00Z",
+        )
+        .await;
 
     let resp = app.list_events(&[("eventTypeId", &short)]).await;
     let (items, pagination) = assert_list(&resp);
@@ -287,13 +369,24 @@ async fn list_events_filters_by_event_type_id(app: TestApp) {
 async fn list_events_filters_by_status(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
     let confirmed = app
-        .create_event(&app.key, &calendar_id, &event_type_id, "2027-04-15T09:00:00Z", "2027-04-15T09:30:00Z")
+        .create_event(
+            &app.key,
+            &calendar_id,
+            &event_type_id,
+            "2027-04-15T09:00:00Z",
+            "2027-04-15T09:30:00Z",
+        )
         .await;
     let tentative = app
         .create_event_with(
             &app.key,
             with(
-                event_body(&calendar_id, &event_type_id, "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z"),
+                event_body(
+                    &calendar_id,
+                    &event_type_id,
+                    "2027-04-15T10:00:00Z",
+                    "2027-04-15T10:30:00Z",
+                ),
                 json!({"status": "tentative"}),
             ),
         )
@@ -317,22 +410,41 @@ async fn list_events_filters_by_status(app: TestApp) {
 async fn list_events_date_from_is_inclusive_and_date_to_is_exclusive(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
     let mut ev = Vec::new();
-    for start in ["2027-04-15T10:00:00Z", "2027-04-15T11:00:00Z", "2027-04-15T12:00:00Z"] {
+    for start in [
+        "2027-04-15T10:00:00Z",
+        "2027-04-15T11:00:00Z",
+        "2027-04-15T12:00:00Z",
+    ] {
         let end = plus_minutes(start, 30);
-        ev.push(id_of(&app.create_event(&app.key, &calendar_id, &event_type_id, start, &end).await));
+        ev.push(id_of(
+            &app.create_event(&app.key, &calendar_id, &event_type_id, start, &end)
+                .await,
+        ));
     }
 
-    let resp = app.list_events(&[("dateFrom", "2027-04-15T11:00:00Z")]).await;
+    let resp = app
+        .list_events(&[("dateFrom", "2027-04-15T11:00:00Z")])
+        .await;
     let (items, pagination) = assert_list(&resp);
-    assert_eq!(ids(&items), ev[1..].to_vec(), "dateFrom keeps events starting at it");
+    assert_eq!(
+        ids(&items),
+        ev[1..].to_vec(),
+        "dateFrom keeps events starting at it"
+    );
     assert_pagination(&pagination, 1, 20, 2, 1);
 
     let resp = app.list_events(&[("dateTo", "2027-04-15T12:00:00Z")]).await;
     let (items, _) = assert_list(&resp);
-    assert_eq!(ids(&items), ev[..2].to_vec(), "dateTo drops events starting at it");
+    assert_eq!(
+        ids(&items),
+        ev[..2].to_vec(),
+        "dateTo drops events starting at it"
+    );
 
     // An event that started before dateFrom but is still running is not included: the filter is on startTime.
-    let resp = app.list_events(&[("dateFrom", "2027-04-15T10:15:00Z")]).await;
+    let resp = app
+        .list_events(&[("dateFrom", "2027-04-15T10:15:00Z")])
+        .await;
     let (items, _) = assert_list(&resp);
     assert_eq!(ids(&items), ev[1..].to_vec());
 }
@@ -340,17 +452,33 @@ async fn list_events_date_from_is_inclusive_and_date_to_is_exclusive(app: TestAp
 async fn list_events_date_from_with_an_offset_is_honoured(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
     let mut ev = Vec::new();
-    for start in ["2027-04-15T10:00:00Z", "2027-04-15T11:00:00Z", "2027-04-15T12:00:00Z"] {
+    for start in [
+        "2027-04-15T10:00:00Z",
+        "2027-04-15T11:00:00Z",
+        "2027-04-15T12:00:00Z",
+    ] {
         let end = plus_minutes(start, 30);
-        ev.push(id_of(&app.create_event(&app.key, &calendar_id, &event_type_id, start, &end).await));
+        ev.push(id_of(
+            &app.create_event(&app.key, &calendar_id, &event_type_id, start, &end)
+                .await,
+        ));
     }
     // 13:00+02:00 is 11:00Z; 14:00+02:00 is 12:00Z.
-    let resp = app.list_events(&[("dateFrom", "2027-04-15T13:00:00+02:00")]).await;
+    let resp = app
+        .list_events(&[("dateFrom", "2027-04-15T13:00:00+02:00")])
+        .await;
     let (items, _) = assert_list(&resp);
-    assert_eq!(ids(&items), ev[1..].to_vec(), "dateFrom=13:00+02:00 means 11:00Z");
+    assert_eq!(
+        ids(&items),
+        ev[1..].to_vec(),
+        "dateFrom=13:00+02:00 means 11:00Z"
+    );
 
     let resp = app
-        .list_events(&[("dateFrom", "2027-04-15T13:00:00+02:00"), ("dateTo", "2027-04-15T14:00:00+02:00")])
+        .list_events(&[
+            ("dateFrom", "2027-04-15T13:00:00+02:00"),
+            ("dateTo", "2027-04-15T14:00:00+02:00"),
+        ])
         .await;
     let (items, _) = assert_list(&resp);
     assert_eq!(ids(&items), ev[1..2].to_vec());
@@ -364,16 +492,55 @@ async fn list_events_combines_filters(app: TestApp) {
     let book = |cal: String, et: String, start: &'static str, status: &'static str| {
         let app = app.clone();
         async move {
-            let body = with(event_body(&cal, &et, start, &plus_minutes(start, 30)), json!({"status": status}));
+            let body = with(
+                event_body(&cal, &et, start, &plus_minutes(start, 30)),
+                json!({"status": status}),
+            );
             id_of(&app.create_event_with(&app.key, body).await)
         }
     };
-    let _early = book(cal_a.clone(), et_a.clone(), "2027-04-15T08:00:00Z", "confirmed").await;
-    let wanted = book(cal_a.clone(), et_a.clone(), "2027-04-15T10:00:00Z", "confirmed").await;
-    let _tentative = book(cal_a.clone(), et_a.clone(), "2027-04-15T11:00:00Z", "tentative").await;
-    let _other_type = book(cal_a.clone(), et_a2.clone(), "2027-04-15T12:00:00Z", "confirmed").await;
-    let _other_calendar = book(cal_b.clone(), et_b.clone(), "2027-04-15T10:00:00Z", "confirmed").await;
-    let _late = book(cal_a.clone(), et_a.clone(), "2027-04-16T10:00:00Z", "confirmed").await;
+    let _early = book(
+        cal_a.clone(),
+        et_a.clone(),
+        "2027-04-15T08:00:00Z",
+        "confirmed",
+    )
+    .await;
+    let wanted = book(
+        cal_a.clone(),
+        et_a.clone(),
+        "2027-04-15T10:00:00Z",
+        "confirmed",
+    )
+    .await;
+    let _tentative = book(
+        cal_a.clone(),
+        et_a.clone(),
+        "2027-04-15T11:00:00Z",
+        "tentative",
+    )
+    .await;
+    let _other_type = book(
+        cal_a.clone(),
+        et_a2.clone(),
+        "2027-04-15T12:00:00Z",
+        "confirmed",
+    )
+    .await;
+    let _other_calendar = book(
+        cal_b.clone(),
+        et_b.clone(),
+        "2027-04-15T10:00:00Z",
+        "confirmed",
+    )
+    .await;
+    let _late = book(
+        cal_a.clone(),
+        et_a.clone(),
+        "2027-04-16T10:00:00Z",
+        "confirmed",
+    )
+    .await;
 
     let resp = app
         .list_events(&[
@@ -415,9 +582,27 @@ async fn list_events_with_a_malformed_id_filter_is_400_naming_it(app: TestApp) {
 }
 
 async fn list_events_with_a_date_that_does_not_parse_is_400_naming_it(app: TestApp) {
-    for (param, value) in [("dateFrom", "yesterday"), ("dateTo", "tomorrow"), ("dateFrom", "2027-13-45T99:00:00Z")] {
+    for (param, value) in [
+        ("dateFrom", "yesterday"),
+        ("dateTo", "tomorrow"),
+        ("dateFrom", "2027-13-45T99:00:00Z"),
+    ] {
         let resp = app.list_events(&[(param, value)]).await;
         assert_eq!(resp.status, 400, "{param}={value}: {}", resp.describe());
+        assert_validation(&resp, &[param]);
+    }
+}
+
+async fn list_events_with_a_date_without_offset_is_400_naming_it(app: TestApp) {
+    // The list names no timezone, so a local time has no meaning: never silently UTC.
+    for param in ["dateFrom", "dateTo"] {
+        let resp = app.list_events(&[(param, "2027-04-15T10:00:00")]).await;
+        assert_eq!(
+            resp.status,
+            400,
+            "{param}=2027-04-15T10:00:00: {}",
+            resp.describe()
+        );
         assert_validation(&resp, &[param]);
     }
 }
@@ -431,14 +616,24 @@ async fn list_events_with_an_unknown_status_is_400_naming_status(app: TestApp) {
 
 async fn post_event_with_an_offset_is_returned_in_utc(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
-    let body = event_body(&calendar_id, &event_type_id, "2027-04-15T16:00:00+02:00", "2027-04-15T16:30:00+02:00");
+    let body = event_body(
+        &calendar_id,
+        &event_type_id,
+        "2027-04-15T16:00:00+02:00",
+        "2027-04-15T16:30:00+02:00",
+    );
     let event = app.create_event_with(&app.key, body).await;
     assert_eq!(event["startTime"], json!("2027-04-15T14:00:00Z"));
     assert_eq!(event["endTime"], json!("2027-04-15T14:30:00Z"));
     assert_utc_seconds(&event["startTime"], "startTime");
 
     // Fractions of a second on input still come back with seconds precision.
-    let body = event_body(&calendar_id, &event_type_id, "2027-04-15T15:00:00.000Z", "2027-04-15T15:30:00.000Z");
+    let body = event_body(
+        &calendar_id,
+        &event_type_id,
+        "2027-04-15T15:00:00.000Z",
+        "2027-04-15T15:30:00.000Z",
+    );
     let event = app.create_event_with(&app.key, body).await;
     assert_eq!(event["startTime"], json!("2027-04-15T15:00:00Z"));
     assert_eq!(event["endTime"], json!("2027-04-15T15:30:00Z"));
@@ -448,7 +643,12 @@ async fn post_event_with_local_times_reads_them_in_the_named_timezone(app: TestA
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
     // Winter: Rome is UTC+1.
     let body = with(
-        event_body(&calendar_id, &event_type_id, "2027-01-15T10:00:00", "2027-01-15T10:30:00"),
+        event_body(
+            &calendar_id,
+            &event_type_id,
+            "2027-01-15T10:00:00",
+            "2027-01-15T10:30:00",
+        ),
         json!({"timezone": "Europe/Rome"}),
     );
     let event = app.create_event_with(&app.key, body).await;
@@ -458,7 +658,12 @@ async fn post_event_with_local_times_reads_them_in_the_named_timezone(app: TestA
 
     // Summer: Rome is UTC+2.
     let body = with(
-        event_body(&calendar_id, &event_type_id, "2027-07-15T10:00:00", "2027-07-15T10:30:00"),
+        event_body(
+            &calendar_id,
+            &event_type_id,
+            "2027-07-15T10:00:00",
+            "2027-07-15T10:30:00",
+        ),
         json!({"timezone": "Europe/Rome"}),
     );
     let event = app.create_event_with(&app.key, body).await;
@@ -470,36 +675,62 @@ async fn post_event_at_a_nonexistent_local_time_is_400_saying_it_does_not_exist(
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
     // On 2027-03-28 Rome's clocks jump from 02:00 to 03:00.
     let body = with(
-        event_body(&calendar_id, &event_type_id, "2027-03-28T02:30:00", "2027-03-28T03:30:00"),
+        event_body(
+            &calendar_id,
+            &event_type_id,
+            "2027-03-28T02:30:00",
+            "2027-03-28T03:30:00",
+        ),
         json!({"timezone": "Europe/Rome"}),
     );
     let error = assert_validation(&app.post_event(&body).await, &["startTime"]);
     let text = messages_about(&error, "startTime");
-    assert!(text.contains("exist"), "the message should say the local time does not exist: {error}");
+    assert!(
+        text.contains("exist"),
+        "the message should say the local time does not exist: {error}"
+    );
 }
 
 async fn post_event_at_an_ambiguous_local_time_is_400_saying_it_is_ambiguous(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
     // On 2027-10-31 Rome's clocks go back from 03:00 to 02:00, so 02:30 happens twice.
     let body = with(
-        event_body(&calendar_id, &event_type_id, "2027-10-31T02:30:00", "2027-10-31T03:30:00"),
+        event_body(
+            &calendar_id,
+            &event_type_id,
+            "2027-10-31T02:30:00",
+            "2027-10-31T03:30:00",
+        ),
         json!({"timezone": "Europe/Rome"}),
     );
     let error = assert_validation(&app.post_event(&body).await, &["startTime"]);
     let text = messages_about(&error, "startTime");
-    assert!(text.contains("ambiguous"), "the message should say the local time is ambiguous: {error}");
+    assert!(
+        text.contains("ambiguous"),
+        "the message should say the local time is ambiguous: {error}"
+    );
 }
 
 async fn post_event_with_a_local_time_and_no_timezone_is_400_naming_start_time(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
-    let body = event_body(&calendar_id, &event_type_id, "2027-04-15T10:00:00", "2027-04-15T10:30:00Z");
+    let body = event_body(
+        &calendar_id,
+        &event_type_id,
+        "2027-04-15T10:00:00",
+        "2027-04-15T10:30:00Z",
+    );
     assert_validation(&app.post_event(&body).await, &["startTime"]);
 }
 
 async fn post_event_with_an_unknown_timezone_is_400_naming_timezone(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
     let body = with(
-        event_body(&calendar_id, &event_type_id, "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z"),
+        event_body(
+            &calendar_id,
+            &event_type_id,
+            "2027-04-15T10:00:00Z",
+            "2027-04-15T10:30:00Z",
+        ),
         json!({"timezone": "Mars/Olympus"}),
     );
     assert_validation(&app.post_event(&body).await, &["timezone"]);
@@ -507,11 +738,27 @@ async fn post_event_with_an_unknown_timezone_is_400_naming_timezone(app: TestApp
 
 async fn post_event_without_timezone_defaults_to_utc(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
-    let body = event_body(&calendar_id, &event_type_id, "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z");
+    let body = event_body(
+        &calendar_id,
+        &event_type_id,
+        "2027-04-15T10:00:00Z",
+        "2027-04-15T10:30:00Z",
+    );
     let event = app.create_event_with(&app.key, body).await;
     assert_eq!(event["timezone"], json!("UTC"));
-    for field in ["customerName", "customerPhone", "customerEmail", "notes", "title", "location"] {
-        assert_eq!(event[field], Value::Null, "{field} was not sent, so it should be null");
+    for field in [
+        "customerName",
+        "customerPhone",
+        "customerEmail",
+        "notes",
+        "title",
+        "location",
+    ] {
+        assert_eq!(
+            event[field],
+            Value::Null,
+            "{field} was not sent, so it should be null"
+        );
     }
 }
 
@@ -527,13 +774,23 @@ async fn post_event_ending_at_or_before_its_start_is_400_naming_end_time(app: Te
 
 async fn post_event_longer_than_7_days_is_400_naming_end_time(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
-    let body = event_body(&calendar_id, &event_type_id, "2027-04-15T10:00:00Z", "2027-04-22T10:01:00Z");
+    let body = event_body(
+        &calendar_id,
+        &event_type_id,
+        "2027-04-15T10:00:00Z",
+        "2027-04-22T10:01:00Z",
+    );
     assert_validation(&app.post_event(&body).await, &["endTime"]);
 }
 
 async fn post_event_lasting_exactly_7_days_is_201(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
-    let body = event_body(&calendar_id, &event_type_id, "2027-04-15T10:00:00Z", "2027-04-22T10:00:00Z");
+    let body = event_body(
+        &calendar_id,
+        &event_type_id,
+        "2027-04-15T10:00:00Z",
+        "2027-04-22T10:00:00Z",
+    );
     let event = app.create_event_with(&app.key, body).await;
     assert_eq!(event["endTime"], json!("2027-04-22T10:00:00Z"));
 }
@@ -543,24 +800,43 @@ async fn post_event_lasting_exactly_7_days_is_201(app: TestApp) {
 async fn post_event_normalises_customer_phone_to_e164(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
     let body = with(
-        event_body(&calendar_id, &event_type_id, "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z"),
+        event_body(
+            &calendar_id,
+            &event_type_id,
+            "2027-04-15T10:00:00Z",
+            "2027-04-15T10:30:00Z",
+        ),
         json!({"customerPhone": "+39 (06) 123-456.78"}),
     );
     let event = app.create_event_with(&app.key, body).await;
     assert_eq!(event["customerPhone"], json!("+390612345678"));
     let fetched = assert_ok(&app.get(&format!("{EVENTS}/{}", id_of(&event))).await, 200);
-    assert_eq!(fetched["customerPhone"], json!("+390612345678"), "the stored phone is E.164");
+    assert_eq!(
+        fetched["customerPhone"],
+        json!("+390612345678"),
+        "the stored phone is E.164"
+    );
 }
 
 async fn post_event_with_an_invalid_customer_phone_is_400_naming_it(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
     for phone in ["12345", "abc", "+39 06 abc 4567", "+1234567890123456"] {
         let body = with(
-            event_body(&calendar_id, &event_type_id, "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z"),
+            event_body(
+                &calendar_id,
+                &event_type_id,
+                "2027-04-15T10:00:00Z",
+                "2027-04-15T10:30:00Z",
+            ),
             json!({"customerPhone": phone}),
         );
         let resp = app.post_event(&body).await;
-        assert_eq!(resp.status, 400, "customerPhone {phone:?}: {}", resp.describe());
+        assert_eq!(
+            resp.status,
+            400,
+            "customerPhone {phone:?}: {}",
+            resp.describe()
+        );
         assert_validation(&resp, &["customerPhone"]);
     }
 }
@@ -569,11 +845,21 @@ async fn post_event_with_an_invalid_customer_email_is_400_naming_it(app: TestApp
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
     for email in ["not-an-email", "laura@", "@example.com"] {
         let body = with(
-            event_body(&calendar_id, &event_type_id, "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z"),
+            event_body(
+                &calendar_id,
+                &event_type_id,
+                "2027-04-15T10:00:00Z",
+                "2027-04-15T10:30:00Z",
+            ),
             json!({"customerEmail": email}),
         );
         let resp = app.post_event(&body).await;
-        assert_eq!(resp.status, 400, "customerEmail {email:?}: {}", resp.describe());
+        assert_eq!(
+            resp.status,
+            400,
+            "customerEmail {email:?}: {}",
+            resp.describe()
+        );
         assert_validation(&resp, &["customerEmail"]);
     }
 }
@@ -582,7 +868,12 @@ async fn post_event_with_status_cancelled_or_unknown_is_400_naming_status(app: T
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
     for status in ["cancelled", "bogus"] {
         let body = with(
-            event_body(&calendar_id, &event_type_id, "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z"),
+            event_body(
+                &calendar_id,
+                &event_type_id,
+                "2027-04-15T10:00:00Z",
+                "2027-04-15T10:30:00Z",
+            ),
             json!({"status": status}),
         );
         let resp = app.post_event(&body).await;
@@ -594,7 +885,12 @@ async fn post_event_with_status_cancelled_or_unknown_is_400_naming_status(app: T
 async fn post_event_with_status_tentative_is_201_tentative(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
     let body = with(
-        event_body(&calendar_id, &event_type_id, "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z"),
+        event_body(
+            &calendar_id,
+            &event_type_id,
+            "2027-04-15T10:00:00Z",
+            "2027-04-15T10:30:00Z",
+        ),
         json!({"status": "tentative"}),
     );
     let event = app.create_event_with(&app.key, body).await;
@@ -604,7 +900,12 @@ async fn post_event_with_status_tentative_is_201_tentative(app: TestApp) {
 async fn post_event_with_a_number_for_title_is_400_naming_title(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
     let body = with(
-        event_body(&calendar_id, &event_type_id, "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z"),
+        event_body(
+            &calendar_id,
+            &event_type_id,
+            "2027-04-15T10:00:00Z",
+            "2027-04-15T10:30:00Z",
+        ),
         json!({"title": 42}),
     );
     assert_validation(&app.post_event(&body).await, &["title"]);
@@ -622,24 +923,43 @@ async fn post_event_missing_all_four_required_fields_names_them_in_one_400(app: 
     let mut named = field_names(&error);
     named.sort();
     named.dedup();
-    assert_eq!(named, ["calendarId", "endTime", "eventTypeId", "startTime"], "exactly the four missing fields: {error}");
+    assert_eq!(
+        named,
+        ["calendarId", "endTime", "eventTypeId", "startTime"],
+        "exactly the four missing fields: {error}"
+    );
 }
 
 async fn post_event_with_a_malformed_calendar_id_is_400_naming_calendar_id(app: TestApp) {
     let (_, event_type_id) = app.calendar_and_event_type().await;
-    let body = event_body("clx-cal-001", &event_type_id, "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z");
+    let body = event_body(
+        "clx-cal-001",
+        &event_type_id,
+        "2027-04-15T10:00:00Z",
+        "2027-04-15T10:30:00Z",
+    );
     assert_validation(&app.post_event(&body).await, &["calendarId"]);
 }
 
 async fn post_event_on_an_unknown_calendar_is_404(app: TestApp) {
     let (_, event_type_id) = app.calendar_and_event_type().await;
-    let body = event_body(&unknown_id(), &event_type_id, "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z");
+    let body = event_body(
+        &unknown_id(),
+        &event_type_id,
+        "2027-04-15T10:00:00Z",
+        "2027-04-15T10:30:00Z",
+    );
     assert_error(&app.post_event(&body).await, 404, "not_found");
 }
 
 async fn post_event_with_an_unknown_event_type_is_404(app: TestApp) {
     let (calendar_id, _) = app.calendar_and_event_type().await;
-    let body = event_body(&calendar_id, &unknown_id(), "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z");
+    let body = event_body(
+        &calendar_id,
+        &unknown_id(),
+        "2027-04-15T10:00:00Z",
+        "2027-04-15T10:30:00Z",
+    );
     assert_error(&app.post_event(&body).await, 404, "not_found");
 }
 
@@ -648,7 +968,13 @@ async fn post_event_with_an_event_type_for_any_calendar_is_201(app: TestApp) {
     let event_type = app.create_event_type(&app.key, None, 30).await;
     assert_eq!(event_type["calendarId"], Value::Null);
     let event = app
-        .create_event(&app.key, &calendar_id, &id_of(&event_type), "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z")
+        .create_event(
+            &app.key,
+            &calendar_id,
+            &id_of(&event_type),
+            "2027-04-15T10:00:00Z",
+            "2027-04-15T10:30:00Z",
+        )
         .await;
     assert_eq!(event["calendarId"], json!(calendar_id));
 }
@@ -658,10 +984,13 @@ async fn post_event_with_an_event_type_for_any_calendar_is_201(app: TestApp) {
 #[track_caller]
 fn assert_conflict(resp: &Resp, conflicting: &Value) {
     let error = assert_error(resp, 409, "slot_unavailable");
-    assert_eq!(error["details"]["reason"], json!("conflict"), "details.reason: {error}");
     assert_eq!(
-        error["details"]["conflictingEventId"],
-        conflicting["id"],
+        error["details"]["reason"],
+        json!("conflict"),
+        "details.reason: {error}"
+    );
+    assert_eq!(
+        error["details"]["conflictingEventId"], conflicting["id"],
         "details.conflictingEventId should name the event in the way: {error}"
     );
 }
@@ -669,7 +998,13 @@ fn assert_conflict(resp: &Resp, conflicting: &Value) {
 async fn post_event_overlapping_a_confirmed_event_is_409(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
     let first = app
-        .create_event(&app.key, &calendar_id, &event_type_id, "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z")
+        .create_event(
+            &app.key,
+            &calendar_id,
+            &event_type_id,
+            "2027-04-15T10:00:00Z",
+            "2027-04-15T10:30:00Z",
+        )
         .await;
     for (start, end) in [
         ("2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z"),
@@ -678,12 +1013,23 @@ async fn post_event_overlapping_a_confirmed_event_is_409(app: TestApp) {
         ("2027-04-15T09:00:00Z", "2027-04-15T11:00:00Z"),
         ("2027-04-15T10:10:00Z", "2027-04-15T10:20:00Z"),
     ] {
-        let resp = app.post_event(&event_body(&calendar_id, &event_type_id, start, end)).await;
-        assert_eq!(resp.status, 409, "{start}..{end} overlaps 10:00..10:30: {}", resp.describe());
+        let resp = app
+            .post_event(&event_body(&calendar_id, &event_type_id, start, end))
+            .await;
+        assert_eq!(
+            resp.status,
+            409,
+            "{start}..{end} overlaps 10:00..10:30: {}",
+            resp.describe()
+        );
         assert_conflict(&resp, &first);
     }
     let (items, _) = assert_list(&app.list_events(&[]).await);
-    assert_eq!(ids(&items), vec![id_of(&first)], "a refused booking must create nothing");
+    assert_eq!(
+        ids(&items),
+        vec![id_of(&first)],
+        "a refused booking must create nothing"
+    );
 }
 
 async fn post_event_overlapping_a_tentative_event_is_409(app: TestApp) {
@@ -692,25 +1038,53 @@ async fn post_event_overlapping_a_tentative_event_is_409(app: TestApp) {
         .create_event_with(
             &app.key,
             with(
-                event_body(&calendar_id, &event_type_id, "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z"),
+                event_body(
+                    &calendar_id,
+                    &event_type_id,
+                    "2027-04-15T10:00:00Z",
+                    "2027-04-15T10:30:00Z",
+                ),
                 json!({"status": "tentative"}),
             ),
         )
         .await;
     let resp = app
-        .post_event(&event_body(&calendar_id, &event_type_id, "2027-04-15T10:15:00Z", "2027-04-15T10:45:00Z"))
+        .post_event(&event_body(
+            &calendar_id,
+            &event_type_id,
+            "2027-04-15T10:15:00Z",
+            "2027-04-15T10:45:00Z",
+        ))
         .await;
     assert_conflict(&resp, &tentative);
 }
 
 async fn post_events_back_to_back_are_both_201(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
-    app.create_event(&app.key, &calendar_id, &event_type_id, "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z")
-        .await;
-    app.create_event(&app.key, &calendar_id, &event_type_id, "2027-04-15T10:30:00Z", "2027-04-15T11:00:00Z")
-        .await;
-    app.create_event(&app.key, &calendar_id, &event_type_id, "2027-04-15T09:30:00Z", "2027-04-15T10:00:00Z")
-        .await;
+    app.create_event(
+        &app.key,
+        &calendar_id,
+        &event_type_id,
+        "2027-04-15T10:00:00Z",
+        "2027-04-15T10:30:00Z",
+    )
+    .await;
+    app.create_event(
+        &app.key,
+        &calendar_id,
+        &event_type_id,
+        "2027-04-15T10:30:00Z",
+        "2027-04-15T11:00:00Z",
+    )
+    .await;
+    app.create_event(
+        &app.key,
+        &calendar_id,
+        &event_type_id,
+        "2027-04-15T09:30:00Z",
+        "2027-04-15T10:00:00Z",
+    )
+    .await;
     let (items, pagination) = assert_list(&app.list_events(&[]).await);
     assert_eq!(items.len(), 3);
     assert_pagination(&pagination, 1, 20, 3, 1);
@@ -719,8 +1093,22 @@ async fn post_events_back_to_back_are_both_201(app: TestApp) {
 async fn post_event_at_the_same_time_on_another_calendar_is_201(app: TestApp) {
     let (cal_a, et_a) = app.calendar_and_event_type().await;
     let (cal_b, et_b) = app.calendar_and_event_type().await;
-    app.create_event(&app.key, &cal_a, &et_a, "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z").await;
-    app.create_event(&app.key, &cal_b, &et_b, "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z").await;
+    app.create_event(
+        &app.key,
+        &cal_a,
+        &et_a,
+        "2027-04-15T10:00:00Z",
+        "2027-04-15T10:30:00Z",
+    )
+    .await;
+    app.create_event(
+        &app.key,
+        &cal_b,
+        &et_b,
+        "2027-04-15T10:00:00Z",
+        "2027-04-15T10:30:00Z",
+    )
+    .await;
 }
 
 async fn post_event_inside_the_buffer_after_an_event_is_409(app: TestApp) {
@@ -732,22 +1120,46 @@ async fn post_event_inside_the_buffer_after_an_event_is_409(app: TestApp) {
         )
         .await;
     assert_eq!(buffered["bufferAfterMinutes"], json!(15));
-    let plain = id_of(&app.create_event_type(&app.key, Some(&calendar_id), 30).await);
+    let plain = id_of(
+        &app.create_event_type(&app.key, Some(&calendar_id), 30)
+            .await,
+    );
 
     // 10:00-10:30 with 15 minutes after blocks until 10:45.
     let first = app
-        .create_event(&app.key, &calendar_id, &id_of(&buffered), "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z")
+        .create_event(
+            &app.key,
+            &calendar_id,
+            &id_of(&buffered),
+            "2027-04-15T10:00:00Z",
+            "2027-04-15T10:30:00Z",
+        )
         .await;
     let resp = app
-        .post_event(&event_body(&calendar_id, &plain, "2027-04-15T10:40:00Z", "2027-04-15T11:10:00Z"))
+        .post_event(&event_body(
+            &calendar_id,
+            &plain,
+            "2027-04-15T10:40:00Z",
+            "2027-04-15T11:10:00Z",
+        ))
         .await;
     assert_conflict(&resp, &first);
-    app.create_event(&app.key, &calendar_id, &plain, "2027-04-15T10:45:00Z", "2027-04-15T11:15:00Z").await;
+    app.create_event(
+        &app.key,
+        &calendar_id,
+        &plain,
+        "2027-04-15T10:45:00Z",
+        "2027-04-15T11:15:00Z",
+    )
+    .await;
 }
 
 async fn post_event_whose_buffer_before_reaches_an_event_is_409(app: TestApp) {
     let calendar_id = id_of(&app.create_calendar(&app.key, None).await);
-    let plain = id_of(&app.create_event_type(&app.key, Some(&calendar_id), 30).await);
+    let plain = id_of(
+        &app.create_event_type(&app.key, Some(&calendar_id), 30)
+            .await,
+    );
     let buffered = id_of(
         &app.create_event_type_with(
             &app.key,
@@ -756,14 +1168,32 @@ async fn post_event_whose_buffer_before_reaches_an_event_is_409(app: TestApp) {
         .await,
     );
     let first = app
-        .create_event(&app.key, &calendar_id, &plain, "2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z")
+        .create_event(
+            &app.key,
+            &calendar_id,
+            &plain,
+            "2027-04-15T10:00:00Z",
+            "2027-04-15T10:30:00Z",
+        )
         .await;
     // 10:30-11:00 with 15 minutes before blocks from 10:15, inside 10:00-10:30.
     let resp = app
-        .post_event(&event_body(&calendar_id, &buffered, "2027-04-15T10:30:00Z", "2027-04-15T11:00:00Z"))
+        .post_event(&event_body(
+            &calendar_id,
+            &buffered,
+            "2027-04-15T10:30:00Z",
+            "2027-04-15T11:00:00Z",
+        ))
         .await;
     assert_conflict(&resp, &first);
-    app.create_event(&app.key, &calendar_id, &buffered, "2027-04-15T10:45:00Z", "2027-04-15T11:15:00Z").await;
+    app.create_event(
+        &app.key,
+        &calendar_id,
+        &buffered,
+        "2027-04-15T10:45:00Z",
+        "2027-04-15T11:15:00Z",
+    )
+    .await;
 }
 
 async fn simultaneous_posts_for_one_slot_book_exactly_once(app: TestApp) {
@@ -772,7 +1202,12 @@ async fn simultaneous_posts_for_one_slot_book_exactly_once(app: TestApp) {
     let requests = (0..12).map(|i| {
         let start = plus_minutes("2027-04-15T10:00:00Z", i);
         let body = with(
-            event_body(&calendar_id, &event_type_id, &start, &plus_minutes(&start, 30)),
+            event_body(
+                &calendar_id,
+                &event_type_id,
+                &start,
+                &plus_minutes(&start, 30),
+            ),
             json!({"customerName": format!("Cliente {i}")}),
         );
         send(app.req(Method::POST, EVENTS).json(&body))

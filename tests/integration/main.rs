@@ -22,6 +22,7 @@ mod calendars;
 mod errors;
 mod event_types;
 mod events;
+mod integrity;
 mod isolation;
 mod service;
 mod support;
@@ -37,15 +38,21 @@ fn main() {
     if std::env::var("TEST_LOG").is_ok_and(|v| v == "1") {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .init();
     }
 
     support::install_panic_hook();
 
-    let postgres_url = std::env::var(POSTGRES_ENV).ok().filter(|u| !u.trim().is_empty());
+    let postgres_url = std::env::var(POSTGRES_ENV)
+        .ok()
+        .filter(|u| !u.trim().is_empty());
 
     let modules: Vec<(&str, Vec<Case>)> = vec![
         ("events", events::cases()),
+        ("integrity", integrity::cases()),
         ("calendars", calendars::cases()),
         ("event_types", event_types::cases()),
         ("auth", auth::cases()),

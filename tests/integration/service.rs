@@ -22,8 +22,9 @@ pub fn cases() -> Vec<Case> {
 pub fn openapi_yaml_matches_what_the_code_generates() -> Result<(), Failed> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml");
     let generated = quando_api::api_service().spec_yaml();
-    let checked_in = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {path} ({e}): run `cargo run -p quando-api -- openapi > openapi.yaml`"))?;
+    let checked_in = std::fs::read_to_string(path).map_err(|e| {
+        format!("cannot read {path} ({e}): run `cargo run -p quando-api -- openapi > openapi.yaml`")
+    })?;
     if checked_in != generated {
         let line = checked_in
             .lines()
@@ -54,15 +55,25 @@ async fn readyz_is_200_when_the_database_is_reachable(app: TestApp) {
 async fn fetch_spec(app: &TestApp) -> Value {
     let resp = send(app.bare(Method::GET, "/openapi.json")).await;
     assert_eq!(resp.status, 200, "{}", resp.describe());
-    assert!(resp.content_type().starts_with("application/json"), "{}", resp.describe());
-    assert!(resp.body.is_object(), "/openapi.json is not a JSON object: {}", resp.describe());
+    assert!(
+        resp.content_type().starts_with("application/json"),
+        "{}",
+        resp.describe()
+    );
+    assert!(
+        resp.body.is_object(),
+        "/openapi.json is not a JSON object: {}",
+        resp.describe()
+    );
     resp.body
 }
 
 async fn openapi_json_is_the_spec_with_the_calendar_paths(app: TestApp) {
     let spec = fetch_spec(&app).await;
     assert!(
-        spec["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        spec["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.")),
         "`openapi` should be a 3.x version: {}",
         spec["openapi"]
     );
@@ -75,9 +86,16 @@ async fn openapi_json_is_the_spec_with_the_calendar_paths(app: TestApp) {
         "/v1/calendar/event-types",
         "/v1/calendar/event-types/{id}",
     ] {
-        assert!(paths.contains_key(path), "the spec lacks {path}; it has {:?}", paths.keys().collect::<Vec<_>>());
+        assert!(
+            paths.contains_key(path),
+            "the spec lacks {path}; it has {:?}",
+            paths.keys().collect::<Vec<_>>()
+        );
     }
-    assert!(paths["/v1/calendar/events"].get("get").is_some() && paths["/v1/calendar/events"].get("post").is_some());
+    assert!(
+        paths["/v1/calendar/events"].get("get").is_some()
+            && paths["/v1/calendar/events"].get("post").is_some()
+    );
 }
 
 async fn openapi_json_names_its_operations(app: TestApp) {
@@ -98,12 +116,20 @@ async fn openapi_json_names_its_operations(app: TestApp) {
 async fn openapi_yaml_is_served(app: TestApp) {
     let resp = send(app.bare(Method::GET, "/openapi.yaml")).await;
     assert_eq!(resp.status, 200, "{}", resp.describe());
-    assert!(resp.text.contains("openapi:"), "/openapi.yaml does not look like YAML: {}", resp.describe());
+    assert!(
+        resp.text.contains("openapi:"),
+        "/openapi.yaml does not look like YAML: {}",
+        resp.describe()
+    );
     assert!(resp.text.contains("/v1/calendar/events"));
 }
 
 async fn docs_is_an_html_page(app: TestApp) {
     let resp = send(app.bare(Method::GET, "/docs")).await;
     assert_eq!(resp.status, 200, "{}", resp.describe());
-    assert!(resp.content_type().starts_with("text/html"), "{}", resp.describe());
+    assert!(
+        resp.content_type().starts_with("text/html"),
+        "{}",
+        resp.describe()
+    );
 }

@@ -91,7 +91,9 @@ tokio::task_local! {
 pub fn install_panic_hook() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
         let in_case = PANIC_LOCATION
             .try_with(|slot| {
                 if let Ok(mut slot) = slot.lock() {
@@ -158,7 +160,10 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    async fn spawn(backend: Backend, postgres_url: Option<&str>) -> Result<(TestApp, Teardown), String> {
+    async fn spawn(
+        backend: Backend,
+        postgres_url: Option<&str>,
+    ) -> Result<(TestApp, Teardown), String> {
         let mut teardown = Teardown::default();
         match Self::try_spawn(backend, postgres_url, &mut teardown).await {
             Ok(app) => Ok((app, teardown)),
@@ -187,10 +192,13 @@ impl TestApp {
                 let admin = Database::connect(admin_url)
                     .await
                     .map_err(|e| format!("connect to {admin_url}: {e}"))?;
-                let created = admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await;
+                let created = admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await;
                 teardown.postgres = Some((admin, name.clone()));
                 created.map_err(|e| format!("CREATE DATABASE {name}: {e}"))?;
-                let mut url = reqwest::Url::parse(admin_url).map_err(|e| format!("bad postgres url: {e}"))?;
+                let mut url =
+                    reqwest::Url::parse(admin_url).map_err(|e| format!("bad postgres url: {e}"))?;
                 url.set_path(&format!("/{name}"));
                 url.to_string()
             }
@@ -200,7 +208,9 @@ impl TestApp {
             .await
             .map_err(|e| format!("db::connect({database_url}): {e}"))?;
         teardown.db = Some(db.clone());
-        quando_api::db::migrate(&db).await.map_err(|e| format!("db::migrate: {e}"))?;
+        quando_api::db::migrate(&db)
+            .await
+            .map_err(|e| format!("db::migrate: {e}"))?;
 
         let config = quando_api::config::Config {
             database_url: database_url.clone(),
@@ -218,7 +228,9 @@ impl TestApp {
             .ok_or("the listener has no socket address")?;
         let endpoint = quando_api::app(state);
         teardown.server = Some(tokio::spawn(async move {
-            let _ = poem::Server::new_with_acceptor(acceptor).run(endpoint).await;
+            let _ = poem::Server::new_with_acceptor(acceptor)
+                .run(endpoint)
+                .await;
         }));
 
         let org = quando_api::admin::create_organization(&db, "Studio Dentistico Rossi")
@@ -255,9 +267,10 @@ impl TestApp {
 
     /// A new key of `org_id` with exactly these scopes: (key id, secret).
     pub async fn created_key_with_scopes(&self, org_id: Uuid, scopes: &[Scope]) -> (Uuid, String) {
-        let key = quando_api::admin::create_key(&self.db, org_id, scopes, Some("integration test"), None)
-            .await
-            .unwrap_or_else(|e| panic!("admin::create_key failed: {e}"));
+        let key =
+            quando_api::admin::create_key(&self.db, org_id, scopes, Some("integration test"), None)
+                .await
+                .unwrap_or_else(|e| panic!("admin::create_key failed: {e}"));
         (key.id, key.key)
     }
 
@@ -337,7 +350,12 @@ impl TestApp {
     }
 
     /// Creates an event type of `duration_minutes` on `calendar_id` (None = any calendar).
-    pub async fn create_event_type(&self, key: &str, calendar_id: Option<&str>, duration_minutes: i64) -> Value {
+    pub async fn create_event_type(
+        &self,
+        key: &str,
+        calendar_id: Option<&str>,
+        duration_minutes: i64,
+    ) -> Value {
         self.create_event_type_with(
             key,
             json!({"calendarId": calendar_id, "name": "Visita di controllo", "durationMinutes": duration_minutes}),
@@ -352,8 +370,16 @@ impl TestApp {
     }
 
     /// Books [start, end) and returns the event's `data`.
-    pub async fn create_event(&self, key: &str, calendar_id: &str, event_type_id: &str, start: &str, end: &str) -> Value {
-        self.create_event_with(key, event_body(calendar_id, event_type_id, start, end)).await
+    pub async fn create_event(
+        &self,
+        key: &str,
+        calendar_id: &str,
+        event_type_id: &str,
+        start: &str,
+        end: &str,
+    ) -> Value {
+        self.create_event_with(key, event_body(calendar_id, event_type_id, start, end))
+            .await
     }
 
     /// Books from a full body and returns the event's `data`.
@@ -366,7 +392,9 @@ impl TestApp {
     pub async fn calendar_and_event_type(&self) -> (String, String) {
         let calendar = self.create_calendar(&self.key, None).await;
         let calendar_id = id_of(&calendar);
-        let event_type = self.create_event_type(&self.key, Some(&calendar_id), 30).await;
+        let event_type = self
+            .create_event_type(&self.key, Some(&calendar_id), 30)
+            .await;
         (calendar_id, id_of(&event_type))
     }
 }
@@ -421,17 +449,33 @@ impl Resp {
             text.truncate(1500);
             text.push_str("...");
         }
-        format!("HTTP {} (content-type {:?}) body: {}", self.status, self.content_type(), text)
+        format!(
+            "HTTP {} (content-type {:?}) body: {}",
+            self.status,
+            self.content_type(),
+            text
+        )
     }
 }
 
 pub async fn send(request: RequestBuilder) -> Resp {
-    let response = request.send().await.unwrap_or_else(|e| panic!("request failed: {e}"));
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("request failed: {e}"));
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let text = response.text().await.unwrap_or_else(|e| panic!("reading the body failed: {e}"));
+    let text = response
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("reading the body failed: {e}"));
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Resp { status, headers, text, body }
+    Resp {
+        status,
+        headers,
+        text,
+        body,
+    }
 }
 
 // ----- assertions -----
@@ -439,14 +483,23 @@ pub async fn send(request: RequestBuilder) -> Resp {
 /// Checks a success of `status` with a JSON body `{"data": ..., "requestId": <X-Request-Id>}` and returns `data`.
 #[track_caller]
 pub fn assert_ok(resp: &Resp, status: u16) -> Value {
-    assert_eq!(resp.status, status, "expected HTTP {status}, got {}", resp.describe());
+    assert_eq!(
+        resp.status,
+        status,
+        "expected HTTP {status}, got {}",
+        resp.describe()
+    );
     assert!(
         resp.content_type().starts_with("application/json"),
         "expected a JSON body, got {}",
         resp.describe()
     );
     assert_request_id_matches(resp);
-    assert!(resp.body.get("data").is_some(), "the body has no `data`: {}", resp.describe());
+    assert!(
+        resp.body.get("data").is_some(),
+        "the body has no `data`: {}",
+        resp.describe()
+    );
     resp.body["data"].clone()
 }
 
@@ -459,7 +512,11 @@ pub fn assert_list(resp: &Resp) -> (Vec<Value>, Value) {
         .unwrap_or_else(|| panic!("`data` of a list is not an array: {}", resp.describe()))
         .clone();
     let pagination = resp.body["pagination"].clone();
-    assert!(pagination.is_object(), "a list has no `pagination` object: {}", resp.describe());
+    assert!(
+        pagination.is_object(),
+        "a list has no `pagination` object: {}",
+        resp.describe()
+    );
     (items, pagination)
 }
 
@@ -490,7 +547,12 @@ pub fn assert_request_id_matches(resp: &Resp) {
 /// Returns the `error` object.
 #[track_caller]
 pub fn assert_error(resp: &Resp, status: u16, code: &str) -> Value {
-    assert_eq!(resp.status, status, "expected HTTP {status} {code}, got {}", resp.describe());
+    assert_eq!(
+        resp.status,
+        status,
+        "expected HTTP {status} {code}, got {}",
+        resp.describe()
+    );
     assert!(
         resp.content_type().starts_with("application/json"),
         "an error body must be application/json: {}",
@@ -502,16 +564,30 @@ pub fn assert_error(resp: &Resp, status: u16, code: &str) -> Value {
         .unwrap_or_else(|| panic!("the error body is not a JSON object: {}", resp.describe()));
     let mut keys: Vec<&str> = body.keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["error", "requestId"], "the envelope has other keys: {}", resp.describe());
+    assert_eq!(
+        keys,
+        ["error", "requestId"],
+        "the envelope has other keys: {}",
+        resp.describe()
+    );
     let error = &resp.body["error"];
-    assert_eq!(error["code"].as_str(), Some(code), "wrong error code: {}", resp.describe());
+    assert_eq!(
+        error["code"].as_str(),
+        Some(code),
+        "wrong error code: {}",
+        resp.describe()
+    );
     assert!(
-        error["message"].as_str().is_some_and(|m| !m.trim().is_empty()),
+        error["message"]
+            .as_str()
+            .is_some_and(|m| !m.trim().is_empty()),
         "the error has no message: {}",
         resp.describe()
     );
     assert!(
-        error.get("details").is_some_and(|d| d.is_null() || d.is_object()),
+        error
+            .get("details")
+            .is_some_and(|d| d.is_null() || d.is_object()),
         "error.details must be present, null or an object: {}",
         resp.describe()
     );
@@ -539,7 +615,9 @@ pub fn assert_fields(error: &Value, fields: &[&str]) {
     }
     for entry in error["details"]["fields"].as_array().into_iter().flatten() {
         assert!(
-            entry["message"].as_str().is_some_and(|m| !m.trim().is_empty()),
+            entry["message"]
+                .as_str()
+                .is_some_and(|m| !m.trim().is_empty()),
             "a details.fields entry has no message: {error}"
         );
     }
@@ -577,9 +655,15 @@ pub fn messages_about(error: &Value, field: &str) -> String {
 /// A UTC timestamp with `Z` and whole seconds: `YYYY-MM-DDTHH:MM:SSZ`.
 #[track_caller]
 pub fn assert_utc_seconds(value: &Value, what: &str) {
-    let s = value.as_str().unwrap_or_else(|| panic!("{what} is not a string: {value}"));
-    let ok = s.len() == 20 && chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%SZ").is_ok();
-    assert!(ok, "{what} should be UTC with Z and seconds precision (YYYY-MM-DDTHH:MM:SSZ), got {s:?}");
+    let s = value
+        .as_str()
+        .unwrap_or_else(|| panic!("{what} is not a string: {value}"));
+    let ok =
+        s.len() == 20 && chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%SZ").is_ok();
+    assert!(
+        ok,
+        "{what} should be UTC with Z and seconds precision (YYYY-MM-DDTHH:MM:SSZ), got {s:?}"
+    );
 }
 
 /// A UTC timestamp within a few minutes of now.
@@ -588,14 +672,19 @@ pub fn assert_recent(value: &Value, what: &str) {
     assert_utc_seconds(value, what);
     let t = chrono::DateTime::parse_from_rfc3339(value.as_str().unwrap_or_default())
         .unwrap_or_else(|e| panic!("{what} {value} is not RFC 3339: {e}"));
-    let age = chrono::Utc::now().signed_duration_since(t).num_seconds().abs();
+    let age = chrono::Utc::now()
+        .signed_duration_since(t)
+        .num_seconds()
+        .abs();
     assert!(age < 300, "{what} {value} is not close to now");
 }
 
 /// A UUID v7 string.
 #[track_caller]
 pub fn assert_uuid_v7(value: &Value, what: &str) {
-    let s = value.as_str().unwrap_or_else(|| panic!("{what} is not a string: {value}"));
+    let s = value
+        .as_str()
+        .unwrap_or_else(|| panic!("{what} is not a string: {value}"));
     let id = Uuid::parse_str(s).unwrap_or_else(|e| panic!("{what} {s:?} is not a UUID: {e}"));
     assert_eq!(id.get_version_num(), 7, "{what} {s:?} is not a UUID v7");
 }
@@ -603,8 +692,14 @@ pub fn assert_uuid_v7(value: &Value, what: &str) {
 /// The object has every one of `keys` (absent optional fields must be null, not missing).
 #[track_caller]
 pub fn assert_has_keys(value: &Value, keys: &[&str], what: &str) {
-    let obj = value.as_object().unwrap_or_else(|| panic!("{what} is not an object: {value}"));
-    let missing: Vec<&str> = keys.iter().copied().filter(|k| !obj.contains_key(*k)).collect();
+    let obj = value
+        .as_object()
+        .unwrap_or_else(|| panic!("{what} is not an object: {value}"));
+    let missing: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| !obj.contains_key(*k))
+        .collect();
     assert!(missing.is_empty(), "{what} lacks {missing:?}: {value}");
 }
 
@@ -627,7 +722,14 @@ pub const EVENT_FIELDS: [&str; 16] = [
     "updatedAt",
 ];
 
-pub const CALENDAR_FIELDS: [&str; 6] = ["id", "name", "timezone", "description", "createdAt", "updatedAt"];
+pub const CALENDAR_FIELDS: [&str; 6] = [
+    "id",
+    "name",
+    "timezone",
+    "description",
+    "createdAt",
+    "updatedAt",
+];
 
 pub const EVENT_TYPE_FIELDS: [&str; 11] = [
     "id",
@@ -665,7 +767,8 @@ pub fn unknown_id() -> String {
 /// `t` (RFC 3339) moved by `minutes`, written as UTC `YYYY-MM-DDTHH:MM:SSZ`.
 #[track_caller]
 pub fn plus_minutes(t: &str, minutes: i64) -> String {
-    let t = chrono::DateTime::parse_from_rfc3339(t).unwrap_or_else(|e| panic!("bad time {t:?}: {e}"));
+    let t =
+        chrono::DateTime::parse_from_rfc3339(t).unwrap_or_else(|e| panic!("bad time {t:?}: {e}"));
     (t.with_timezone(&chrono::Utc) + chrono::Duration::minutes(minutes))
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string()

@@ -354,6 +354,12 @@ fn parse_email(v: &mut Violations, email: &str) -> Option<String> {
         .map(|e| e.as_str().to_string())
 }
 
+/// The zone a request names, if any. Local times are read only in a zone the request names:
+/// a time without an offset in a request without `timezone` is refused, never read as UTC.
+fn request_zone(v: &mut Violations, name: Option<&str>) -> Option<Zone> {
+    name.and_then(|z| v.check("timezone", Zone::parse(z)))
+}
+
 /// The calendar and event type of a booking, both the caller's, and the event type bookable there.
 async fn bookable(
     state: &AppState,
@@ -470,10 +476,7 @@ impl EventsApi {
         let org = auth.0.org_id;
         let body = body.0;
         let mut v = Violations::default();
-        let zone = v.check(
-            "timezone",
-            Zone::parse(body.timezone.as_deref().unwrap_or("UTC")),
-        );
+        let zone = request_zone(&mut v, body.timezone.as_deref());
         let start = v.check("startTime", parse_instant(&body.start_time, zone));
         let end = v.check("endTime", parse_instant(&body.end_time, zone));
         if let (Some(start), Some(end)) = (start, end) {
@@ -485,9 +488,10 @@ impl EventsApi {
             body.customer_email.as_deref(),
         );
         v.into_result()?;
-        let (Some(zone), Some(start), Some(end)) = (zone, start, end) else {
+        let (Some(start), Some(end)) = (start, end) else {
             return Err(ApiError::internal("validated fields missing"));
         };
+        let zone = zone.unwrap_or(Zone::UTC);
         let calendar = CalendarId(body.calendar_id);
         let event_type = bookable(&state, org, calendar, EventTypeId(body.event_type_id)).await?;
         let new = NewEvent {
@@ -557,10 +561,7 @@ impl EventsApi {
             .await?
             .ok_or_else(|| ApiError::not_found("event"))?;
         let mut v = Violations::default();
-        let zone = match body.timezone.as_deref() {
-            Some(z) => v.check("timezone", Zone::parse(z)),
-            None => None,
-        };
+        let zone = request_zone(&mut v, body.timezone.as_deref());
         let start = body
             .start_time
             .as_deref()
