@@ -50,7 +50,18 @@ pub async fn ensure(db: &DatabaseConnection) -> Result<Demo, AdminError> {
                 repo::calendars::NewCalendar {
                     name: "Studio Rossi".into(),
                     timezone: Zone::parse("Europe/Rome").unwrap_or(Zone::UTC),
-                    description: Some("Demo calendar".into()),
+                    description: Some("Demo calendar: weekdays 09:00-18:00 Rome time".into()),
+                    working_hours: Some(
+                        ["monday", "tuesday", "wednesday", "thursday", "friday"]
+                            .into_iter()
+                            .map(|day| crate::domain::schedule::WeeklyRangeDoc {
+                                day: day.into(),
+                                start: "09:00".into(),
+                                end: "18:00".into(),
+                            })
+                            .collect(),
+                    ),
+                    date_overrides: Vec::new(),
                 },
             )
             .await?
@@ -74,6 +85,8 @@ pub async fn ensure(db: &DatabaseConnection) -> Result<Demo, AdminError> {
                     buffer_before_minutes: 0,
                     buffer_after_minutes: 0,
                     minimum_notice_minutes: None,
+                    slot_interval_minutes: None,
+                    max_advance_days: None,
                     location: Some("Zoom".into()),
                     active: true,
                 },

@@ -68,10 +68,13 @@ pub struct FieldError {
 pub struct ErrorDetails {
     /// With `validation_error`: every invalid field.
     pub fields: Option<Vec<FieldError>>,
-    /// With `slot_unavailable`: why the time cannot be booked (`conflict`).
+    /// With `slot_unavailable`: why the time cannot be booked: `conflict`, `outside_working_hours`,
+    /// `closed_override`, `before_minimum_notice` or `beyond_max_advance`.
     pub reason: Option<String>,
     /// With `slot_unavailable` and reason `conflict`: the event already holding the time.
     pub conflicting_event_id: Option<Uuid>,
+    /// With `slot_unavailable`: the next free slots after the requested time (up to 3).
+    pub next_slots: Option<Vec<crate::schema::SlotOut>>,
 }
 
 /// The error itself.
@@ -151,17 +154,33 @@ impl ApiError {
         }])
     }
 
-    pub fn slot_conflict(conflicting: Uuid) -> Self {
+    /// A 409 `slot_unavailable`: why, which event is in the way (for `conflict`), and what is free next.
+    pub fn slot_unavailable(
+        reason: crate::domain::slots::Reason,
+        conflicting: Option<Uuid>,
+        next_slots: Vec<crate::schema::SlotOut>,
+    ) -> Self {
+        use crate::domain::slots::Reason;
+        let message = match reason {
+            Reason::Conflict => "the time overlaps another booking on this calendar",
+            Reason::OutsideWorkingHours => "the time is outside the calendar's working hours",
+            Reason::ClosedOverride => "the calendar is closed on that date",
+            Reason::BeforeMinimumNotice => {
+                "the time is too soon: it is in the past or inside the event type's minimum notice"
+            }
+            Reason::BeyondMaxAdvance => {
+                "the time is too far ahead for the event type's maximum advance"
+            }
+            Reason::FullyBooked => "no free time",
+        };
         ApiError {
             details: Some(ErrorDetails {
-                reason: Some("conflict".into()),
-                conflicting_event_id: Some(conflicting),
+                reason: Some(reason.as_str().into()),
+                conflicting_event_id: conflicting,
+                next_slots: Some(next_slots),
                 ..ErrorDetails::default()
             }),
-            ..Self::new(
-                ErrorCode::SlotUnavailable,
-                "the time overlaps another booking on this calendar",
-            )
+            ..Self::new(ErrorCode::SlotUnavailable, message)
         }
     }
 
@@ -280,7 +299,7 @@ impl ApiResponse for ApiError {
             (404, "`not_found`: no such resource in your organization."),
             (
                 409,
-                "`slot_unavailable`: the time overlaps a confirmed or tentative event (`details.conflictingEventId`); or `idempotency_in_progress`: the first request with this Idempotency-Key is still running after 10 s.",
+                "`slot_unavailable`: the time cannot be booked; `details.reason` says why (`conflict` with `details.conflictingEventId`, `outside_working_hours`, `closed_override`, `before_minimum_notice`, `beyond_max_advance`) and `details.nextSlots` offers the next free slots; or `idempotency_in_progress`: the first request with this Idempotency-Key is still running after 10 s.",
             ),
             (413, "`payload_too_large`: the body is over 64 KiB."),
             (

@@ -24,13 +24,20 @@ use poem::web::Html;
 use poem::{Endpoint, EndpointExt, IntoResponse, Route};
 use poem_openapi::OpenApiService;
 
+use routes::availability::AvailabilityApi;
 use routes::calendars::CalendarsApi;
 use routes::event_types::EventTypesApi;
 use routes::events::EventsApi;
 use routes::service::ServiceApi;
 use state::AppState;
 
-pub type Api = (EventsApi, CalendarsApi, EventTypesApi, ServiceApi);
+pub type Api = (
+    EventsApi,
+    AvailabilityApi,
+    CalendarsApi,
+    EventTypesApi,
+    ServiceApi,
+);
 
 const DESCRIPTION: &str = "Quando is a multi-tenant appointment-booking API. An organization owns \
 calendars (bookable resources), event types (what can be booked) and events (appointments). \
@@ -43,7 +50,13 @@ always UTC with `Z`.";
 /// The OpenAPI service: the operations and the spec they generate.
 pub fn api_service() -> OpenApiService<Api, ()> {
     OpenApiService::new(
-        (EventsApi, CalendarsApi, EventTypesApi, ServiceApi),
+        (
+            EventsApi,
+            AvailabilityApi,
+            CalendarsApi,
+            EventTypesApi,
+            ServiceApi,
+        ),
         "Quando",
         env!("CARGO_PKG_VERSION"),
     )

@@ -252,6 +252,11 @@ fn check(
             if schema.format == Some("uuid") && uuid::Uuid::parse_str(s).is_err() {
                 push(problems, path, "must be a UUID");
             }
+            if schema.format == Some("date")
+                && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_err()
+            {
+                push(problems, path, "must be a date, YYYY-MM-DD");
+            }
         }
         "integer" => {
             let Some(n) = value.as_i64() else {

@@ -3,13 +3,15 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
+use poem_openapi::Object;
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{
     ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
 };
 use serde_json::Value;
 
-use crate::domain::time::{format_utc, parse_instant};
+use crate::domain::slots::Slot;
+use crate::domain::time::{Zone, format_utc, parse_instant};
 
 /// An instant, always written in UTC with `Z` and whole seconds (`2026-04-15T14:00:00Z`).
 /// Read from an RFC 3339 string with an offset.
@@ -78,5 +80,31 @@ impl ParseFromParameter for Timestamp {
 impl From<DateTime<Utc>> for Timestamp {
     fn from(t: DateTime<Utc>) -> Self {
         Timestamp(t)
+    }
+}
+
+/// A bookable slot.
+#[derive(Clone, Debug, PartialEq, Eq, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SlotOut {
+    /// Start (UTC).
+    pub start_time: Timestamp,
+    /// End (UTC): start plus the event type's duration.
+    pub end_time: Timestamp,
+    /// The start in the requested zone, with its offset (`2026-11-24T14:00:00+01:00`).
+    pub local_start_time: String,
+}
+
+impl SlotOut {
+    pub fn new(slot: Slot, zone: Zone) -> Self {
+        SlotOut {
+            start_time: slot.start.into(),
+            end_time: slot.end.into(),
+            local_start_time: slot
+                .start
+                .with_timezone(&zone.0)
+                .format("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string(),
+        }
     }
 }

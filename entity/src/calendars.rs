@@ -9,6 +9,12 @@ pub struct Model {
     pub name: String,
     pub timezone: String,
     pub description: Option<String>,
+    /// JSON `[{"day","start","end"}]` in the calendar's zone; NULL = open around the clock.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub working_hours: Option<String>,
+    /// JSON `[{"date","ranges":[{"start","end"}]}]`; NULL = none.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub date_overrides: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

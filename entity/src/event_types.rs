@@ -12,6 +12,8 @@ pub struct Model {
     pub buffer_before_minutes: i32,
     pub buffer_after_minutes: i32,
     pub minimum_notice_minutes: Option<i32>,
+    pub slot_interval_minutes: Option<i32>,
+    pub max_advance_days: Option<i32>,
     pub location: Option<String>,
     pub active: bool,
     pub created_at: DateTimeUtc,

@@ -6,6 +6,10 @@ use chrono::{DateTime, Duration, Utc};
 /// A booking's own length may differ from its event type's duration, but never beyond this.
 pub const MAX_BOOKING_LENGTH: Duration = Duration::days(7);
 
+/// The longest block an event can occupy: the longest booking plus the largest buffers on both
+/// sides. Bounds every "which blocks touch this window" query on both ends.
+pub const MAX_BLOCK_SPAN: Duration = Duration::days(9);
+
 /// The half-open interval `[start - bufferBefore, end + bufferAfter)` an event occupies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Block {

@@ -5,4 +5,6 @@
 pub mod booking;
 pub mod contact;
 pub mod ids;
+pub mod schedule;
+pub mod slots;
 pub mod time;

@@ -7,6 +7,7 @@ use sea_orm::{
 
 use super::{page, scoped};
 use crate::domain::ids::{CalendarId, OrgId};
+use crate::domain::schedule::{OverrideDoc, Schedule, WeeklyRangeDoc};
 use crate::domain::time::{self, Zone};
 use crate::pagination::PageRequest;
 
@@ -14,6 +15,9 @@ pub struct NewCalendar {
     pub name: String,
     pub timezone: Zone,
     pub description: Option<String>,
+    /// `None`: open around the clock.
+    pub working_hours: Option<Vec<WeeklyRangeDoc>>,
+    pub date_overrides: Vec<OverrideDoc>,
 }
 
 /// Changes to apply; `None` leaves a field as it is, `Some(None)` clears an optional one.
@@ -22,6 +26,45 @@ pub struct CalendarChanges {
     pub name: Option<String>,
     pub timezone: Option<Zone>,
     pub description: Option<Option<String>>,
+    pub working_hours: Option<Option<Vec<WeeklyRangeDoc>>>,
+    pub date_overrides: Option<Vec<OverrideDoc>>,
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
+}
+
+fn overrides_json(overrides: &[OverrideDoc]) -> Option<String> {
+    (!overrides.is_empty()).then(|| to_json(&overrides))
+}
+
+/// The stored working hours (`None` = open around the clock) and date overrides.
+pub fn hours_of(model: &Model) -> (Option<Vec<WeeklyRangeDoc>>, Vec<OverrideDoc>) {
+    let weekly = model
+        .working_hours
+        .as_deref()
+        .and_then(|j| serde_json::from_str(j).ok());
+    let overrides = model
+        .date_overrides
+        .as_deref()
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default();
+    (weekly, overrides)
+}
+
+/// The calendar's schedule. Stored documents were validated on write; a row that no longer
+/// parses (hand-edited) is reported rather than read as "always open".
+pub fn schedule_of(model: &Model) -> Result<Schedule, String> {
+    let zone = Zone::parse(&model.timezone).map_err(|e| e.to_string())?;
+    let (weekly, overrides) = hours_of(model);
+    if model.working_hours.is_some() && weekly.is_none() {
+        return Err(format!(
+            "calendar {} has unreadable working hours",
+            model.id
+        ));
+    }
+    Schedule::from_docs(zone, weekly.as_deref(), &overrides)
+        .map_err(|(f, e)| format!("calendar {}: {f}: {e}", model.id))
 }
 
 pub async fn list<C: ConnectionTrait>(
@@ -55,6 +98,8 @@ pub async fn create<C: ConnectionTrait>(
         name: Set(new.name),
         timezone: Set(new.timezone.name().to_string()),
         description: Set(new.description),
+        working_hours: Set(new.working_hours.as_ref().map(to_json)),
+        date_overrides: Set(overrides_json(&new.date_overrides)),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -80,6 +125,12 @@ pub async fn update<C: ConnectionTrait>(
     }
     if let Some(description) = changes.description {
         active.description = Set(description);
+    }
+    if let Some(hours) = changes.working_hours {
+        active.working_hours = Set(hours.as_ref().map(to_json));
+    }
+    if let Some(overrides) = changes.date_overrides {
+        active.date_overrides = Set(overrides_json(&overrides));
     }
     active.updated_at = Set(time::now());
     active.update(db).await.map(Some)

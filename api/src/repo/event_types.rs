@@ -7,6 +7,7 @@ use sea_orm::{
 
 use super::{page, scoped};
 use crate::domain::ids::{CalendarId, EventTypeId, OrgId};
+use crate::domain::slots::SlotRules;
 use crate::domain::time;
 use crate::pagination::PageRequest;
 
@@ -17,6 +18,8 @@ pub struct NewEventType {
     pub buffer_before_minutes: i32,
     pub buffer_after_minutes: i32,
     pub minimum_notice_minutes: Option<i32>,
+    pub slot_interval_minutes: Option<i32>,
+    pub max_advance_days: Option<i32>,
     pub location: Option<String>,
     pub active: bool,
 }
@@ -30,6 +33,8 @@ pub struct EventTypeChanges {
     pub buffer_before_minutes: Option<i32>,
     pub buffer_after_minutes: Option<i32>,
     pub minimum_notice_minutes: Option<Option<i32>>,
+    pub slot_interval_minutes: Option<Option<i32>>,
+    pub max_advance_days: Option<Option<i32>>,
     pub location: Option<Option<String>>,
     pub active: Option<bool>,
 }
@@ -73,6 +78,8 @@ pub async fn create<C: ConnectionTrait>(
         buffer_before_minutes: Set(new.buffer_before_minutes),
         buffer_after_minutes: Set(new.buffer_after_minutes),
         minimum_notice_minutes: Set(new.minimum_notice_minutes),
+        slot_interval_minutes: Set(new.slot_interval_minutes),
+        max_advance_days: Set(new.max_advance_days),
         location: Set(new.location),
         active: Set(new.active),
         created_at: Set(now),
@@ -110,6 +117,12 @@ pub async fn update<C: ConnectionTrait>(
     if let Some(v) = changes.minimum_notice_minutes {
         active.minimum_notice_minutes = Set(v);
     }
+    if let Some(v) = changes.slot_interval_minutes {
+        active.slot_interval_minutes = Set(v);
+    }
+    if let Some(v) = changes.max_advance_days {
+        active.max_advance_days = Set(v);
+    }
     if let Some(v) = changes.location {
         active.location = Set(v);
     }
@@ -118,4 +131,20 @@ pub async fn update<C: ConnectionTrait>(
     }
     active.updated_at = Set(time::now());
     active.update(db).await.map(Some)
+}
+
+/// The booking rules of an event type.
+pub fn rules_of(model: &Model) -> SlotRules {
+    let minutes = |m: i32| chrono::Duration::minutes(m.into());
+    let duration = minutes(model.duration_minutes);
+    SlotRules {
+        duration,
+        interval: model.slot_interval_minutes.map(minutes).unwrap_or(duration),
+        buffer_before: minutes(model.buffer_before_minutes),
+        buffer_after: minutes(model.buffer_after_minutes),
+        notice: model.minimum_notice_minutes.map(minutes),
+        max_advance: model
+            .max_advance_days
+            .map(|d| chrono::Duration::days(d.into())),
+    }
 }

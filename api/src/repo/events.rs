@@ -12,7 +12,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{page, scoped};
-use crate::domain::booking::Block;
+use crate::domain::booking::{Block, MAX_BLOCK_SPAN};
 use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId};
 use crate::domain::time;
 use crate::error::is_exclusion_violation;
@@ -30,6 +30,9 @@ pub struct EventFilter {
     pub date_from: Option<DateTime<Utc>>,
     /// startTime < date_to
     pub date_to: Option<DateTime<Utc>>,
+    /// E.164
+    pub customer_phone: Option<String>,
+    pub customer_email: Option<String>,
 }
 
 pub struct NewEvent {
@@ -101,6 +104,12 @@ pub async fn list<C: ConnectionTrait>(
     if let Some(to) = filter.date_to {
         query = query.filter(Column::StartTime.lt(to));
     }
+    if let Some(phone) = filter.customer_phone {
+        query = query.filter(Column::CustomerPhone.eq(phone));
+    }
+    if let Some(email) = filter.customer_email {
+        query = query.filter(Column::CustomerEmail.eq(email));
+    }
     page(
         db,
         query
@@ -136,6 +145,9 @@ pub async fn find_conflict<C: ConnectionTrait>(
         .filter(Column::CalendarId.eq(calendar.0))
         .filter(Column::Status.is_in(BLOCKING_STATUSES))
         .filter(Column::BlockEnd.gt(block.start))
+        // With the lower bound, keeps the index range short: nothing ending after
+        // block.end + MAX_BLOCK_SPAN can start before block.end.
+        .filter(Column::BlockEnd.lt(block.end + MAX_BLOCK_SPAN))
         .filter(Column::BlockStart.lt(block.end));
     if let Some(except) = except {
         query = query.filter(Column::Id.ne(except.0));
@@ -145,6 +157,34 @@ pub async fn find_conflict<C: ConnectionTrait>(
         .into_tuple::<Uuid>()
         .one(db)
         .await
+}
+
+/// The blocks of live events on the calendar that overlap `[from, to)`, except one event.
+pub async fn blocks_between<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: CalendarId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    except: Option<EventId>,
+) -> Result<Vec<Block>, DbErr> {
+    let mut query = scoped::<Entity>(org)
+        .select_only()
+        .column(Column::BlockStart)
+        .column(Column::BlockEnd)
+        .filter(Column::CalendarId.eq(calendar.0))
+        .filter(Column::Status.is_in(BLOCKING_STATUSES))
+        .filter(Column::BlockEnd.gt(from))
+        .filter(Column::BlockEnd.lt(to + MAX_BLOCK_SPAN))
+        .filter(Column::BlockStart.lt(to));
+    if let Some(except) = except {
+        query = query.filter(Column::Id.ne(except.0));
+    }
+    let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = query.into_tuple().all(db).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(start, end)| Block { start, end })
+        .collect())
 }
 
 fn write_transaction() -> TransactionOptions {

@@ -4,12 +4,13 @@ use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::{Example, MaybeUndefined};
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::{ApiTags, maybe, optional_text};
 use crate::auth::{Scope, TenantAuth};
 use crate::domain::ids::CalendarId;
+use crate::domain::schedule::{OverrideDoc, RangeDoc, Schedule, WeeklyRangeDoc};
 use crate::domain::time::Zone;
 use crate::error::{ApiError, Violations};
 use crate::middleware::request_id;
@@ -18,6 +19,148 @@ use crate::payload::JsonBody;
 use crate::repo::calendars::{self as repo, CalendarChanges, NewCalendar};
 use crate::schema::Timestamp;
 use crate::state::AppState;
+
+/// A day of the week.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum DayOfWeek {
+    Monday,
+    Tuesday,
+    Wednesday,
+    Thursday,
+    Friday,
+    Saturday,
+    Sunday,
+}
+
+/// A weekly working range in the calendar's zone. An overnight shift is two ranges.
+#[derive(Object, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct WorkingRange {
+    /// Day of the week.
+    pub day: DayOfWeek,
+    /// Local start, `HH:MM`.
+    #[oai(validator(min_length = 5, max_length = 5))]
+    pub start: String,
+    /// Local end, `HH:MM`, after `start`; `24:00` is the end of the day.
+    #[oai(validator(min_length = 5, max_length = 5))]
+    pub end: String,
+}
+
+/// A local time range within one day.
+#[derive(Object, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct TimeRange {
+    /// Local start, `HH:MM`.
+    #[oai(validator(min_length = 5, max_length = 5))]
+    pub start: String,
+    /// Local end, `HH:MM`, after `start`; `24:00` is the end of the day.
+    #[oai(validator(min_length = 5, max_length = 5))]
+    pub end: String,
+}
+
+/// The working time of one date, replacing its weekday's hours; no ranges = closed that day.
+#[derive(Object, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct DateOverride {
+    /// The local date, `YYYY-MM-DD`.
+    pub date: chrono::NaiveDate,
+    /// Its working ranges; empty = closed.
+    #[oai(validator(max_items = 12))]
+    pub ranges: Vec<TimeRange>,
+}
+
+fn day_name(d: DayOfWeek) -> &'static str {
+    match d {
+        DayOfWeek::Monday => "monday",
+        DayOfWeek::Tuesday => "tuesday",
+        DayOfWeek::Wednesday => "wednesday",
+        DayOfWeek::Thursday => "thursday",
+        DayOfWeek::Friday => "friday",
+        DayOfWeek::Saturday => "saturday",
+        DayOfWeek::Sunday => "sunday",
+    }
+}
+
+fn weekly_docs(ranges: &[WorkingRange]) -> Vec<WeeklyRangeDoc> {
+    ranges
+        .iter()
+        .map(|r| WeeklyRangeDoc {
+            day: day_name(r.day).to_string(),
+            start: r.start.clone(),
+            end: r.end.clone(),
+        })
+        .collect()
+}
+
+fn override_docs(overrides: &[DateOverride]) -> Vec<OverrideDoc> {
+    overrides
+        .iter()
+        .map(|o| OverrideDoc {
+            date: o.date.format("%Y-%m-%d").to_string(),
+            ranges: o
+                .ranges
+                .iter()
+                .map(|r| RangeDoc {
+                    start: r.start.clone(),
+                    end: r.end.clone(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn working_ranges(docs: Vec<WeeklyRangeDoc>) -> Vec<WorkingRange> {
+    docs.into_iter()
+        .filter_map(|d| {
+            let day = match d.day.as_str() {
+                "monday" => DayOfWeek::Monday,
+                "tuesday" => DayOfWeek::Tuesday,
+                "wednesday" => DayOfWeek::Wednesday,
+                "thursday" => DayOfWeek::Thursday,
+                "friday" => DayOfWeek::Friday,
+                "saturday" => DayOfWeek::Saturday,
+                "sunday" => DayOfWeek::Sunday,
+                _ => return None,
+            };
+            Some(WorkingRange {
+                day,
+                start: d.start,
+                end: d.end,
+            })
+        })
+        .collect()
+}
+
+fn date_overrides(docs: Vec<OverrideDoc>) -> Vec<DateOverride> {
+    docs.into_iter()
+        .filter_map(|o| {
+            Some(DateOverride {
+                date: chrono::NaiveDate::parse_from_str(&o.date, "%Y-%m-%d").ok()?,
+                ranges: o
+                    .ranges
+                    .into_iter()
+                    .map(|r| TimeRange {
+                        start: r.start,
+                        end: r.end,
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// Checks hours and overrides together in the calendar's zone; problems name their field.
+fn check_schedule(
+    v: &mut Violations,
+    zone: Zone,
+    weekly: Option<&[WeeklyRangeDoc]>,
+    overrides: &[OverrideDoc],
+) {
+    if let Err((field, message)) = Schedule::from_docs(zone, weekly, overrides) {
+        v.add(&field, message);
+    }
+}
 
 /// A new calendar.
 #[derive(Object)]
@@ -32,6 +175,12 @@ pub struct CalendarIn {
     /// Free text shown to staff.
     #[oai(validator(max_length = 2000))]
     pub description: Option<String>,
+    /// Weekly working ranges in the calendar's zone; `null` or absent = open around the clock.
+    #[oai(validator(max_items = 100))]
+    pub working_hours: Option<Vec<WorkingRange>>,
+    /// Dates whose working time differs from their weekday's (holidays, special openings).
+    #[oai(validator(max_items = 400))]
+    pub date_overrides: Option<Vec<DateOverride>>,
 }
 
 impl Example for CalendarIn {
@@ -40,6 +189,26 @@ impl Example for CalendarIn {
             name: "Studio Rossi".into(),
             timezone: Some("Europe/Rome".into()),
             description: Some("Consulenze in sede e su Zoom".into()),
+            working_hours: Some(
+                [
+                    DayOfWeek::Monday,
+                    DayOfWeek::Tuesday,
+                    DayOfWeek::Wednesday,
+                    DayOfWeek::Thursday,
+                    DayOfWeek::Friday,
+                ]
+                .into_iter()
+                .map(|day| WorkingRange {
+                    day,
+                    start: "09:00".into(),
+                    end: "17:00".into(),
+                })
+                .collect(),
+            ),
+            date_overrides: Some(vec![DateOverride {
+                date: chrono::NaiveDate::from_ymd_opt(2026, 12, 24).unwrap_or_default(),
+                ranges: vec![],
+            }]),
         }
     }
 }
@@ -57,6 +226,12 @@ pub struct CalendarPatch {
     #[oai(validator(max_length = 2000))]
     /// Free text; `null` clears it.
     pub description: MaybeUndefined<String>,
+    /// Weekly working ranges; `null` = open around the clock.
+    #[oai(validator(max_items = 100))]
+    pub working_hours: MaybeUndefined<Vec<WorkingRange>>,
+    /// Replaces all date overrides; `null` or `[]` removes them.
+    #[oai(validator(max_items = 400))]
+    pub date_overrides: MaybeUndefined<Vec<DateOverride>>,
 }
 
 /// A calendar: a bookable resource.
@@ -71,6 +246,10 @@ pub struct CalendarOut {
     pub timezone: String,
     /// Free text shown to staff.
     pub description: Option<String>,
+    /// Weekly working ranges in the calendar's zone; `null` = open around the clock.
+    pub working_hours: Option<Vec<WorkingRange>>,
+    /// Dates whose working time differs from their weekday's.
+    pub date_overrides: Vec<DateOverride>,
     /// When it was created (UTC).
     pub created_at: Timestamp,
     /// When it last changed (UTC).
@@ -79,7 +258,10 @@ pub struct CalendarOut {
 
 impl From<entity::calendars::Model> for CalendarOut {
     fn from(m: entity::calendars::Model) -> Self {
+        let (weekly, overrides) = repo::hours_of(&m);
         CalendarOut {
+            working_hours: weekly.map(working_ranges),
+            date_overrides: date_overrides(overrides),
             id: m.id,
             name: m.name,
             timezone: m.timezone,
@@ -200,11 +382,25 @@ impl CalendarsApi {
             v.add("name", "must not be blank");
         }
         let timezone = zone(&mut v, Some(body.timezone.as_deref().unwrap_or("UTC")));
+        let weekly = body.working_hours.as_deref().map(weekly_docs);
+        let overrides = body
+            .date_overrides
+            .as_deref()
+            .map(override_docs)
+            .unwrap_or_default();
+        check_schedule(
+            &mut v,
+            timezone.unwrap_or(Zone::UTC),
+            weekly.as_deref(),
+            &overrides,
+        );
         v.into_result()?;
         let new = NewCalendar {
             name,
             timezone: timezone.unwrap_or(Zone::UTC),
             description: optional_text(body.description),
+            working_hours: weekly,
+            date_overrides: overrides,
         };
         let model = repo::create(&state.db, auth.0.org_id, new).await?;
         Ok(CreateCalendarResponse::Created(envelope(model)))
@@ -248,11 +444,22 @@ impl CalendarsApi {
             v.add("name", "must not be blank");
         }
         let timezone = zone(&mut v, body.timezone.as_deref());
+        let working_hours = maybe(body.working_hours).map(|w| w.as_deref().map(weekly_docs));
+        let date_overrides =
+            maybe(body.date_overrides).map(|o| o.as_deref().map(override_docs).unwrap_or_default());
+        check_schedule(
+            &mut v,
+            timezone.unwrap_or(Zone::UTC),
+            working_hours.as_ref().and_then(|w| w.as_deref()),
+            date_overrides.as_deref().unwrap_or_default(),
+        );
         v.into_result()?;
         let changes = CalendarChanges {
             name,
             timezone,
             description: maybe(body.description).map(optional_text),
+            working_hours,
+            date_overrides,
         };
         let model = repo::update(&state.db, auth.0.org_id, CalendarId(id.0), changes)
             .await?

@@ -40,6 +40,12 @@ pub struct EventTypeIn {
     /// How long before its start a booking must be made, in minutes (0 to 525600); `null` = no rule.
     #[oai(validator(minimum(value = "0"), maximum(value = "525600")))]
     pub minimum_notice_minutes: Option<i32>,
+    /// Step between offered slot starts, in minutes (1 to 1440); `null` = the duration.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1440")))]
+    pub slot_interval_minutes: Option<i32>,
+    /// How many days ahead it can be booked (1 to 3650); `null` = no limit.
+    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
+    pub max_advance_days: Option<i32>,
     /// Where it happens: an address or a meeting link.
     #[oai(validator(max_length = 500))]
     pub location: Option<String>,
@@ -56,6 +62,8 @@ impl Example for EventTypeIn {
             buffer_before_minutes: Some(0),
             buffer_after_minutes: Some(10),
             minimum_notice_minutes: Some(60),
+            slot_interval_minutes: Some(30),
+            max_advance_days: Some(60),
             location: Some("Zoom".into()),
             active: Some(true),
         }
@@ -83,6 +91,12 @@ pub struct EventTypePatch {
     #[oai(validator(minimum(value = "0"), maximum(value = "525600")))]
     /// Minutes of notice a booking needs (0 to 525600); `null` = no rule.
     pub minimum_notice_minutes: MaybeUndefined<i32>,
+    /// Step between offered slot starts (1 to 1440); `null` = the duration.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1440")))]
+    pub slot_interval_minutes: MaybeUndefined<i32>,
+    /// Days ahead it can be booked (1 to 3650); `null` = no limit.
+    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
+    pub max_advance_days: MaybeUndefined<i32>,
     #[oai(validator(max_length = 500))]
     /// Where it happens; `null` clears it.
     pub location: MaybeUndefined<String>,
@@ -108,6 +122,10 @@ pub struct EventTypeOut {
     pub buffer_after_minutes: i32,
     /// `null` = no rule.
     pub minimum_notice_minutes: Option<i32>,
+    /// Step between offered slot starts in minutes; `null` = the duration.
+    pub slot_interval_minutes: Option<i32>,
+    /// How many days ahead it can be booked; `null` = no limit.
+    pub max_advance_days: Option<i32>,
     /// Where it happens.
     pub location: Option<String>,
     /// Whether it can be booked.
@@ -128,6 +146,8 @@ impl From<entity::event_types::Model> for EventTypeOut {
             buffer_before_minutes: m.buffer_before_minutes,
             buffer_after_minutes: m.buffer_after_minutes,
             minimum_notice_minutes: m.minimum_notice_minutes,
+            slot_interval_minutes: m.slot_interval_minutes,
+            max_advance_days: m.max_advance_days,
             location: m.location,
             active: m.active,
             created_at: m.created_at.into(),
@@ -271,6 +291,8 @@ impl EventTypesApi {
             buffer_before_minutes: body.buffer_before_minutes.unwrap_or(0),
             buffer_after_minutes: body.buffer_after_minutes.unwrap_or(0),
             minimum_notice_minutes: body.minimum_notice_minutes,
+            slot_interval_minutes: body.slot_interval_minutes,
+            max_advance_days: body.max_advance_days,
             location: optional_text(body.location),
             active: body.active.unwrap_or(true),
         };
@@ -333,6 +355,8 @@ impl EventTypesApi {
             buffer_before_minutes: body.buffer_before_minutes,
             buffer_after_minutes: body.buffer_after_minutes,
             minimum_notice_minutes: maybe(body.minimum_notice_minutes),
+            slot_interval_minutes: maybe(body.slot_interval_minutes),
+            max_advance_days: maybe(body.max_advance_days),
             location: maybe(body.location).map(optional_text),
             active: body.active,
         };

@@ -8,12 +8,14 @@ use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
+use super::availability::{Rules, bookable};
 use super::{ApiTags, maybe, optional_text};
 use crate::auth::{Scope, TenantAuth};
 use crate::domain::booking::{self, Block};
 use crate::domain::contact::{Email, Phone};
-use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId};
-use crate::domain::time::{Zone, parse_instant};
+use crate::domain::ids::{CalendarId, EventId, EventTypeId};
+use crate::domain::slots::{self, Reason};
+use crate::domain::time::{self, Zone, parse_instant};
 use crate::error::{ApiError, Violations};
 use crate::middleware::request_id;
 use crate::pagination::{PageRequest, Pagination};
@@ -105,6 +107,9 @@ pub struct EventIn {
     pub notes: Option<String>,
     /// `confirmed` (default) or `tentative`; both hold the time.
     pub status: Option<NewEventStatus>,
+    /// Back-office entries and imports: lifts the working-hours, minimum-notice and
+    /// maximum-advance rules. Nothing lifts the overlap rule.
+    pub force: Option<bool>,
 }
 
 impl Example for EventIn {
@@ -124,6 +129,7 @@ impl Example for EventIn {
             location: None,
             notes: None,
             status: None,
+            force: None,
         }
     }
 }
@@ -258,6 +264,9 @@ pub struct EventPatch {
     /// `confirmed`, `tentative`, or `cancelled` (like the cancel operation). Leaving `cancelled`
     /// re-checks the time like a new booking.
     pub status: Option<EventStatus>,
+    /// Lifts the working-hours, minimum-notice and maximum-advance rules for new times.
+    /// Nothing lifts the overlap rule.
+    pub force: Option<bool>,
 }
 
 /// Why an event is cancelled.
@@ -360,38 +369,12 @@ fn request_zone(v: &mut Violations, name: Option<&str>) -> Option<Zone> {
     name.and_then(|z| v.check("timezone", Zone::parse(z)))
 }
 
-/// The calendar and event type of a booking, both the caller's, and the event type bookable there.
-async fn bookable(
-    state: &AppState,
-    org: OrgId,
-    calendar: CalendarId,
-    event_type: EventTypeId,
-) -> Result<entity::event_types::Model, ApiError> {
-    repo::calendars::get(&state.db, org, calendar)
-        .await?
-        .ok_or_else(|| ApiError::not_found("calendar"))?;
-    let event_type = repo::event_types::get(&state.db, org, event_type)
-        .await?
-        .ok_or_else(|| ApiError::not_found("event type"))?;
-    if !event_type.active {
-        return Err(ApiError::field(
-            "eventTypeId",
-            "this event type is not active",
-        ));
-    }
-    if event_type.calendar_id.is_some_and(|c| c != calendar.0) {
-        return Err(ApiError::field(
-            "eventTypeId",
-            "this event type belongs to another calendar",
-        ));
-    }
-    Ok(event_type)
-}
-
 impl From<BookingError> for ApiError {
     fn from(err: BookingError) -> Self {
         match err {
-            BookingError::Conflict(id) => ApiError::slot_conflict(id),
+            BookingError::Conflict(id) => {
+                ApiError::slot_unavailable(Reason::Conflict, Some(id), Vec::new())
+            }
             BookingError::NotFound => ApiError::not_found("event"),
             BookingError::Db(e) => e.into(),
         }
@@ -438,8 +421,31 @@ impl EventsApi {
         /// Only events starting before this instant (ISO 8601 with an offset).
         #[oai(name = "dateTo")]
         date_to: Query<Option<Timestamp>>,
+        /// Only events of this customer phone (normalised to E.164 before comparing, so
+        /// `+39 06 1234 5678` finds `+390612345678`; an unencoded `+` is understood).
+        #[oai(name = "customerPhone", validator(max_length = 40))]
+        customer_phone: Query<Option<String>>,
+        /// Only events of this customer email (the domain compared case-insensitively).
+        #[oai(name = "customerEmail", validator(max_length = 254))]
+        customer_email: Query<Option<String>>,
     ) -> Result<ListEventsResponse, ApiError> {
         auth.0.require(Scope::CalendarRead)?;
+        let mut v = Violations::default();
+        let phone = customer_phone.0.as_deref().map(|p| {
+            // In a query string an unencoded `+` arrives as a space.
+            let p = if p.starts_with(' ') {
+                format!("+{}", p.trim_start())
+            } else {
+                p.to_string()
+            };
+            v.check("customerPhone", Phone::parse(&p))
+                .map(|p| p.as_str().to_string())
+        });
+        let email = customer_email.0.as_deref().map(|e| {
+            v.check("customerEmail", Email::parse(e))
+                .map(|e| e.as_str().to_string())
+        });
+        v.into_result()?;
         let req = PageRequest::new(Some(page.0), Some(limit.0));
         let filter = EventFilter {
             calendar_id: calendar_id.0.map(CalendarId),
@@ -447,6 +453,8 @@ impl EventsApi {
             status: status.0.map(EventStatus::as_str),
             date_from: date_from.0.map(|t| t.0),
             date_to: date_to.0.map(|t| t.0),
+            customer_phone: phone.flatten(),
+            customer_email: email.flatten(),
         };
         let (items, total) = repo::events::list(&state.db, auth.0.org_id, filter, req).await?;
         Ok(ListEventsResponse::Ok(Json(EventList {
@@ -493,7 +501,17 @@ impl EventsApi {
         };
         let zone = zone.unwrap_or(Zone::UTC);
         let calendar = CalendarId(body.calendar_id);
-        let event_type = bookable(&state, org, calendar, EventTypeId(body.event_type_id)).await?;
+        let (calendar_model, event_type) =
+            bookable(&state, org, calendar, EventTypeId(body.event_type_id)).await?;
+        let rules = Rules::of(&calendar_model, &event_type)?;
+        if body.force != Some(true)
+            && let Err(reason) =
+                slots::check_booking(&rules.schedule, &rules.slot, time::now(), start, end)
+        {
+            return Err(rules
+                .refuse(&state, org, reason, None, start, None, zone)
+                .await);
+        }
         let new = NewEvent {
             calendar_id: calendar,
             event_type_id: EventTypeId(event_type.id),
@@ -517,8 +535,13 @@ impl EventsApi {
                 _ => "confirmed",
             },
         };
-        let model = repo::events::create(&state.db, org, new).await?;
-        Ok(CreateEventResponse::Created(envelope(model)))
+        match repo::events::create(&state.db, org, new).await {
+            Ok(model) => Ok(CreateEventResponse::Created(envelope(model))),
+            Err(BookingError::Conflict(id)) => Err(rules
+                .refuse(&state, org, Reason::Conflict, Some(id), start, None, zone)
+                .await),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// Get an event
@@ -579,11 +602,31 @@ impl EventsApi {
             v.check("endTime", booking::check_length(new_start, new_end));
         }
         v.into_result()?;
+        let event_type = repo::event_types::get(&state.db, org, EventTypeId(current.event_type_id))
+            .await?
+            .ok_or_else(|| ApiError::internal("event type of an event is missing"))?;
+        let calendar = repo::calendars::get(&state.db, org, CalendarId(current.calendar_id))
+            .await?
+            .ok_or_else(|| ApiError::internal("calendar of an event is missing"))?;
+        let rules = Rules::of(&calendar, &event_type)?;
+        let reply_zone = zone
+            .or_else(|| Zone::parse(&current.timezone).ok())
+            .unwrap_or(Zone::UTC);
+        if moved
+            && body.force != Some(true)
+            && let Err(reason) = slots::check_booking(
+                &rules.schedule,
+                &rules.slot,
+                time::now(),
+                new_start,
+                new_end,
+            )
+        {
+            return Err(rules
+                .refuse(&state, org, reason, None, new_start, Some(id), reply_zone)
+                .await);
+        }
         let times = if moved {
-            let event_type =
-                repo::event_types::get(&state.db, org, EventTypeId(current.event_type_id))
-                    .await?
-                    .ok_or_else(|| ApiError::internal("event type of an event is missing"))?;
             let block = Block::around(
                 new_start,
                 new_end,
@@ -606,8 +649,24 @@ impl EventsApi {
             status: body.status.map(EventStatus::as_str),
             cancellation_reason: None,
         };
-        let model = repo::events::update(&state.db, org, id, changes).await?;
-        Ok(EventResponse::Ok(envelope(model)))
+        match repo::events::update(&state.db, org, id, changes).await {
+            Ok(model) => Ok(EventResponse::Ok(envelope(model))),
+            Err(BookingError::Conflict(other)) => {
+                let start = if moved { new_start } else { current.start_time };
+                Err(rules
+                    .refuse(
+                        &state,
+                        org,
+                        Reason::Conflict,
+                        Some(other),
+                        start,
+                        Some(id),
+                        reply_zone,
+                    )
+                    .await)
+            }
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// Cancel an event

@@ -1,5 +1,6 @@
 //! One file per resource: its DTOs, its per-operation response enums and its `#[OpenApi]` impl.
 
+pub mod availability;
 pub mod calendars;
 pub mod event_types;
 pub mod events;
@@ -16,6 +17,8 @@ pub enum ApiTags {
     /// What can be booked: duration, buffers, notice.
     #[oai(rename = "Event types")]
     EventTypes,
+    /// Free slots to offer and book.
+    Availability,
     /// Health and readiness.
     Service,
 }
