@@ -104,7 +104,8 @@ pub struct ErrorEnvelope {
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
-    pub details: Option<ErrorDetails>,
+    /// Boxed: errors travel in every `Result` of the request path; keep them small.
+    pub details: Option<Box<ErrorDetails>>,
     /// Seconds, for `Retry-After` on 429.
     pub retry_after: Option<u64>,
 }
@@ -139,10 +140,10 @@ impl ApiError {
             _ => format!("invalid fields: {}", names.join(", ")),
         };
         ApiError {
-            details: Some(ErrorDetails {
+            details: Some(Box::new(ErrorDetails {
                 fields: Some(fields),
                 ..ErrorDetails::default()
-            }),
+            })),
             ..Self::new(ErrorCode::ValidationError, message)
         }
     }
@@ -174,12 +175,12 @@ impl ApiError {
             Reason::FullyBooked => "no free time",
         };
         ApiError {
-            details: Some(ErrorDetails {
+            details: Some(Box::new(ErrorDetails {
                 reason: Some(reason.as_str().into()),
                 conflicting_event_id: conflicting,
                 next_slots: Some(next_slots),
                 ..ErrorDetails::default()
-            }),
+            })),
             ..Self::new(ErrorCode::SlotUnavailable, message)
         }
     }
@@ -198,7 +199,7 @@ impl ApiError {
             error: ErrorBody {
                 code: self.code,
                 message: self.message.clone(),
-                details: self.details.clone(),
+                details: self.details.as_deref().cloned(),
             },
             request_id: request_id::current(),
         }

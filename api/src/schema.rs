@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::Object;
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{
@@ -105,6 +105,51 @@ impl SlotOut {
                 .with_timezone(&zone.0)
                 .format("%Y-%m-%dT%H:%M:%S%:z")
                 .to_string(),
+        }
+    }
+}
+
+/// A calendar date, `YYYY-MM-DD` (published as `format: date`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LocalDate(pub NaiveDate);
+
+impl Type for LocalDate {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "string_date".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", "date")))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ToJSON for LocalDate {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.format("%Y-%m-%d").to_string()))
+    }
+}
+
+impl ParseFromJSON for LocalDate {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::String(s)) => NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                .map(LocalDate)
+                .map_err(|_| ParseError::custom(format!("'{s}' is not a date; use YYYY-MM-DD"))),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
         }
     }
 }

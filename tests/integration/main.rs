@@ -18,6 +18,7 @@ macro_rules! cases {
 }
 
 mod auth;
+mod availability;
 mod calendars;
 mod errors;
 mod event_types;
@@ -59,6 +60,7 @@ fn main() {
         ("errors", errors::cases()),
         ("isolation", isolation::cases()),
         ("service", service::cases()),
+        ("availability", availability::cases()),
     ];
 
     let mut trials = vec![Trial::test(

@@ -181,25 +181,33 @@ impl Rules {
         Ok(found.into_iter().map(|s| SlotOut::new(s, zone)).collect())
     }
 
-    /// The 409 for a write the rules refuse, with the next free slots after the requested start.
-    pub async fn refuse(
-        &self,
-        state: &AppState,
-        org: OrgId,
-        reason: Reason,
-        conflicting: Option<Uuid>,
-        requested_start: DateTime<Utc>,
-        except: Option<EventId>,
-        zone: Zone,
-    ) -> ApiError {
+    /// The 409 for a write the rules refuse, with the next free slots: after the requested
+    /// start, or from now when the request was too far ahead (the slots before the limit).
+    pub async fn refuse(&self, state: &AppState, org: OrgId, refusal: Refusal) -> ApiError {
+        let after = match refusal.reason {
+            Reason::BeyondMaxAdvance => time::now(),
+            _ => refusal.requested_start,
+        };
         match self
-            .next_slots(state, org, requested_start, except, zone)
+            .next_slots(state, org, after, refusal.except, refusal.zone)
             .await
         {
-            Ok(next) => ApiError::slot_unavailable(reason, conflicting, next),
+            Ok(next) => ApiError::slot_unavailable(refusal.reason, refusal.conflicting, next),
             Err(err) => err,
         }
     }
+}
+
+/// A write the rules refuse.
+pub(crate) struct Refusal {
+    pub reason: Reason,
+    /// The event in the way, for `conflict`.
+    pub conflicting: Option<Uuid>,
+    pub requested_start: DateTime<Utc>,
+    /// The event being rescheduled: its own block does not count.
+    pub except: Option<EventId>,
+    /// The zone of `localStartTime` in the offered slots.
+    pub zone: Zone,
 }
 
 pub struct AvailabilityApi;

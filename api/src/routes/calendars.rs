@@ -17,7 +17,7 @@ use crate::middleware::request_id;
 use crate::pagination::{PageRequest, Pagination};
 use crate::payload::JsonBody;
 use crate::repo::calendars::{self as repo, CalendarChanges, NewCalendar};
-use crate::schema::Timestamp;
+use crate::schema::{LocalDate, Timestamp};
 use crate::state::AppState;
 
 /// A day of the week.
@@ -64,7 +64,7 @@ pub struct TimeRange {
 #[oai(rename_all = "camelCase")]
 pub struct DateOverride {
     /// The local date, `YYYY-MM-DD`.
-    pub date: chrono::NaiveDate,
+    pub date: LocalDate,
     /// Its working ranges; empty = closed.
     #[oai(validator(max_items = 12))]
     pub ranges: Vec<TimeRange>,
@@ -97,7 +97,7 @@ fn override_docs(overrides: &[DateOverride]) -> Vec<OverrideDoc> {
     overrides
         .iter()
         .map(|o| OverrideDoc {
-            date: o.date.format("%Y-%m-%d").to_string(),
+            date: o.date.0.format("%Y-%m-%d").to_string(),
             ranges: o
                 .ranges
                 .iter()
@@ -136,7 +136,7 @@ fn date_overrides(docs: Vec<OverrideDoc>) -> Vec<DateOverride> {
     docs.into_iter()
         .filter_map(|o| {
             Some(DateOverride {
-                date: chrono::NaiveDate::parse_from_str(&o.date, "%Y-%m-%d").ok()?,
+                date: LocalDate(chrono::NaiveDate::parse_from_str(&o.date, "%Y-%m-%d").ok()?),
                 ranges: o
                     .ranges
                     .into_iter()
@@ -206,7 +206,7 @@ impl Example for CalendarIn {
                 .collect(),
             ),
             date_overrides: Some(vec![DateOverride {
-                date: chrono::NaiveDate::from_ymd_opt(2026, 12, 24).unwrap_or_default(),
+                date: LocalDate(chrono::NaiveDate::from_ymd_opt(2026, 12, 24).unwrap_or_default()),
                 ranges: vec![],
             }]),
         }

@@ -8,7 +8,7 @@ use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
-use super::availability::{Rules, bookable};
+use super::availability::{Refusal, Rules, bookable};
 use super::{ApiTags, maybe, optional_text};
 use crate::auth::{Scope, TenantAuth};
 use crate::domain::booking::{self, Block};
@@ -509,7 +509,17 @@ impl EventsApi {
                 slots::check_booking(&rules.schedule, &rules.slot, time::now(), start, end)
         {
             return Err(rules
-                .refuse(&state, org, reason, None, start, None, zone)
+                .refuse(
+                    &state,
+                    org,
+                    Refusal {
+                        reason,
+                        conflicting: None,
+                        requested_start: start,
+                        except: None,
+                        zone,
+                    },
+                )
                 .await);
         }
         let new = NewEvent {
@@ -538,7 +548,17 @@ impl EventsApi {
         match repo::events::create(&state.db, org, new).await {
             Ok(model) => Ok(CreateEventResponse::Created(envelope(model))),
             Err(BookingError::Conflict(id)) => Err(rules
-                .refuse(&state, org, Reason::Conflict, Some(id), start, None, zone)
+                .refuse(
+                    &state,
+                    org,
+                    Refusal {
+                        reason: Reason::Conflict,
+                        conflicting: Some(id),
+                        requested_start: start,
+                        except: None,
+                        zone,
+                    },
+                )
                 .await),
             Err(other) => Err(other.into()),
         }
@@ -623,7 +643,17 @@ impl EventsApi {
             )
         {
             return Err(rules
-                .refuse(&state, org, reason, None, new_start, Some(id), reply_zone)
+                .refuse(
+                    &state,
+                    org,
+                    Refusal {
+                        reason,
+                        conflicting: None,
+                        requested_start: new_start,
+                        except: Some(id),
+                        zone: reply_zone,
+                    },
+                )
                 .await);
         }
         let times = if moved {
@@ -657,11 +687,13 @@ impl EventsApi {
                     .refuse(
                         &state,
                         org,
-                        Reason::Conflict,
-                        Some(other),
-                        start,
-                        Some(id),
-                        reply_zone,
+                        Refusal {
+                            reason: Reason::Conflict,
+                            conflicting: Some(other),
+                            requested_start: start,
+                            except: Some(id),
+                            zone: reply_zone,
+                        },
                     )
                     .await)
             }
