@@ -137,3 +137,52 @@ pub async fn revoke_key(db: &DatabaseConnection, key_id: Uuid) -> Result<(), Adm
     active.update(db).await?;
     Ok(())
 }
+
+/// What `quando key list` shows of a key: never its secret or hash.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyInfo {
+    pub id: Uuid,
+    pub name: Option<String>,
+    /// The public start of the key (`qnd_live_` and 12 characters), to recognise it.
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub rate_limit_per_minute: Option<i32>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub last_used_at: Option<String>,
+}
+
+/// The keys of an organization, oldest first.
+pub async fn list_keys(db: &DatabaseConnection, org_id: Uuid) -> Result<Vec<KeyInfo>, AdminError> {
+    use entity::api_keys::{Column, Entity};
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    if entity::organizations::Entity::find_by_id(org_id)
+        .one(db)
+        .await?
+        .is_none()
+    {
+        return Err(AdminError::NotFound("organization"));
+    }
+    let rows = Entity::find()
+        .filter(Column::OrgId.eq(org_id))
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await?;
+    let fmt = |t: DateTime<Utc>| time::format_utc(t);
+    Ok(rows
+        .into_iter()
+        .map(|k| KeyInfo {
+            id: k.id,
+            name: k.name,
+            prefix: k.lookup,
+            scopes: k.scopes.split(',').map(str::to_string).collect(),
+            rate_limit_per_minute: k.rate_limit_per_minute,
+            created_at: fmt(k.created_at),
+            expires_at: k.expires_at.map(fmt),
+            revoked_at: k.revoked_at.map(fmt),
+            last_used_at: k.last_used_at.map(fmt),
+        })
+        .collect())
+}

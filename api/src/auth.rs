@@ -17,6 +17,7 @@ use subtle::ConstantTimeEq;
 use crate::domain::ids::{ApiKeyId, OrgId};
 use crate::domain::time;
 use crate::error::{ApiError, ErrorCode};
+use crate::middleware::tenant::AuthFailure;
 use crate::state::AppState;
 
 pub const LIVE_PREFIX: &str = "qnd_live_";
@@ -84,6 +85,8 @@ pub struct Tenant {
     pub org_id: OrgId,
     pub key_id: ApiKeyId,
     pub scopes: Vec<Scope>,
+    /// The key's own requests-per-minute budget; `None` = the server default.
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 impl Tenant {
@@ -110,13 +113,48 @@ impl Tenant {
 )]
 pub struct TenantAuth(pub Tenant);
 
-async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Tenant> {
-    let state = req
-        .data::<AppState>()
-        .ok_or_else(|| ApiError::internal("AppState missing from the request"))?;
-    let tenant = authenticate(&state.db, &bearer.token, time::now()).await?;
-    tracing::Span::current().record("org_id", tracing::field::display(tenant.org_id));
-    Ok(tenant)
+/// The tenant layer (`middleware::tenant`) authenticated the key already; this reads its verdict.
+async fn check_bearer(req: &Request, _bearer: Bearer) -> poem::Result<Tenant> {
+    if let Some(tenant) = req.data::<Tenant>() {
+        return Ok(tenant.clone());
+    }
+    if let Some(AuthFailure(err)) = req.data::<AuthFailure>() {
+        return Err(err.clone().into());
+    }
+    Err(ApiError::unauthorized(
+        "missing or malformed API key; send Authorization: Bearer qnd_live_...",
+    )
+    .into())
+}
+
+/// Records that a key was used, at most once a minute per key and off the request path, so
+/// `last_used_at` costs no write per request.
+pub fn touch(state: &AppState, key: ApiKeyId) {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+    let now = std::time::Instant::now();
+    {
+        let mut seen = state.key_usage.lock().unwrap_or_else(|p| p.into_inner());
+        if seen
+            .get(&key)
+            .is_some_and(|t| now.duration_since(*t) < EVERY)
+        {
+            return;
+        }
+        seen.insert(key, now);
+    }
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        use entity::api_keys;
+        use sea_orm::sea_query::Expr;
+        let result = api_keys::Entity::update_many()
+            .col_expr(api_keys::Column::LastUsedAt, Expr::value(time::now()))
+            .filter(api_keys::Column::Id.eq(key.0))
+            .exec(&db)
+            .await;
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "could not record key use");
+        }
+    });
 }
 
 /// A freshly generated key: the secret (shown once) and what is stored.
@@ -202,6 +240,9 @@ pub async fn authenticate(
         org_id: OrgId(row.org_id),
         key_id: id,
         scopes,
+        rate_limit_per_minute: row
+            .rate_limit_per_minute
+            .and_then(|n| u32::try_from(n).ok()),
     })
 }
 

@@ -9,6 +9,10 @@ pub struct Config {
     pub bind: String,
     /// `QUANDO_RATE_LIMIT_PER_MINUTE`: default per-key request budget.
     pub rate_limit_per_minute: u32,
+    /// `QUANDO_AUTH_FAILURES_PER_MINUTE`: failed authentications allowed per client IP.
+    pub auth_failures_per_minute: u32,
+    /// `QUANDO_REQUEST_TIMEOUT_SECONDS`: a request still running after this is answered 503.
+    pub request_timeout: std::time::Duration,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://quando.db?mode=rwc";
@@ -20,6 +24,8 @@ impl Default for Config {
             database_url: DEFAULT_DATABASE_URL.to_string(),
             bind: DEFAULT_BIND.to_string(),
             rate_limit_per_minute: 600,
+            auth_failures_per_minute: 30,
+            request_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

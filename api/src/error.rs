@@ -31,6 +31,7 @@ pub enum ErrorCode {
     IdempotencyInProgress,
     IdempotencyConflict,
     RateLimitExceeded,
+    RequestTimeout,
     InternalError,
 }
 
@@ -47,6 +48,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::IdempotencyConflict => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -314,6 +316,10 @@ impl ApiResponse for ApiError {
             (
                 429,
                 "`rate_limit_exceeded`: too many requests for this key; see `Retry-After`.",
+            ),
+            (
+                503,
+                "`request_timeout`: the request ran longer than the server's limit (30 s by default) and was abandoned.",
             ),
             (
                 500,

@@ -10,9 +10,11 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod metrics;
 pub mod middleware;
 pub mod pagination;
 pub mod payload;
+pub mod rate_limit;
 pub mod repo;
 pub mod routes;
 pub mod schema;
@@ -89,7 +91,19 @@ pub fn app(state: AppState) -> impl Endpoint + 'static {
             "/docs",
             make_sync(move |_| Html(docs.clone()).into_response()),
         )
+        .at("/metrics", poem::get(metrics_text))
         .around(middleware::idempotency::layer)
-        .data(state)
+        .around(middleware::tenant::layer)
         .around(middleware::request_id::layer)
+        .data(state)
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+#[poem::handler]
+fn metrics_text(state: poem::web::Data<&AppState>) -> poem::Response {
+    state
+        .metrics
+        .render()
+        .with_content_type("text/plain; version=0.0.4; charset=utf-8")
+        .into_response()
 }

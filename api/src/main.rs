@@ -38,6 +38,12 @@ enum Command {
         /// Default requests per minute for each API key.
         #[arg(long, env = "QUANDO_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
         rate_limit_per_minute: u32,
+        /// Failed authentications allowed per client IP per minute.
+        #[arg(long, env = "QUANDO_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]
+        auth_failures_per_minute: u32,
+        /// A request still running after this many seconds is answered 503 and abandoned.
+        #[arg(long, env = "QUANDO_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
+        request_timeout_seconds: u64,
         /// Create (once) a demo organization with a calendar and an event type, and print a key.
         #[arg(long)]
         demo: bool,
@@ -94,6 +100,13 @@ enum KeyCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// List an organization's keys (never their secrets); prints JSON.
+    List {
+        #[arg(long)]
+        org: Uuid,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Revoke an API key: requests with it get 403 from then on.
     Revoke {
         #[arg(long)]
@@ -140,6 +153,8 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             bind,
             db,
             rate_limit_per_minute,
+            auth_failures_per_minute,
+            request_timeout_seconds,
             demo,
         } => {
             let log_json = std::env::var("QUANDO_LOG_FORMAT").is_ok_and(|f| f == "json");
@@ -153,6 +168,8 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 database_url: db.database_url,
                 bind: bind.clone(),
                 rate_limit_per_minute,
+                auth_failures_per_minute,
+                request_timeout: std::time::Duration::from_secs(request_timeout_seconds.max(1)),
             };
             tokio::spawn(purge_idempotency_keys(conn.clone()));
             tracing::info!(%bind, "quando listening");
@@ -200,6 +217,12 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             )
             .await?;
             print_json(&key)
+        }
+        Command::Key {
+            command: KeyCommand::List { org, db },
+        } => {
+            let conn = open(&db.database_url).await?;
+            print_json(&admin::list_keys(&conn, org).await?)
         }
         Command::Key {
             command: KeyCommand::Revoke { id, db },

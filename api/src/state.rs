@@ -1,20 +1,37 @@
-//! What every request can reach: the database pool and the settings. Cheap to clone.
+//! What every request can reach: the database pool, the settings, the rate-limit buckets, the
+//! metrics and the coarse key-usage clock. Cheap to clone.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use sea_orm::DatabaseConnection;
 
 use crate::config::Config;
+use crate::domain::ids::ApiKeyId;
+use crate::metrics::Metrics;
+use crate::rate_limit::Limits;
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
-    pub config: std::sync::Arc<Config>,
+    pub config: Arc<Config>,
+    pub limits: Arc<Limits>,
+    pub metrics: Arc<Metrics>,
+    /// When each key's `last_used_at` was last written.
+    pub key_usage: Arc<Mutex<HashMap<ApiKeyId, std::time::Instant>>>,
 }
 
 impl AppState {
     pub fn new(db: DatabaseConnection, config: Config) -> Self {
         AppState {
             db,
-            config: std::sync::Arc::new(config),
+            limits: Arc::new(Limits::new(
+                config.rate_limit_per_minute,
+                config.auth_failures_per_minute,
+            )),
+            metrics: Arc::new(Metrics::default()),
+            key_usage: Arc::new(Mutex::new(HashMap::new())),
+            config: Arc::new(config),
         }
     }
 }

@@ -49,22 +49,12 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<
                 "must be 1 to 255 visible ASCII characters",
             )
         })?;
-    let Some(state) = req.data::<AppState>().cloned() else {
+    let (Some(state), Some(org)) = (
+        req.data::<AppState>().cloned(),
+        req.data::<auth::Tenant>().map(|t| t.org_id),
+    ) else {
         return call(&next, req).await;
     };
-    let token = req
-        .headers()
-        .get(poem::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_string);
-    let Some(token) = token else {
-        return call(&next, req).await;
-    };
-    let Ok(tenant) = auth::authenticate(&state.db, token.trim(), time::now()).await else {
-        return call(&next, req).await;
-    };
-    let org = tenant.org_id;
 
     let body = read_limited(req.take_body()).await?;
     let hash = request_hash(

@@ -1,7 +1,10 @@
 //! The outermost layer. It gives every request an id (a well-formed incoming `X-Request-Id` is
 //! kept, otherwise a UUID v7 is generated), makes that id available to the code that builds
-//! response bodies, turns any error that escaped the handlers into the JSON envelope, sets the
-//! `X-Request-Id` header on every response, and writes one log line per request.
+//! response bodies, bounds the request's time (503 `request_timeout` past the configured limit),
+//! turns any error that escaped the handlers into the JSON envelope, sets the `X-Request-Id`
+//! header on every response, records the request's metrics, and writes one log line per request
+//! (request id, org id, method, route template, status, latency). Secrets never reach it: the
+//! Authorization header is not logged.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,6 +19,9 @@ use poem_openapi::error::{
 use tracing::Instrument;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::metrics::route_template;
+use crate::middleware::tenant::ServedOrg;
+use crate::state::AppState;
 
 pub const HEADER: &str = "x-request-id";
 
@@ -52,12 +58,28 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Resp
         org_id = tracing::field::Empty,
         method = %method,
     );
-    let path = req.uri().path().to_string();
+    let state = req.data::<AppState>().cloned();
+    let timeout = state
+        .as_ref()
+        .map_or(std::time::Duration::from_secs(30), |s| {
+            s.config.request_timeout
+        });
     let (mut resp, route) = REQUEST_ID
         .scope(
             id.clone(),
             async move {
-                match next.call(req).await {
+                let outcome = match tokio::time::timeout(timeout, next.call(req)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(ApiError::new(
+                        ErrorCode::RequestTimeout,
+                        format!(
+                            "the request took longer than {} s and was abandoned",
+                            timeout.as_secs()
+                        ),
+                    )
+                    .into()),
+                };
+                match outcome {
                     Ok(resp) => {
                         let resp = resp.into_response();
                         let route = resp.data::<OperationId>().map(|o| o.0);
@@ -76,11 +98,22 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Resp
         resp.headers_mut().insert(HEADER, value);
     }
     let status = resp.status().as_u16();
+    let route = route_template(route);
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(state) = &state {
+        state
+            .metrics
+            .record_request(route, method.as_str(), status, elapsed);
+    }
+    let org_id = resp.data::<ServedOrg>().map(|o| o.0.to_string());
     tracing::info!(
         parent: &span,
-        route = route.unwrap_or(path.as_str()),
+        request_id = %id,
+        org_id = org_id.as_deref().unwrap_or(""),
+        method = %method,
+        route,
         status,
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = elapsed * 1000.0,
         "request"
     );
     Ok(resp)

@@ -184,6 +184,7 @@ impl Rules {
     /// The 409 for a write the rules refuse, with the next free slots: after the requested
     /// start, or from now when the request was too far ahead (the slots before the limit).
     pub async fn refuse(&self, state: &AppState, org: OrgId, refusal: Refusal) -> ApiError {
+        state.metrics.booking_refused(refusal.reason.as_str());
         let after = match refusal.reason {
             Reason::BeyondMaxAdvance => time::now(),
             _ => refusal.requested_start,

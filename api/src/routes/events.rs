@@ -546,7 +546,10 @@ impl EventsApi {
             },
         };
         match repo::events::create(&state.db, org, new).await {
-            Ok(model) => Ok(CreateEventResponse::Created(envelope(model))),
+            Ok(model) => {
+                state.metrics.booking_created();
+                Ok(CreateEventResponse::Created(envelope(model)))
+            }
             Err(BookingError::Conflict(id)) => Err(rules
                 .refuse(
                     &state,

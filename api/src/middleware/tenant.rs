@@ -1,0 +1,111 @@
+//! Authenticates the bearer key once per request, before the handlers: the caller's `Tenant`
+//! goes into the request for the security scheme and the idempotency layer, the key's budget
+//! is taken (429 `rate_limit_exceeded` with `Retry-After` past it; `X-RateLimit-*` headers on
+//! every authenticated response), failed authentications are budgeted per client IP, and the
+//! key's `last_used_at` is refreshed at most once a minute, off the request path.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use poem::http::HeaderValue;
+use poem::{Endpoint, IntoResponse, Request, Response};
+
+use crate::auth::{self, Tenant};
+use crate::domain::time;
+use crate::error::{ApiError, ErrorCode};
+use crate::middleware::request_id;
+use crate::rate_limit::Budget;
+use crate::state::AppState;
+
+/// A bearer key that did not authenticate: the security scheme answers with this error.
+#[derive(Clone, Debug)]
+pub struct AuthFailure(pub ApiError);
+
+/// The organization a response was served for, for the request log.
+#[derive(Clone, Copy, Debug)]
+pub struct ServedOrg(pub crate::domain::ids::OrgId);
+
+/// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
+fn bearer_token(req: &Request) -> Option<String> {
+    let value = req
+        .headers()
+        .get(poem::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.trim().split_once(char::is_whitespace)?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
+fn too_many(message: &str, retry_after: u64) -> ApiError {
+    ApiError {
+        retry_after: Some(retry_after),
+        ..ApiError::new(ErrorCode::RateLimitExceeded, message)
+    }
+}
+
+fn set_budget_headers(resp: &mut Response, budget: Budget) {
+    let headers = resp.headers_mut();
+    headers.insert("x-ratelimit-limit", HeaderValue::from(budget.limit));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(budget.remaining));
+    headers.insert("x-ratelimit-reset", HeaderValue::from(budget.reset));
+}
+
+pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let (Some(token), Some(state)) = (bearer_token(&req), req.data::<AppState>().cloned()) else {
+        return next.call(req).await.map(IntoResponse::into_response);
+    };
+    let ip: Option<IpAddr> = req.remote_addr().as_socket_addr().map(|a| a.ip());
+    let tenant: Tenant = match auth::authenticate(&state.db, &token, time::now()).await {
+        Ok(tenant) => tenant,
+        Err(err) => {
+            if err.code == ErrorCode::Unauthorized
+                && let Some(ip) = ip
+                && let Err(wait) = state.limits.check_auth_failure(ip)
+            {
+                state.metrics.rate_limited();
+                return Err(too_many(
+                    "too many failed authentications from this address; retry later",
+                    wait,
+                )
+                .into());
+            }
+            req.set_data(AuthFailure(err));
+            return next.call(req).await.map(IntoResponse::into_response);
+        }
+    };
+    tracing::Span::current().record("org_id", tracing::field::display(tenant.org_id));
+    auth::touch(&state, tenant.key_id);
+    let budget = match state
+        .limits
+        .check_key(tenant.key_id, tenant.rate_limit_per_minute)
+    {
+        Ok(budget) => budget,
+        Err(budget) => {
+            state.metrics.rate_limited();
+            let mut resp = too_many(
+                &format!(
+                    "this API key is over its limit of {} requests per minute",
+                    budget.limit
+                ),
+                budget.retry_after.unwrap_or(1),
+            )
+            .into_response();
+            set_budget_headers(&mut resp, budget);
+            resp.set_data(ServedOrg(tenant.org_id));
+            return Ok(resp);
+        }
+    };
+    let org = tenant.org_id;
+    req.set_data(tenant);
+    let mut resp = next
+        .call(req)
+        .await
+        .map(IntoResponse::into_response)
+        .unwrap_or_else(request_id::error_response);
+    set_budget_headers(&mut resp, budget);
+    resp.set_data(ServedOrg(org));
+    Ok(resp)
+}
