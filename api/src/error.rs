@@ -32,6 +32,7 @@ pub enum ErrorCode {
     IdempotencyConflict,
     RateLimitExceeded,
     RequestTimeout,
+    HeadersTooLarge,
     InternalError,
 }
 
@@ -49,6 +50,7 @@ impl ErrorCode {
             ErrorCode::IdempotencyConflict => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -312,6 +314,10 @@ impl ApiResponse for ApiError {
             (
                 422,
                 "`idempotency_conflict`: this Idempotency-Key was used with a different request.",
+            ),
+            (
+                431,
+                "`headers_too_large`: more than 64 headers or 16 KiB of them.",
             ),
             (
                 429,

@@ -20,6 +20,8 @@ pub mod routes;
 pub mod schema;
 pub mod state;
 pub mod telemetry;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 use poem::endpoint::make_sync;
 use poem::web::Html;
@@ -66,7 +68,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
 }
 
 /// The whole HTTP server.
-pub fn app(state: AppState) -> impl Endpoint + 'static {
+pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> + 'static {
     let service = api_service();
     let json = service.spec();
     let yaml = service.spec_yaml();

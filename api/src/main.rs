@@ -174,6 +174,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             tokio::spawn(purge_idempotency_keys(conn.clone()));
             tracing::info!(%bind, "quando listening");
             poem::Server::new(TcpListener::bind(bind))
+                .idle_timeout(std::time::Duration::from_secs(60))
                 .run_with_graceful_shutdown(
                     app(AppState::new(conn.clone(), config)),
                     shutdown_signal(),

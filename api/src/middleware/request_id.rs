@@ -24,6 +24,19 @@ use crate::middleware::tenant::ServedOrg;
 use crate::state::AppState;
 
 pub const HEADER: &str = "x-request-id";
+/// Header limits answered in the envelope (hyper's own, higher, limits close the connection).
+pub const MAX_HEADERS: usize = 64;
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+fn headers_too_large(req: &Request) -> bool {
+    let headers = req.headers();
+    headers.len() > MAX_HEADERS
+        || headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum::<usize>()
+            > MAX_HEADER_BYTES
+}
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -68,16 +81,27 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Resp
         .scope(
             id.clone(),
             async move {
-                let outcome = match tokio::time::timeout(timeout, next.call(req)).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => Err(ApiError::new(
-                        ErrorCode::RequestTimeout,
+                let outcome = if headers_too_large(&req) {
+                    Err(ApiError::new(
+                        ErrorCode::HeadersTooLarge,
                         format!(
-                            "the request took longer than {} s and was abandoned",
-                            timeout.as_secs()
+                            "at most {MAX_HEADERS} headers and {} KiB of them",
+                            MAX_HEADER_BYTES / 1024
                         ),
                     )
-                    .into()),
+                    .into())
+                } else {
+                    match tokio::time::timeout(timeout, next.call(req)).await {
+                        Ok(outcome) => outcome,
+                        Err(_) => Err(ApiError::new(
+                            ErrorCode::RequestTimeout,
+                            format!(
+                                "the request took longer than {} s and was abandoned",
+                                timeout.as_secs()
+                            ),
+                        )
+                        .into()),
+                    }
                 };
                 match outcome {
                     Ok(resp) => {
@@ -204,6 +228,55 @@ mod tests {
         assert!(!well_formed("has space"));
         assert!(!well_formed(&"x".repeat(129)));
         assert!(!well_formed("<script>"));
+    }
+
+    #[tokio::test]
+    async fn too_many_headers_are_431_in_the_envelope() {
+        let server = crate::test_support::server(crate::config::Config::default()).await;
+        let mut req = server.client.get("/healthz");
+        for i in 0..70 {
+            req = req.header(format!("x-extra-{i}"), "1");
+        }
+        let resp = req.send().await;
+        resp.assert_status(poem::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        let body = resp.json().await;
+        body.value()
+            .object()
+            .get("error")
+            .object()
+            .get("code")
+            .assert_string("headers_too_large");
+        let big = "v".repeat(17 * 1024);
+        let resp = server
+            .client
+            .get("/healthz")
+            .header("x-big", big)
+            .send()
+            .await;
+        resp.assert_status(poem::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    }
+
+    #[tokio::test]
+    async fn a_request_over_the_time_limit_is_503_request_timeout_in_the_envelope() {
+        let config = crate::config::Config {
+            request_timeout: std::time::Duration::from_nanos(1),
+            ..crate::config::Config::default()
+        };
+        let server = crate::test_support::server(config).await;
+        let resp = server
+            .client
+            .get("/v1/calendar/calendars")
+            .header("Authorization", format!("Bearer {}", server.key))
+            .send()
+            .await;
+        resp.assert_status(poem::http::StatusCode::SERVICE_UNAVAILABLE);
+        let body = resp.json().await;
+        body.value()
+            .object()
+            .get("error")
+            .object()
+            .get("code")
+            .assert_string("request_timeout");
     }
 
     #[test]
