@@ -25,7 +25,9 @@ mod event_types;
 mod events;
 mod integrity;
 mod isolation;
+mod protection;
 mod service;
+mod spec_walk;
 mod support;
 
 use libtest_mimic::{Arguments, Trial};
@@ -61,6 +63,8 @@ fn main() {
         ("isolation", isolation::cases()),
         ("service", service::cases()),
         ("availability", availability::cases()),
+        ("protection", protection::cases()),
+        ("spec_walk", spec_walk::cases()),
     ];
 
     let mut trials = vec![Trial::test(

@@ -110,8 +110,9 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Resp
                         (resp, route)
                     }
                     Err(err) => {
-                        let route = err.data::<OperationId>().map(|o| o.0);
-                        (error_response(err), route)
+                        let resp = error_response(err);
+                        let route = resp.data::<OperationId>().map(|o| o.0);
+                        (resp, route)
                     }
                 }
             }
@@ -143,8 +144,18 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Resp
     Ok(resp)
 }
 
-/// Every error poem or poem-openapi can raise, in the envelope.
+/// Every error poem or poem-openapi can raise, in the envelope. The operation the error came
+/// from stays attached, so metrics and logs keep its route.
 pub fn error_response(err: poem::Error) -> Response {
+    let operation = err.data::<OperationId>().copied();
+    let mut resp = envelope_of(err);
+    if let Some(op) = operation {
+        resp.set_data(op);
+    }
+    resp
+}
+
+fn envelope_of(err: poem::Error) -> Response {
     let api = if let Some(api) = err.downcast_ref::<ApiError>() {
         api.clone()
     } else if err.is::<NotFoundError>() || err.is::<ParsePathError>() {
