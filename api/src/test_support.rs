@@ -6,7 +6,6 @@ use crate::state::AppState;
 
 pub struct TestServer {
     pub client: poem::test::TestClient<poem::endpoint::BoxEndpoint<'static>>,
-    pub org: uuid::Uuid,
     pub key: String,
     _dir: tempfile::TempDir,
 }
@@ -26,7 +25,6 @@ pub async fn server(config: Config) -> TestServer {
     };
     TestServer {
         client: poem::test::TestClient::new(crate::app(AppState::new(db, config)).boxed()),
-        org: created.organization.id,
         key: created.api_key.key,
         _dir: dir,
     }
