@@ -74,10 +74,13 @@ pub struct ErrorDetails {
     pub fields: Option<Vec<FieldError>>,
     /// With `slot_unavailable`: why the time cannot be booked: `conflict`, `outside_working_hours`,
     /// `closed_override`, `before_minimum_notice` or `beyond_max_advance`.
+    #[oai(nullable)]
     pub reason: Option<String>,
     /// With `slot_unavailable` and reason `conflict`: the event already holding the time.
+    #[oai(nullable)]
     pub conflicting_event_id: Option<Uuid>,
     /// With `slot_unavailable`: the next free slots after the requested time (up to 3).
+    #[oai(nullable)]
     pub next_slots: Option<Vec<crate::schema::SlotOut>>,
 }
 
@@ -90,6 +93,7 @@ pub struct ErrorBody {
     /// Human-readable explanation.
     pub message: String,
     /// Field errors or conflict details; `null` when there are none.
+    #[oai(nullable)]
     pub details: Option<ErrorDetails>,
 }
 

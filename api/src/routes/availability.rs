@@ -61,6 +61,7 @@ pub struct AvailabilityOut {
     /// Free slots, sorted by start.
     pub slots: Vec<SlotOut>,
     /// Why there are no slots; `null` when there are.
+    #[oai(nullable)]
     pub reason: Option<NoSlotReason>,
 }
 

@@ -170,16 +170,16 @@ pub struct CalendarIn {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: String,
     /// IANA time zone of the resource (default `UTC`), e.g. `Europe/Rome`.
-    #[oai(validator(max_length = 64))]
+    #[oai(nullable, validator(max_length = 64))]
     pub timezone: Option<String>,
     /// Free text shown to staff.
-    #[oai(validator(max_length = 2000))]
+    #[oai(nullable, validator(max_length = 2000))]
     pub description: Option<String>,
     /// Weekly working ranges in the calendar's zone; `null` or absent = open around the clock.
-    #[oai(validator(max_items = 100))]
+    #[oai(nullable, validator(max_items = 100))]
     pub working_hours: Option<Vec<WorkingRange>>,
     /// Dates whose working time differs from their weekday's (holidays, special openings).
-    #[oai(validator(max_items = 400))]
+    #[oai(nullable, validator(max_items = 400))]
     pub date_overrides: Option<Vec<DateOverride>>,
 }
 
@@ -217,20 +217,20 @@ impl Example for CalendarIn {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct CalendarPatch {
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(nullable, validator(min_length = 1, max_length = 200))]
     /// Display name.
     pub name: Option<String>,
     /// IANA time zone.
-    #[oai(validator(max_length = 64))]
+    #[oai(nullable, validator(max_length = 64))]
     pub timezone: Option<String>,
-    #[oai(validator(max_length = 2000))]
+    #[oai(nullable, validator(max_length = 2000))]
     /// Free text; `null` clears it.
     pub description: MaybeUndefined<String>,
     /// Weekly working ranges; `null` = open around the clock.
-    #[oai(validator(max_items = 100))]
+    #[oai(nullable, validator(max_items = 100))]
     pub working_hours: MaybeUndefined<Vec<WorkingRange>>,
     /// Replaces all date overrides; `null` or `[]` removes them.
-    #[oai(validator(max_items = 400))]
+    #[oai(nullable, validator(max_items = 400))]
     pub date_overrides: MaybeUndefined<Vec<DateOverride>>,
 }
 
@@ -245,8 +245,10 @@ pub struct CalendarOut {
     /// IANA time zone of the resource.
     pub timezone: String,
     /// Free text shown to staff.
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Weekly working ranges in the calendar's zone; `null` = open around the clock.
+    #[oai(nullable)]
     pub working_hours: Option<Vec<WorkingRange>>,
     /// Dates whose working time differs from their weekday's.
     pub date_overrides: Vec<DateOverride>,

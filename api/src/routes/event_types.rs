@@ -24,6 +24,7 @@ use crate::state::AppState;
 #[oai(rename_all = "camelCase", example)]
 pub struct EventTypeIn {
     /// The only calendar it can be booked on; `null` or absent = any calendar of the organization.
+    #[oai(nullable)]
     pub calendar_id: Option<Uuid>,
     /// Display name, e.g. "30-min demo".
     #[oai(validator(min_length = 1, max_length = 200))]
@@ -32,24 +33,25 @@ pub struct EventTypeIn {
     #[oai(validator(minimum(value = "1"), maximum(value = "10080")))]
     pub duration_minutes: i32,
     /// Time kept free before each booking, in minutes (0 to 1440, default 0).
-    #[oai(validator(minimum(value = "0"), maximum(value = "1440")))]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "1440")))]
     pub buffer_before_minutes: Option<i32>,
     /// Time kept free after each booking, in minutes (0 to 1440, default 0).
-    #[oai(validator(minimum(value = "0"), maximum(value = "1440")))]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "1440")))]
     pub buffer_after_minutes: Option<i32>,
     /// How long before its start a booking must be made, in minutes (0 to 525600); `null` = no rule.
-    #[oai(validator(minimum(value = "0"), maximum(value = "525600")))]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "525600")))]
     pub minimum_notice_minutes: Option<i32>,
     /// Step between offered slot starts, in minutes (1 to 1440); `null` = the duration.
-    #[oai(validator(minimum(value = "1"), maximum(value = "1440")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "1440")))]
     pub slot_interval_minutes: Option<i32>,
     /// How many days ahead it can be booked (1 to 3650); `null` = no limit.
-    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "3650")))]
     pub max_advance_days: Option<i32>,
     /// Where it happens: an address or a meeting link.
-    #[oai(validator(max_length = 500))]
+    #[oai(nullable, validator(max_length = 500))]
     pub location: Option<String>,
     /// Whether it can be booked (default true).
+    #[oai(nullable)]
     pub active: Option<bool>,
 }
 
@@ -75,32 +77,34 @@ impl Example for EventTypeIn {
 #[oai(rename_all = "camelCase")]
 pub struct EventTypePatch {
     /// The only calendar it can be booked on; `null` = any calendar.
+    #[oai(nullable)]
     pub calendar_id: MaybeUndefined<Uuid>,
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(nullable, validator(min_length = 1, max_length = 200))]
     /// Display name.
     pub name: Option<String>,
-    #[oai(validator(minimum(value = "1"), maximum(value = "10080")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "10080")))]
     /// Slot length in minutes (1 to 10080).
     pub duration_minutes: Option<i32>,
-    #[oai(validator(minimum(value = "0"), maximum(value = "1440")))]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "1440")))]
     /// Minutes kept free before each booking (0 to 1440).
     pub buffer_before_minutes: Option<i32>,
-    #[oai(validator(minimum(value = "0"), maximum(value = "1440")))]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "1440")))]
     /// Minutes kept free after each booking (0 to 1440).
     pub buffer_after_minutes: Option<i32>,
-    #[oai(validator(minimum(value = "0"), maximum(value = "525600")))]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "525600")))]
     /// Minutes of notice a booking needs (0 to 525600); `null` = no rule.
     pub minimum_notice_minutes: MaybeUndefined<i32>,
     /// Step between offered slot starts (1 to 1440); `null` = the duration.
-    #[oai(validator(minimum(value = "1"), maximum(value = "1440")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "1440")))]
     pub slot_interval_minutes: MaybeUndefined<i32>,
     /// Days ahead it can be booked (1 to 3650); `null` = no limit.
-    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "3650")))]
     pub max_advance_days: MaybeUndefined<i32>,
-    #[oai(validator(max_length = 500))]
+    #[oai(nullable, validator(max_length = 500))]
     /// Where it happens; `null` clears it.
     pub location: MaybeUndefined<String>,
     /// Whether it can be booked.
+    #[oai(nullable)]
     pub active: Option<bool>,
 }
 
@@ -111,6 +115,7 @@ pub struct EventTypeOut {
     /// Event type id (UUID v7).
     pub id: Uuid,
     /// The only calendar it can be booked on; `null` = any calendar of the organization.
+    #[oai(nullable)]
     pub calendar_id: Option<Uuid>,
     /// Display name.
     pub name: String,
@@ -121,12 +126,16 @@ pub struct EventTypeOut {
     /// Time kept free after each booking, in minutes.
     pub buffer_after_minutes: i32,
     /// `null` = no rule.
+    #[oai(nullable)]
     pub minimum_notice_minutes: Option<i32>,
     /// Step between offered slot starts in minutes; `null` = the duration.
+    #[oai(nullable)]
     pub slot_interval_minutes: Option<i32>,
     /// How many days ahead it can be booked; `null` = no limit.
+    #[oai(nullable)]
     pub max_advance_days: Option<i32>,
     /// Where it happens.
+    #[oai(nullable)]
     pub location: Option<String>,
     /// Whether it can be booked.
     pub active: bool,

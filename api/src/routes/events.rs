@@ -84,31 +84,33 @@ pub struct EventIn {
     #[oai(validator(max_length = 64))]
     pub end_time: String,
     /// IANA time zone of the appointment (default `UTC`); local times in the request are read in it.
-    #[oai(validator(max_length = 64))]
+    #[oai(nullable, validator(max_length = 64))]
     pub timezone: Option<String>,
-    #[oai(validator(max_length = 200))]
+    #[oai(nullable, validator(max_length = 200))]
     /// Name of the customer.
     pub customer_name: Option<String>,
     /// International number; spaces, dots, dashes and parentheses are allowed and stripped:
     /// stored and returned as E.164 (`+390612345678`).
-    #[oai(validator(max_length = 40))]
+    #[oai(nullable, validator(max_length = 40))]
     pub customer_phone: Option<String>,
     /// An email address.
-    #[oai(validator(max_length = 254))]
+    #[oai(nullable, validator(max_length = 254))]
     pub customer_email: Option<String>,
-    #[oai(validator(max_length = 200))]
+    #[oai(nullable, validator(max_length = 200))]
     /// Title shown on the calendar.
     pub title: Option<String>,
     /// An address or a meeting link.
-    #[oai(validator(max_length = 500))]
+    #[oai(nullable, validator(max_length = 500))]
     pub location: Option<String>,
-    #[oai(validator(max_length = 5000))]
+    #[oai(nullable, validator(max_length = 5000))]
     /// Free-text notes.
     pub notes: Option<String>,
     /// `confirmed` (default) or `tentative`; both hold the time.
+    #[oai(nullable)]
     pub status: Option<NewEventStatus>,
     /// Back-office entries and imports: lifts the working-hours, minimum-notice and
     /// maximum-advance rules. Nothing lifts the overlap rule.
+    #[oai(nullable)]
     pub force: Option<bool>,
 }
 
@@ -151,24 +153,32 @@ pub struct EventOut {
     /// IANA time zone of the appointment.
     pub timezone: String,
     /// Name of the customer.
+    #[oai(nullable)]
     pub customer_name: Option<String>,
     /// E.164.
+    #[oai(nullable)]
     pub customer_phone: Option<String>,
     /// Email address of the customer.
+    #[oai(nullable)]
     pub customer_email: Option<String>,
     /// Free-text notes.
+    #[oai(nullable)]
     pub notes: Option<String>,
     /// Title shown on the calendar.
+    #[oai(nullable)]
     pub title: Option<String>,
     /// An address or a meeting link.
+    #[oai(nullable)]
     pub location: Option<String>,
     /// `confirmed` and `tentative` hold the time; `cancelled` does not.
     pub status: EventStatus,
     /// Channel the booking came through.
     pub booked_via: BookedVia,
     /// Why it was cancelled, when it was and a reason was given.
+    #[oai(nullable)]
     pub cancellation_reason: Option<String>,
     /// When it was cancelled; `null` while it is not.
+    #[oai(nullable)]
     pub cancelled_at: Option<Timestamp>,
     /// When it was created (UTC).
     pub created_at: Timestamp,
@@ -235,37 +245,39 @@ impl Example for EventOut {
 #[oai(rename_all = "camelCase")]
 pub struct EventPatch {
     /// ISO 8601, read like `startTime` of a new booking.
-    #[oai(validator(max_length = 64))]
+    #[oai(nullable, validator(max_length = 64))]
     pub start_time: Option<String>,
     /// ISO 8601, read like `endTime` of a new booking.
-    #[oai(validator(max_length = 64))]
+    #[oai(nullable, validator(max_length = 64))]
     pub end_time: Option<String>,
     /// IANA time zone of the appointment; local times in this request are read in it.
-    #[oai(validator(max_length = 64))]
+    #[oai(nullable, validator(max_length = 64))]
     pub timezone: Option<String>,
-    #[oai(validator(max_length = 200))]
+    #[oai(nullable, validator(max_length = 200))]
     /// Name of the customer; `null` clears it.
     pub customer_name: MaybeUndefined<String>,
     /// International number, normalised to E.164.
-    #[oai(validator(max_length = 40))]
+    #[oai(nullable, validator(max_length = 40))]
     pub customer_phone: MaybeUndefined<String>,
-    #[oai(validator(max_length = 254))]
+    #[oai(nullable, validator(max_length = 254))]
     /// An email address; `null` clears it.
     pub customer_email: MaybeUndefined<String>,
-    #[oai(validator(max_length = 200))]
+    #[oai(nullable, validator(max_length = 200))]
     /// Title; `null` clears it.
     pub title: MaybeUndefined<String>,
-    #[oai(validator(max_length = 500))]
+    #[oai(nullable, validator(max_length = 500))]
     /// An address or a meeting link; `null` clears it.
     pub location: MaybeUndefined<String>,
-    #[oai(validator(max_length = 5000))]
+    #[oai(nullable, validator(max_length = 5000))]
     /// Free-text notes; `null` clears it.
     pub notes: MaybeUndefined<String>,
     /// `confirmed`, `tentative`, or `cancelled` (like the cancel operation). Leaving `cancelled`
     /// re-checks the time like a new booking.
+    #[oai(nullable)]
     pub status: Option<EventStatus>,
     /// Lifts the working-hours, minimum-notice and maximum-advance rules for new times.
     /// Nothing lifts the overlap rule.
+    #[oai(nullable)]
     pub force: Option<bool>,
 }
 
@@ -274,7 +286,7 @@ pub struct EventPatch {
 #[oai(rename_all = "camelCase")]
 pub struct CancelIn {
     /// Free text, stored and returned as `cancellationReason`.
-    #[oai(validator(max_length = 1000))]
+    #[oai(nullable, validator(max_length = 1000))]
     pub reason: Option<String>,
 }
 
