@@ -60,6 +60,33 @@ impl Pagination {
     }
 }
 
+/// A keyset position in a list sorted by (time, id), handed to clients as an opaque string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub time: chrono::DateTime<chrono::Utc>,
+    pub id: uuid::Uuid,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("c{:x}.{}", self.time.timestamp(), self.id.simple())
+    }
+
+    pub fn decode(s: &str) -> Result<Self, String> {
+        let bad =
+            || "is not a cursor this API returned; pass nextCursor back unchanged".to_string();
+        let (secs, id) = s
+            .strip_prefix('c')
+            .and_then(|r| r.split_once('.'))
+            .ok_or_else(bad)?;
+        let secs = i64::from_str_radix(secs, 16).map_err(|_| bad())?;
+        Ok(Cursor {
+            time: chrono::DateTime::from_timestamp(secs, 0).ok_or_else(bad)?,
+            id: uuid::Uuid::try_parse(id).map_err(|_| bad())?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +98,18 @@ mod tests {
         assert_eq!(Pagination::new(req, 30).total_pages, 3);
         assert_eq!(Pagination::new(req, 0).total_pages, 0);
         assert_eq!(Pagination::new(req, 1).total_pages, 1);
+    }
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let c = Cursor {
+            time: chrono::DateTime::from_timestamp(1_807_000_000, 0).unwrap(),
+            id: uuid::Uuid::now_v7(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Ok(c));
+        for bad in ["", "abc", "c.x", "czz.0196", "c10.not-a-uuid"] {
+            assert!(Cursor::decode(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ macro_rules! cases {
 mod auth;
 mod availability;
 mod calendars;
+mod cursor;
 mod errors;
 mod event_types;
 mod events;
@@ -57,6 +58,7 @@ fn main() {
         ("events", events::cases()),
         ("integrity", integrity::cases()),
         ("calendars", calendars::cases()),
+        ("cursor", cursor::cases()),
         ("event_types", event_types::cases()),
         ("auth", auth::cases()),
         ("errors", errors::cases()),

@@ -82,12 +82,8 @@ impl From<DbErr> for BookingError {
     }
 }
 
-pub async fn list<C: ConnectionTrait>(
-    db: &C,
-    org: OrgId,
-    filter: EventFilter,
-    req: PageRequest,
-) -> Result<(Vec<Model>, u64), DbErr> {
+/// The organization's events matching a filter, in list order (startTime, then id).
+fn filtered(org: OrgId, filter: EventFilter) -> sea_orm::Select<Entity> {
     let mut query = scoped::<Entity>(org);
     if let Some(c) = filter.calendar_id {
         query = query.filter(Column::CalendarId.eq(c.0));
@@ -110,14 +106,44 @@ pub async fn list<C: ConnectionTrait>(
     if let Some(email) = filter.customer_email {
         query = query.filter(Column::CustomerEmail.eq(email));
     }
-    page(
-        db,
-        query
-            .order_by_asc(Column::StartTime)
-            .order_by_asc(Column::Id),
-        req,
-    )
-    .await
+    query
+        .order_by_asc(Column::StartTime)
+        .order_by_asc(Column::Id)
+}
+
+/// A page by number, with the total over all pages.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    filter: EventFilter,
+    req: PageRequest,
+) -> Result<(Vec<Model>, u64), DbErr> {
+    page(db, filtered(org, filter), req).await
+}
+
+/// A page after a position (keyset): no count and no offset, so the thousandth page costs what
+/// the first does. Returns the events and whether more follow.
+pub async fn list_after<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    filter: EventFilter,
+    after: (DateTime<Utc>, Uuid),
+    limit: u64,
+) -> Result<(Vec<Model>, bool), DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef};
+    let position = Expr::tuple([
+        Expr::col(Column::StartTime.into_column_ref()),
+        Expr::col(Column::Id.into_column_ref()),
+    ])
+    .gt(Expr::tuple([Expr::value(after.0), Expr::value(after.1)]));
+    let mut rows = filtered(org, filter)
+        .filter(position)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((rows, more))
 }
 
 pub async fn get<C: ConnectionTrait>(

@@ -18,7 +18,7 @@ use crate::domain::slots::{self, Reason};
 use crate::domain::time::{self, Zone, parse_instant};
 use crate::error::{ApiError, Violations};
 use crate::middleware::request_id;
-use crate::pagination::{PageRequest, Pagination};
+use crate::pagination::{Cursor, PageRequest, Pagination};
 use crate::payload::{JsonBody, OptionalJsonBody};
 use crate::repo;
 use crate::repo::events::{BookingError, EventChanges, EventFilter, NewEvent};
@@ -306,8 +306,13 @@ pub struct EventEnvelope {
 pub struct EventList {
     /// This page of events.
     pub data: Vec<EventOut>,
-    /// Where this page sits in the whole result.
-    pub pagination: Pagination,
+    /// Where this page sits in the whole result; `null` when the request used `cursor`
+    /// (keyset paging counts nothing).
+    #[oai(nullable)]
+    pub pagination: Option<Pagination>,
+    /// Pass as `cursor` to get the events after this page; `null` when there are none.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
     /// Same as the `X-Request-Id` header.
     pub request_id: String,
 }
@@ -433,6 +438,10 @@ impl EventsApi {
         /// Only events starting before this instant (ISO 8601 with an offset).
         #[oai(name = "dateTo")]
         date_to: Query<Option<Timestamp>>,
+        /// Keyset paging: the `nextCursor` of a previous response. Returns the events after it
+        /// at constant cost however deep (no count, no offset); `page` is then ignored.
+        #[oai(validator(max_length = 100))]
+        cursor: Query<Option<String>>,
         /// Only events of this customer phone (normalised to E.164 before comparing, so
         /// `+39 06 1234 5678` finds `+390612345678`; an unencoded `+` is understood).
         #[oai(name = "customerPhone", validator(max_length = 40))]
@@ -458,6 +467,11 @@ impl EventsApi {
                 .map(|e| e.as_str().to_string())
         });
         v.into_result()?;
+        let position = cursor
+            .0
+            .as_deref()
+            .map(|c| Cursor::decode(c).map_err(|e| ApiError::field("cursor", e)))
+            .transpose()?;
         let req = PageRequest::new(Some(page.0), Some(limit.0));
         let filter = EventFilter {
             calendar_id: calendar_id.0.map(CalendarId),
@@ -468,10 +482,36 @@ impl EventsApi {
             customer_phone: phone.flatten(),
             customer_email: email.flatten(),
         };
-        let (items, total) = repo::events::list(&state.db, auth.0.org_id, filter, req).await?;
+        let org = auth.0.org_id;
+        let (items, pagination, more) = match position {
+            Some(after) => {
+                let (items, more) = repo::events::list_after(
+                    &state.db,
+                    org,
+                    filter,
+                    (after.time, after.id),
+                    req.limit,
+                )
+                .await?;
+                (items, None, more)
+            }
+            None => {
+                let (items, total) = repo::events::list(&state.db, org, filter, req).await?;
+                let more = req.offset() + (items.len() as u64) < total;
+                (items, Some(Pagination::new(req, total)), more)
+            }
+        };
+        let next_cursor = items.last().filter(|_| more).map(|last| {
+            Cursor {
+                time: last.start_time,
+                id: last.id,
+            }
+            .encode()
+        });
         Ok(ListEventsResponse::Ok(Json(EventList {
             data: items.into_iter().map(Into::into).collect(),
-            pagination: Pagination::new(req, total),
+            pagination,
+            next_cursor,
             request_id: request_id::current(),
         })))
     }
