@@ -135,6 +135,7 @@ pub async fn revoke_key(db: &DatabaseConnection, key_id: Uuid) -> Result<(), Adm
     let mut active: entity::api_keys::ActiveModel = row.into();
     active.revoked_at = Set(Some(time::now()));
     active.update(db).await?;
+    crate::auth::note_revocation();
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
 use rand::Rng;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -200,9 +200,49 @@ fn hash_key(id: ApiKeyId, key: &str) -> String {
         .collect()
 }
 
-/// Finds the key by its lookup id, compares the hash in constant time, then checks its state.
+/// How long an authenticated key's row is trusted without reading it again. A revocation in
+/// this process is seen at once (`note_revocation`); one made by another process (the CLI, another
+/// server) within this time.
+pub const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+static REVOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Makes every cached key row in this process stale: called when a key is revoked.
+pub fn note_revocation() {
+    REVOCATIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Key rows recently read, by lookup id: most requests authenticate without a query.
+#[derive(Default)]
+pub struct KeyCache(
+    std::sync::Mutex<
+        std::collections::HashMap<String, (entity::api_keys::Model, std::time::Instant, u64)>,
+    >,
+);
+
+impl KeyCache {
+    fn get(&self, lookup: &str) -> Option<entity::api_keys::Model> {
+        let epoch = REVOCATIONS.load(std::sync::atomic::Ordering::SeqCst);
+        let entries = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(lookup)
+            .filter(|(_, at, e)| *e == epoch && at.elapsed() < KEY_CACHE_TTL)
+            .map(|(row, _, _)| row.clone())
+    }
+
+    fn put(&self, row: entity::api_keys::Model, epoch: u64) {
+        let mut entries = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() > 10_000 {
+            entries.retain(|_, (_, at, _)| at.elapsed() < KEY_CACHE_TTL);
+        }
+        entries.insert(row.lookup.clone(), (row, std::time::Instant::now(), epoch));
+    }
+}
+
+/// Finds the key by its lookup id (from the cache, else one indexed query), compares the hash
+/// in constant time, then checks its state.
 pub async fn authenticate(
-    db: &DatabaseConnection,
+    state: &AppState,
     key: &str,
     now: DateTime<Utc>,
 ) -> Result<Tenant, ApiError> {
@@ -210,11 +250,19 @@ pub async fn authenticate(
     let unknown = || ApiError::unauthorized("unknown API key");
     let lookup = lookup_of(key)
         .ok_or_else(|| ApiError::unauthorized("malformed API key; keys look like qnd_live_..."))?;
-    let row = api_keys::Entity::find()
-        .filter(api_keys::Column::Lookup.eq(lookup))
-        .one(db)
-        .await?
-        .ok_or_else(unknown)?;
+    let row = match state.key_cache.get(lookup) {
+        Some(row) => row,
+        None => {
+            let epoch = REVOCATIONS.load(std::sync::atomic::Ordering::SeqCst);
+            let row = api_keys::Entity::find()
+                .filter(api_keys::Column::Lookup.eq(lookup))
+                .one(&state.db)
+                .await?
+                .ok_or_else(unknown)?;
+            state.key_cache.put(row.clone(), epoch);
+            row
+        }
+    };
     let id = ApiKeyId(row.id);
     let matches: bool = hash_key(id, key)
         .as_bytes()

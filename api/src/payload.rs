@@ -37,7 +37,7 @@ impl<T: Type> Payload for JsonBody<T> {
     }
 }
 
-impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
+impl<T: ParseFromJSON + 'static> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
@@ -51,13 +51,13 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
     }
 }
 
-poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON);
+poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON + 'static);
 
 /// A JSON body that may be left out entirely (no body, or an empty one, with any or no
 /// Content-Type); when present it is read exactly like `JsonBody`.
 pub struct OptionalJsonBody<T>(pub Option<T>);
 
-impl<'a, T: ParseFromJSON> poem_openapi::ApiExtractor<'a> for OptionalJsonBody<T> {
+impl<'a, T: ParseFromJSON + 'static> poem_openapi::ApiExtractor<'a> for OptionalJsonBody<T> {
     const TYPES: &'static [poem_openapi::ApiExtractorType] =
         &[poem_openapi::ApiExtractorType::RequestObject];
     type ParamType = ();
@@ -123,20 +123,46 @@ pub async fn read_limited(body: poem::Body) -> Result<Vec<u8>, ApiError> {
 }
 
 /// JSON text -> schema check naming every bad field -> the typed value.
-fn parse_value<T: ParseFromJSON>(bytes: &[u8]) -> Result<T, ApiError> {
+fn parse_value<T: ParseFromJSON + 'static>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
     if !value.is_object() {
         return Err(ApiError::field("body", "must be a JSON object"));
     }
-    let mut registry = Registry::new();
-    T::register(&mut registry);
+    let (registry, schema) = schema_of::<T>();
     let mut problems = Vec::new();
-    check(&value, &T::schema_ref(), &registry, "", &mut problems);
+    check(&value, schema, registry, "", &mut problems);
     if !problems.is_empty() {
         return Err(ApiError::fields(problems));
     }
     T::parse_from_json(Some(value)).map_err(|e| ApiError::field("body", e.into_message()))
+}
+
+/// The published schema of a body type and the registry its references resolve in, built once
+/// per type for the life of the process.
+fn schema_of<T: ParseFromJSON + 'static>() -> (&'static Registry, &'static MetaSchemaRef) {
+    use std::any::TypeId;
+    use std::collections::HashMap;
+    use std::sync::{OnceLock, RwLock};
+    type Built = (&'static Registry, &'static MetaSchemaRef);
+    static BUILT: OnceLock<RwLock<HashMap<TypeId, Built>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let id = TypeId::of::<T>();
+    if let Some(found) = built.read().unwrap_or_else(|p| p.into_inner()).get(&id) {
+        return *found;
+    }
+    let mut registry = Registry::new();
+    T::register(&mut registry);
+    // Leaked on purpose: one small schema per body type, for the life of the process.
+    let entry: Built = (
+        Box::leak(Box::new(registry)),
+        Box::leak(Box::new(T::schema_ref())),
+    );
+    *built
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(id)
+        .or_insert(entry)
 }
 
 fn resolve<'a>(schema: &'a MetaSchemaRef, registry: &'a Registry) -> Option<&'a MetaSchema> {

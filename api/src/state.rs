@@ -17,6 +17,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub limits: Arc<Limits>,
     pub metrics: Arc<Metrics>,
+    /// Recently authenticated keys.
+    pub key_cache: Arc<crate::auth::KeyCache>,
     /// When each key's `last_used_at` was last written.
     pub key_usage: Arc<Mutex<HashMap<ApiKeyId, std::time::Instant>>>,
 }
@@ -30,6 +32,7 @@ impl AppState {
                 config.auth_failures_per_minute,
             )),
             metrics: Arc::new(Metrics::default()),
+            key_cache: Arc::new(crate::auth::KeyCache::default()),
             key_usage: Arc::new(Mutex::new(HashMap::new())),
             config: Arc::new(config),
         }

@@ -58,7 +58,7 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<
         return next.call(req).await.map(IntoResponse::into_response);
     };
     let ip: Option<IpAddr> = req.remote_addr().as_socket_addr().map(|a| a.ip());
-    let tenant: Tenant = match auth::authenticate(&state.db, &token, time::now()).await {
+    let tenant: Tenant = match auth::authenticate(&state, &token, time::now()).await {
         Ok(tenant) => tenant,
         Err(err) => {
             if err.code == ErrorCode::Unauthorized
