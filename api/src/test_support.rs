@@ -10,8 +10,8 @@ pub struct TestServer {
     _dir: tempfile::TempDir,
 }
 
-pub async fn server(config: Config) -> TestServer {
-    use poem::EndpointExt;
+/// App state on a fresh, migrated SQLite file, with one organization and its key.
+pub async fn state(config: Config) -> (AppState, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
     let db = crate::db::connect(&url).await.expect("connect");
@@ -23,9 +23,15 @@ pub async fn server(config: Config) -> TestServer {
         database_url: url,
         ..config
     };
+    (AppState::new(db, config), created.api_key.key, dir)
+}
+
+pub async fn server(config: Config) -> TestServer {
+    use poem::EndpointExt;
+    let (state, key, dir) = state(config).await;
     TestServer {
-        client: poem::test::TestClient::new(crate::app(AppState::new(db, config)).boxed()),
-        key: created.api_key.key,
+        client: poem::test::TestClient::new(crate::app(state).boxed()),
+        key,
         _dir: dir,
     }
 }

@@ -267,17 +267,26 @@ mod tests {
         resp.assert_status(poem::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     }
 
+    /// The layer itself around an endpoint that outlives the limit: deterministic, unlike racing
+    /// a real query against a tiny limit.
     #[tokio::test]
     async fn a_request_over_the_time_limit_is_503_request_timeout_in_the_envelope() {
+        use poem::EndpointExt;
         let config = crate::config::Config {
-            request_timeout: std::time::Duration::from_nanos(1),
+            request_timeout: std::time::Duration::from_millis(20),
             ..crate::config::Config::default()
         };
-        let server = crate::test_support::server(config).await;
-        let resp = server
-            .client
-            .get("/v1/calendar/calendars")
-            .header("Authorization", format!("Bearer {}", server.key))
+        let (state, _key, _dir) = crate::test_support::state(config).await;
+        let slow = poem::endpoint::make(|_| async {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            "too late"
+        });
+        let endpoint = poem::Route::new()
+            .at("/slow", slow)
+            .around(layer)
+            .data(state);
+        let resp = poem::test::TestClient::new(endpoint)
+            .get("/slow")
             .send()
             .await;
         resp.assert_status(poem::http::StatusCode::SERVICE_UNAVAILABLE);
