@@ -6,7 +6,6 @@ use crate::state::AppState;
 
 pub struct TestServer {
     pub client: poem::test::TestClient<poem::endpoint::BoxEndpoint<'static>>,
-    pub key: String,
     _dir: tempfile::TempDir,
 }
 
@@ -28,10 +27,9 @@ pub async fn state(config: Config) -> (AppState, String, tempfile::TempDir) {
 
 pub async fn server(config: Config) -> TestServer {
     use poem::EndpointExt;
-    let (state, key, dir) = state(config).await;
+    let (state, _key, dir) = state(config).await;
     TestServer {
         client: poem::test::TestClient::new(crate::app(state).boxed()),
-        key,
         _dir: dir,
     }
 }
