@@ -1,28 +1,39 @@
-//! `quando-bench`: measures Quando over HTTP against a server started in this process on
-//! 127.0.0.1:0, on a fresh SQLite file or a fresh PostgreSQL database. Numbers are for
-//! comparing runs on one machine, not absolute claims; the README records the last run.
+//! `quando-bench`: the benchmark suite of Quando. Numbers are for comparing workloads and
+//! backends within one run on one machine (the load generator shares the cores with the
+//! server), not absolute claims; the README records the last run.
 //!
-//! `cargo run --release -p quando-bench -- availability` seeds one calendar with 10,000
-//! events (weekday office hours over three years, the window in the middle of them) and asks
-//! for 31 days of availability, sequentially, reporting latency percentiles.
+//! `cargo run --release -p quando-bench -- suite` seeds an organization with 1,000,000 events
+//! over 1,000 calendars directly through the library, measures the raw-storage baseline (the
+//! create transaction without HTTP), then starts the real server in a child process (this
+//! binary, `serve-child`, so its memory is its own; it logs like `quando serve`, honouring
+//! `QUANDO_LOG`) and drives it over HTTP with `--connections` keep-alive connections for each
+//! workload. SQLite always; PostgreSQL too with `--postgres-url` (a scratch database, created
+//! and dropped).
+//!
+//! `availability` is the suite's availability workload alone on one calendar of 10,000 events.
 
+mod child;
+mod load;
+mod report;
+mod seed;
+mod workloads;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Datelike, Duration as Span, NaiveDate, TimeZone, Utc, Weekday};
-use clap::{Parser, Subcommand};
-use hdrhistogram::Histogram;
-use quando_api::admin;
-use quando_api::config::Config;
-use quando_api::domain::booking::Block;
-use quando_api::domain::ids::{CalendarId, EventTypeId, OrgId};
-use quando_api::domain::schedule::WeeklyRangeDoc;
-use quando_api::domain::time::Zone;
-use quando_api::repo;
-use quando_api::state::AppState;
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait};
+use clap::{Args, Parser, Subcommand};
+use sea_orm::ConnectionTrait;
+
+use report::BackendReport;
+use seed::{FreshSlots, ScratchPostgres};
+use workloads::{Plan, Row, Target, Workload};
+
+pub type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+const WARMUP: Duration = Duration::from_secs(1);
 
 #[derive(Parser)]
-#[command(name = "quando-bench", about = "Benchmarks of Quando over HTTP")]
+#[command(name = "quando-bench", about = "The benchmark suite of Quando")]
 struct Cli {
     /// Also run on PostgreSQL: a server URL whose user may create databases
     /// (e.g. postgres://postgres@127.0.0.1:5432/test). A scratch database is created and dropped.
@@ -34,264 +45,236 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Availability for 31 days on a calendar with many existing events.
+    /// Every workload on SQLite (and PostgreSQL with --postgres-url), next to the raw-storage
+    /// baseline.
+    Suite(SuiteArgs),
+    /// The suite's availability workload alone: 31 days on one calendar with many events.
     Availability {
-        /// Existing events on the calendar.
+        /// Events on the calendar.
         #[arg(long, default_value_t = 10_000)]
         events: usize,
-        /// Measured requests (after 20 warm-up requests).
-        #[arg(long, default_value_t = 500)]
-        requests: usize,
+        /// Concurrent connections (1: one request after another).
+        #[arg(long, default_value_t = 1)]
+        connections: usize,
+        /// Measured seconds (after a 1 s warm-up).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Print Markdown tables.
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Internal: the server under test, started by the suite in a child process.
+    #[command(hide = true)]
+    ServeChild {
+        #[arg(long)]
+        database_url: String,
     },
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+#[derive(Args, Clone)]
+struct SuiteArgs {
+    /// Seeded events, spread evenly over the calendars.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: usize,
+    /// Seeded calendars (Europe/Rome, weekdays 09:00-17:00).
+    #[arg(long, default_value_t = 1_000)]
+    calendars: usize,
+    /// Concurrent keep-alive connections (and raw-storage baseline tasks).
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Measured seconds per workload (each after a 1 s warm-up).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Workloads to run, comma-separated (default all): create, create-idempotent,
+    /// create-taken, list, list-filtered, get, availability, deep.
+    #[arg(long, value_delimiter = ',')]
+    workloads: Vec<String>,
+    /// Print Markdown tables (for the README).
+    #[arg(long)]
+    markdown: bool,
+}
+
+fn main() -> Result<(), AnyError> {
     let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.command {
-        Command::Availability { events, requests } => {
-            let dir = tempfile::tempdir()?;
-            let sqlite = format!("sqlite://{}/bench.db?mode=rwc", dir.path().display());
-            availability("sqlite", &sqlite, events, requests).await?;
-            if let Some(url) = cli.postgres_url {
-                let (db_url, cleanup) = scratch_postgres(&url).await?;
-                let result = availability("postgres", &db_url, events, requests).await;
-                cleanup.await?;
-                result?;
-            }
+        Command::ServeChild { database_url } => runtime.block_on(child::serve_child(database_url)),
+        Command::Suite(args) => runtime.block_on(suite(args, cli.postgres_url)),
+        Command::Availability {
+            events,
+            connections,
+            seconds,
+            markdown,
+        } => runtime.block_on(suite(
+            SuiteArgs {
+                events,
+                calendars: 1,
+                connections,
+                seconds,
+                workloads: vec!["availability".into()],
+                markdown,
+            },
+            cli.postgres_url,
+        )),
+    }
+}
+
+async fn suite(args: SuiteArgs, postgres_url: Option<String>) -> Result<(), AnyError> {
+    let selected = if args.workloads.is_empty() {
+        Workload::ALL.to_vec()
+    } else {
+        let mut selected = Vec::new();
+        for name in &args.workloads {
+            selected.push(Workload::parse(name).ok_or_else(|| {
+                let all: Vec<_> = Workload::ALL.iter().map(|w| w.name()).collect();
+                format!("unknown workload {name}; choose from {}", all.join(", "))
+            })?);
+        }
+        selected
+    };
+    if args.calendars == 0 || args.events < args.calendars || args.connections == 0 {
+        return Err("need --calendars >= 1, --events >= --calendars, --connections >= 1".into());
+    }
+    let started = Instant::now();
+    let mut reports = Vec::new();
+
+    let dir = tempfile::tempdir()?;
+    let sqlite = format!("sqlite://{}/bench.db?mode=rwc", dir.path().display());
+    let label = "SQLite (WAL, synchronous=FULL, pool of 4)".to_string();
+    reports.push(backend(label, &sqlite, &args, &selected).await?);
+    drop(dir);
+
+    match postgres_url {
+        Some(url) => {
+            let scratch = ScratchPostgres::create(&url).await?;
+            let label = postgres_label(&scratch.url).await;
+            let result = backend(label, &scratch.url, &args, &selected).await;
+            scratch.drop_database().await?;
+            reports.push(result?);
+        }
+        None => {
+            eprintln!("PostgreSQL not run: pass --postgres-url or set QUANDO_BENCH_POSTGRES_URL")
         }
     }
+    for r in &reports {
+        if args.markdown {
+            print!("{}", report::markdown(r));
+        } else {
+            print!("{}", report::text(r));
+        }
+    }
+    println!(
+        "\nwhole run: {:.1}s; {} cores shared by the load generator and the server child",
+        started.elapsed().as_secs_f64(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     Ok(())
 }
 
-/// Creates a scratch database on the server of `url`; the returned future drops it.
-async fn scratch_postgres(
-    url: &str,
-) -> Result<
-    (
-        String,
-        impl std::future::Future<Output = Result<(), sea_orm::DbErr>>,
-    ),
-    Box<dyn std::error::Error>,
-> {
-    let name = format!("quando_bench_{}", uuid::Uuid::now_v7().simple());
-    let admin_db = sea_orm::Database::connect(url).await?;
-    admin_db
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
-    let db_url = format!("{base}/{name}");
-    let cleanup = async move {
-        admin_db
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+async fn postgres_label(url: &str) -> String {
+    let version = async {
+        let db = sea_orm::Database::connect(url).await.ok()?;
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SHOW server_version",
+            ))
             .await
-            .map(|_| ())
-    };
-    Ok((db_url, cleanup))
-}
-
-struct Fixture {
-    key: String,
-    calendar: CalendarId,
-    event_type: EventTypeId,
-    window_from: DateTime<Utc>,
-}
-
-/// An organization with one Rome calendar (weekdays 09:00-17:00), a 30-minute event type and
-/// `count` confirmed 30-minute events on weekday slots, centred on the measured window.
-async fn seed(
-    db: &DatabaseConnection,
-    count: usize,
-) -> Result<Fixture, Box<dyn std::error::Error>> {
-    let created = admin::create_organization(db, "bench").await?;
-    let org = OrgId(created.organization.id);
-    let zone = Zone::parse("Europe/Rome")?;
-    let weekdays = ["monday", "tuesday", "wednesday", "thursday", "friday"];
-    let calendar = repo::calendars::create(
-        db,
-        org,
-        repo::calendars::NewCalendar {
-            name: "Bench".into(),
-            timezone: zone,
-            description: None,
-            working_hours: Some(
-                weekdays
-                    .iter()
-                    .map(|d| WeeklyRangeDoc {
-                        day: (*d).into(),
-                        start: "09:00".into(),
-                        end: "17:00".into(),
-                    })
-                    .collect(),
-            ),
-            date_overrides: Vec::new(),
-        },
-    )
-    .await?;
-    let event_type = repo::event_types::create(
-        db,
-        org,
-        repo::event_types::NewEventType {
-            calendar_id: None,
-            name: "30 min".into(),
-            duration_minutes: 30,
-            buffer_before_minutes: 0,
-            buffer_after_minutes: 0,
-            minimum_notice_minutes: None,
-            slot_interval_minutes: None,
-            max_advance_days: None,
-            location: None,
-            active: true,
-        },
-    )
-    .await?;
-
-    // Every third weekday slot, walking out from the window's start in both directions, so
-    // the window holds a realistic third of its slots booked and the rest is history/future.
-    let window_from = Utc::now() + Span::days(60);
-    let window_date = window_from.with_timezone(&zone.0).date_naive();
-    let mut starts = Vec::with_capacity(count);
-    let mut offset = 0i64;
-    while starts.len() < count {
-        for date in [
-            window_date + Span::days(offset),
-            window_date - Span::days(offset + 1),
-        ] {
-            if matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
-                continue;
-            }
-            for slot in (0..16).step_by(3) {
-                if starts.len() < count {
-                    starts.push(local(zone, date, 9 * 60 + slot * 30));
-                }
-            }
-        }
-        offset += 1;
+            .ok()??;
+        let v: String = row.try_get("", "server_version").ok()?;
+        let _ = db.close().await;
+        Some(v)
     }
-    let now = Utc::now();
-    let txn = db.begin().await?;
-    for chunk in starts.chunks(500) {
-        let rows = chunk.iter().map(|start| {
-            let end = *start + Span::minutes(30);
-            let block = Block { start: *start, end };
-            entity::events::ActiveModel {
-                id: Set(uuid::Uuid::now_v7()),
-                org_id: Set(org.0),
-                calendar_id: Set(calendar.id),
-                event_type_id: Set(event_type.id),
-                start_time: Set(*start),
-                end_time: Set(end),
-                block_start: Set(block.start),
-                block_end: Set(block.end),
-                timezone: Set("Europe/Rome".into()),
-                customer_name: Set(Some("Bench".into())),
-                customer_phone: Set(None),
-                customer_email: Set(None),
-                notes: Set(None),
-                title: Set(None),
-                location: Set(None),
-                status: Set("confirmed".into()),
-                booked_via: Set("api".into()),
-                cancellation_reason: Set(None),
-                cancelled_at: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-            }
-        });
-        entity::events::Entity::insert_many(rows).exec(&txn).await?;
-    }
-    txn.commit().await?;
-    Ok(Fixture {
-        key: created.api_key.key,
-        calendar: CalendarId(calendar.id),
-        event_type: EventTypeId(event_type.id),
-        window_from,
-    })
+    .await;
+    format!(
+        "PostgreSQL {} (pool of 16)",
+        version.unwrap_or_else(|| "?".into())
+    )
 }
 
-fn local(zone: Zone, date: NaiveDate, minutes: i64) -> DateTime<Utc> {
-    let naive = date.and_hms_opt(0, 0, 0).unwrap_or_default() + Span::minutes(minutes);
-    zone.0
-        .from_local_datetime(&naive)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| zone.instant_lenient(naive))
-}
-
-/// Starts the real server on 127.0.0.1:0 and returns its base URL.
-async fn serve(db: DatabaseConnection, url: &str) -> Result<String, Box<dyn std::error::Error>> {
-    let state = AppState::new(
-        db,
-        Config {
-            database_url: url.to_string(),
-            ..Config::default()
-        },
-    );
-    let acceptor =
-        poem::listener::Listener::into_acceptor(poem::listener::TcpListener::bind("127.0.0.1:0"))
-            .await?;
-    let addr = poem::listener::Acceptor::local_addr(&acceptor)
-        .into_iter()
-        .find_map(|a| a.as_socket_addr().copied())
-        .ok_or("no local address")?;
-    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(quando_api::app(state)));
-    Ok(format!("http://{addr}"))
-}
-
-async fn availability(
-    backend: &str,
+/// Seeds, measures the baseline, then runs the workloads against a server child.
+async fn backend(
+    label: String,
     url: &str,
-    events: usize,
-    requests: usize,
-) -> Result<(), Box<dyn std::error::Error>> {
+    args: &SuiteArgs,
+    selected: &[Workload],
+) -> Result<BackendReport, AnyError> {
+    let plan = Plan {
+        connections: args.connections,
+        warmup: WARMUP,
+        measure: Duration::from_secs(args.seconds),
+    };
+    eprintln!("== {label}");
     let db = quando_api::db::connect(url).await?;
     quando_api::db::migrate(&db).await?;
-    let started = Instant::now();
-    let fx = seed(&db, events).await?;
-    let seeded = started.elapsed();
-    let base = serve(db, url).await?;
-    let client = reqwest::Client::new();
-    let from = fx.window_from;
-    let to = from + Span::days(31);
-    let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let target = format!(
-        "{base}/v1/calendar/availability?calendarId={}&eventTypeId={}&dateFrom={}&dateTo={}",
-        fx.calendar.0,
-        fx.event_type.0,
-        fmt(from),
-        fmt(to)
+    eprintln!(
+        "  seeding {} over {}",
+        report::count(args.events, "event"),
+        report::count(args.calendars, "calendar")
     );
-    let mut slots = 0;
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    for i in 0..(requests + 20) {
-        let t0 = Instant::now();
-        let resp = client.get(&target).bearer_auth(&fx.key).send().await?;
-        let status = resp.status();
-        let body: serde_json::Value = resp.json().await?;
-        let elapsed = t0.elapsed();
-        if !status.is_success() {
-            return Err(format!("availability answered {status}: {body}").into());
-        }
-        slots = body["data"]["slots"].as_array().map_or(0, Vec::len);
-        if i >= 20 {
-            histogram.record(micros(elapsed))?;
+    let seeding = seed::seeding_connection(url).await?;
+    let seeded = Arc::new(seed::seed(&seeding, args.events, args.calendars).await?);
+    seeding.close().await?;
+    eprintln!("  seeded in {:.1}s", seeded.elapsed.as_secs_f64());
+    let slots = Arc::new(FreshSlots::new(seeded.calendars.clone())?);
+    let baseline = if selected.contains(&Workload::Create) {
+        eprintln!("  raw-storage baseline");
+        Some(workloads::baseline(&db, &seeded, slots.clone(), &plan).await?)
+    } else {
+        None
+    };
+    db.close().await?;
+
+    let server = child::Server::start(url).await?;
+    let pid = server.pid();
+    let rss_idle_kb = server.memory().map(|(rss, _)| rss);
+    let target = Target {
+        client: reqwest::Client::builder()
+            .pool_max_idle_per_host(args.connections)
+            .build()?,
+        base: server.base.clone(),
+        key: seeded.key.as_str().into(),
+        seeded: seeded.clone(),
+        slots,
+    };
+    let mut rows = Vec::new();
+    for &workload in selected {
+        eprintln!("  {}", workload.name());
+        let result = if workload == Workload::Deep {
+            workloads::run_deep(&target, &plan, pid).await
+        } else {
+            workloads::run_simple(&target, &plan, workload, pid)
+                .await
+                .map(|row| vec![row])
+        };
+        match result {
+            Ok(r) => rows.extend(r),
+            Err(err) => rows.push(Row {
+                name: workload.name().into(),
+                what: String::new(),
+                expected: 200,
+                measured: None,
+                max_rss_kb: None,
+                note: Some(format!("FAILED: {err}")),
+            }),
         }
     }
-    let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
-    println!(
-        "availability {backend}: {events} events on the calendar, 31-day window with {slots} free slots, {requests} sequential requests (seeded in {:.1}s)",
-        seeded.as_secs_f64()
-    );
-    println!(
-        "  median {:.2} ms   p90 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
-        ms(0.5),
-        ms(0.9),
-        ms(0.99),
-        histogram.max() as f64 / 1000.0
-    );
-    Ok(())
-}
-
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+    let rss_peak_kb = server.memory().map(|(_, hwm)| hwm);
+    server.stop();
+    Ok(BackendReport {
+        label,
+        events: args.events,
+        calendars: args.calendars,
+        events_per_calendar: seeded.events_per_calendar,
+        seeded_in: seeded.elapsed,
+        connections: args.connections,
+        seconds: args.seconds,
+        warmup: WARMUP,
+        baseline,
+        rows,
+        rss_idle_kb,
+        rss_peak_kb,
+    })
 }

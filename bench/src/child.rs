@@ -1,0 +1,164 @@
+//! The server under test runs in a child process (this binary again, `serve-child`), so the
+//! resident memory we report is the server's alone, not the load generator's.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use quando_api::config::Config;
+use quando_api::state::AppState;
+
+use crate::AnyError;
+
+const READY_LINE: &str = "quando-bench child listening on ";
+
+/// The child side: what `quando serve` runs (logging set-up, connect, migrate, the same app on
+/// poem with the same idle timeout, the idempotency purge), on 127.0.0.1:0, with a per-key
+/// rate limit no benchmark reaches. Prints its address on stdout first.
+pub async fn serve_child(database_url: String) -> Result<(), AnyError> {
+    let log_json = std::env::var("QUANDO_LOG_FORMAT").is_ok_and(|f| f == "json");
+    quando_api::telemetry::init(std::env::var("QUANDO_LOG").ok().as_deref(), log_json);
+    let db = quando_api::db::connect(&database_url).await?;
+    quando_api::db::migrate(&db).await?;
+    let acceptor =
+        poem::listener::Listener::into_acceptor(poem::listener::TcpListener::bind("127.0.0.1:0"))
+            .await?;
+    let addr = poem::listener::Acceptor::local_addr(&acceptor)
+        .into_iter()
+        .find_map(|a| a.as_socket_addr().copied())
+        .ok_or("no local address")?;
+    let config = Config {
+        database_url,
+        bind: addr.to_string(),
+        rate_limit_per_minute: 1_000_000_000,
+        ..Config::default()
+    };
+    let purge_db = db.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let now = quando_api::domain::time::now();
+            let _ = quando_api::repo::idempotency::purge_expired(&purge_db, now).await;
+        }
+    });
+    println!("{READY_LINE}http://{addr}");
+    poem::Server::new_with_acceptor(acceptor)
+        .idle_timeout(Duration::from_secs(60))
+        .run(quando_api::app(AppState::new(db, config)))
+        .await?;
+    Ok(())
+}
+
+/// The parent side: a running server child.
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+impl Server {
+    /// Starts the child on `database_url` and waits until it listens.
+    pub async fn start(database_url: &str) -> Result<Self, AnyError> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["serve-child", "--database-url", database_url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("child stdout")?;
+        let found = tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stdout);
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if lines.read_line(&mut line).ok()? == 0 {
+                    return None;
+                }
+                if let Some(base) = line.trim().strip_prefix(READY_LINE) {
+                    let base = base.to_string();
+                    // The server logs on stdout, as `quando serve` does; keep draining it.
+                    std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
+                    return Some(base);
+                }
+            }
+        })
+        .await?;
+        match found {
+            Some(base) => Ok(Server { child, base }),
+            None => {
+                let _ = child.kill();
+                let status = child.wait()?;
+                Err(format!("the server child exited before listening ({status})").into())
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Current and peak resident memory, in KiB.
+    pub fn memory(&self) -> Option<(u64, u64)> {
+        memory_of(self.pid())
+    }
+
+    /// Stops the server (SIGKILL: nothing it holds needs a graceful end here).
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// VmRSS and VmHWM of a process, in KiB.
+pub fn memory_of(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Samples a process's VmRSS every 50 ms until stopped; `stop` returns the largest seen (KiB).
+pub struct RssSampler {
+    running: Arc<AtomicBool>,
+    max: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RssSampler {
+    pub fn start(pid: u32) -> Self {
+        let running = Arc::new(AtomicBool::new(true));
+        let max = Arc::new(AtomicU64::new(0));
+        let (r, m) = (running.clone(), max.clone());
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(50));
+            while r.load(Ordering::Relaxed) {
+                tick.tick().await;
+                if let Some((rss, _)) = memory_of(pid) {
+                    m.fetch_max(rss, Ordering::Relaxed);
+                }
+            }
+        });
+        RssSampler { running, max, task }
+    }
+
+    pub async fn stop(self, pid: u32) -> u64 {
+        self.running.store(false, Ordering::Relaxed);
+        let _ = self.task.await;
+        if let Some((rss, _)) = memory_of(pid) {
+            self.max.fetch_max(rss, Ordering::Relaxed);
+        }
+        self.max.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,338 @@
+//! The organization every workload runs against, written straight through the library (no
+//! HTTP): calendars with office hours, one event type, and a history of confirmed events
+//! bulk-inserted in chunks. Also the scratch PostgreSQL database and the generator of free
+//! slots that the create workloads and the raw-storage baseline book.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Datelike, Duration as Span, NaiveDate, TimeZone, Utc, Weekday};
+use quando_api::admin;
+use quando_api::auth::Scope;
+use quando_api::domain::booking::Block;
+use quando_api::domain::ids::OrgId;
+use quando_api::domain::schedule::WeeklyRangeDoc;
+use quando_api::domain::time::Zone;
+use quando_api::repo;
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait};
+use uuid::Uuid;
+
+use crate::AnyError;
+
+/// Office hours: weekdays 09:00-17:00 local, sixteen 30-minute slots a day.
+pub const ZONE: &str = "Europe/Rome";
+const DAY_START_MINUTES: i64 = 9 * 60;
+const SLOT_MINUTES: i64 = 30;
+const SLOTS_PER_DAY: u64 = 16;
+/// Rows per INSERT (21 columns: 21,000 bind parameters, under both SQLite's 32,766 and
+/// PostgreSQL's 65,535) and rows per transaction.
+const ROWS_PER_INSERT: usize = 1_000;
+const ROWS_PER_TRANSACTION: usize = 50_000;
+/// Seeded events taken as targets of the create-taken workload (future ones only).
+const TAKEN_SAMPLE: usize = 100_000;
+
+/// What the workloads need to know about the seeded organization.
+pub struct Seeded {
+    pub org: OrgId,
+    /// A key with both scopes and a per-minute limit of 1,000,000,000.
+    pub key: String,
+    pub calendars: Vec<Uuid>,
+    pub event_type: Uuid,
+    /// Every seeded event, for get-by-id.
+    pub event_ids: Vec<Uuid>,
+    /// (calendar, start, end) of seeded events in the future: booking them again is a conflict.
+    pub taken: Vec<(Uuid, DateTime<Utc>, DateTime<Utc>)>,
+    /// The local dates the history covers, `[first, last]`.
+    pub first_date: NaiveDate,
+    pub last_date: NaiveDate,
+    /// Today (local): windows after it hold bookable future slots.
+    pub today: NaiveDate,
+    pub events_per_calendar: usize,
+    pub elapsed: Duration,
+}
+
+/// Weekday number `n` counted from the Monday `base` (five per week).
+fn weekday_date(base: NaiveDate, n: u64) -> NaiveDate {
+    base + Span::days(((n / 5) * 7 + n % 5) as i64)
+}
+
+/// The instant of slot `slot` (0..16) of a local date.
+fn slot_start(zone: Zone, date: NaiveDate, slot: u64) -> DateTime<Utc> {
+    let naive = date.and_hms_opt(0, 0, 0).unwrap_or_default()
+        + Span::minutes(DAY_START_MINUTES + slot as i64 * SLOT_MINUTES);
+    zone.0
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| zone.instant_lenient(naive))
+}
+
+fn monday_of(date: NaiveDate) -> NaiveDate {
+    date - Span::days(date.weekday().num_days_from_monday().into())
+}
+
+fn working_hours() -> Vec<WeeklyRangeDoc> {
+    ["monday", "tuesday", "wednesday", "thursday", "friday"]
+        .iter()
+        .map(|d| WeeklyRangeDoc {
+            day: (*d).into(),
+            start: "09:00".into(),
+            end: "17:00".into(),
+        })
+        .collect()
+}
+
+/// Seeds one organization: `calendars` Rome calendars (weekdays 09:00-17:00), one 30-minute
+/// event type for any calendar, and `events` confirmed 30-minute events spread evenly over the
+/// calendars. Each calendar's events sit on distinct weekday office-hour slots, evenly spaced
+/// over a history that ends a year from now and starts two years ago (earlier when a calendar
+/// needs more room: at most one slot in two is booked), so every calendar has a past, a
+/// present and a future.
+pub async fn seed(
+    db: &DatabaseConnection,
+    events: usize,
+    calendars: usize,
+) -> Result<Seeded, AnyError> {
+    let started = Instant::now();
+    let created = admin::create_organization(db, "bench").await?;
+    let org = OrgId(created.organization.id);
+    let key = admin::create_key(db, org.0, &Scope::ALL, Some("bench"), Some(1_000_000_000)).await?;
+    let zone = Zone::parse(ZONE)?;
+
+    let txn = db.begin().await?;
+    let mut calendar_ids = Vec::with_capacity(calendars);
+    for i in 0..calendars {
+        let calendar = repo::calendars::create(
+            &txn,
+            org,
+            repo::calendars::NewCalendar {
+                name: format!("Studio {i}"),
+                timezone: zone,
+                description: None,
+                working_hours: Some(working_hours()),
+                date_overrides: Vec::new(),
+            },
+        )
+        .await?;
+        calendar_ids.push(calendar.id);
+    }
+    let event_type = repo::event_types::create(
+        &txn,
+        org,
+        repo::event_types::NewEventType {
+            calendar_id: None,
+            name: "30 min".into(),
+            duration_minutes: 30,
+            buffer_before_minutes: 0,
+            buffer_after_minutes: 0,
+            minimum_notice_minutes: None,
+            slot_interval_minutes: None,
+            max_advance_days: None,
+            location: None,
+            active: true,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+
+    // The history's geometry: whole weeks, ending 52 weeks after this week's Monday.
+    let now = Utc::now();
+    let today = now.with_timezone(&zone.0).date_naive();
+    let per_calendar_max = events.div_ceil(calendars.max(1));
+    let min_weekdays = 3 * 52 * 5;
+    let weekdays = (min_weekdays as u64).max((2 * per_calendar_max as u64).div_ceil(SLOTS_PER_DAY));
+    let weeks = weekdays.div_ceil(5);
+    let end_monday = monday_of(today) + Span::weeks(52);
+    let first_monday = end_monday - Span::weeks(weeks as i64);
+    let total_slots = weeks * 5 * SLOTS_PER_DAY;
+
+    let count_of = |c: usize| events / calendars + usize::from(c < events % calendars);
+    let mut event_ids = Vec::with_capacity(events);
+    let mut taken = Vec::new();
+    let mut rows = Vec::with_capacity(ROWS_PER_TRANSACTION);
+    let soon = now + Span::days(1);
+    // Walk k-th events of every calendar together, so inserts arrive roughly in time order.
+    for k in 0..per_calendar_max {
+        for (c, calendar) in calendar_ids.iter().enumerate() {
+            let n = count_of(c);
+            if k >= n {
+                continue;
+            }
+            let stride = total_slots as f64 / n as f64;
+            let phase = (c as u64 * 7_919) % (stride as u64).max(1);
+            let slot = (k as f64 * stride) as u64 + phase;
+            let date = weekday_date(first_monday, slot / SLOTS_PER_DAY);
+            let start = slot_start(zone, date, slot % SLOTS_PER_DAY);
+            let end = start + Span::minutes(SLOT_MINUTES);
+            let id = Uuid::now_v7();
+            let i = event_ids.len();
+            event_ids.push(id);
+            if start > soon && taken.len() < TAKEN_SAMPLE && i % 3 == 0 {
+                taken.push((*calendar, start, end));
+            }
+            rows.push(entity::events::ActiveModel {
+                id: Set(id),
+                org_id: Set(org.0),
+                calendar_id: Set(*calendar),
+                event_type_id: Set(event_type.id),
+                start_time: Set(start),
+                end_time: Set(end),
+                block_start: Set(start),
+                block_end: Set(end),
+                timezone: Set(ZONE.into()),
+                customer_name: Set(Some(format!("Cliente {i}"))),
+                customer_phone: Set(Some(format!("+3906{:08}", i % 100_000_000))),
+                customer_email: Set(Some(format!("cliente{i}@example.com"))),
+                notes: Set(None),
+                title: Set(Some("Consulenza".into())),
+                location: Set(None),
+                status: Set("confirmed".into()),
+                booked_via: Set("api".into()),
+                cancellation_reason: Set(None),
+                cancelled_at: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            });
+            if rows.len() == ROWS_PER_TRANSACTION {
+                insert_rows(db, std::mem::take(&mut rows)).await?;
+                progress(event_ids.len(), events, started);
+            }
+        }
+    }
+    if !rows.is_empty() {
+        insert_rows(db, rows).await?;
+    }
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // Fresh statistics, as autovacuum would have them on a database with this history.
+        db.execute_unprepared("ANALYZE").await?;
+    }
+    Ok(Seeded {
+        org,
+        key: key.key,
+        calendars: calendar_ids,
+        event_type: event_type.id,
+        event_ids,
+        taken,
+        first_date: first_monday,
+        last_date: end_monday - Span::days(3),
+        today,
+        events_per_calendar: per_calendar_max,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The connection that seeds. On SQLite one connection with a 256 MiB page cache, so the
+/// indexes led by calendar stay in memory while a million rows go in; durability as the
+/// server's (WAL, synchronous FULL). On PostgreSQL the server's pool.
+pub async fn seeding_connection(url: &str) -> Result<DatabaseConnection, AnyError> {
+    if !quando_api::db::is_sqlite(url) {
+        return Ok(quando_api::db::connect(url).await?);
+    }
+    let mut opts = sea_orm::ConnectOptions::new(url.to_string());
+    opts.sqlx_logging(false)
+        .max_connections(1)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5))
+                .pragma("cache_size", "-262144")
+        });
+    Ok(sea_orm::Database::connect(opts).await?)
+}
+
+async fn insert_rows(
+    db: &DatabaseConnection,
+    mut rows: Vec<entity::events::ActiveModel>,
+) -> Result<(), AnyError> {
+    let txn = db.begin().await?;
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(ROWS_PER_INSERT));
+        entity::events::Entity::insert_many(std::mem::replace(&mut rows, rest))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+fn progress(done: usize, total: usize, started: Instant) {
+    if done.is_multiple_of(200_000) {
+        eprintln!(
+            "  seeded {done}/{total} events ({:.0}s)",
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// Distinct free slots for new bookings: weekday office hours from the first Monday of 2035
+/// (nothing is seeded that far ahead), round-robin over the calendars. One counter serves the
+/// raw-storage baseline and the HTTP create workloads of a backend, so no slot is booked twice.
+pub struct FreshSlots {
+    calendars: Vec<Uuid>,
+    base: NaiveDate,
+    zone: Zone,
+    next: AtomicU64,
+}
+
+impl FreshSlots {
+    pub fn new(calendars: Vec<Uuid>) -> Result<Self, AnyError> {
+        let mut base = NaiveDate::from_ymd_opt(2035, 1, 1).ok_or("date")?;
+        while base.weekday() != Weekday::Mon {
+            base += Span::days(1);
+        }
+        Ok(FreshSlots {
+            calendars,
+            base,
+            zone: Zone::parse(ZONE)?,
+            next: AtomicU64::new(0),
+        })
+    }
+
+    /// The next (calendar, start, end).
+    pub fn next(&self) -> (Uuid, DateTime<Utc>, DateTime<Utc>) {
+        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        let c = self.calendars.len() as u64;
+        let (calendar, n) = (self.calendars[(k % c) as usize], k / c);
+        let date = weekday_date(self.base, n / SLOTS_PER_DAY);
+        let start = slot_start(self.zone, date, n % SLOTS_PER_DAY);
+        (calendar, start, start + Span::minutes(SLOT_MINUTES))
+    }
+}
+
+/// The block a 30-minute event with no buffers occupies.
+pub fn block(start: DateTime<Utc>, end: DateTime<Utc>) -> Block {
+    Block::around(start, end, 0, 0)
+}
+
+/// A scratch database on the server of `url`; `drop_database` removes it.
+pub struct ScratchPostgres {
+    admin: DatabaseConnection,
+    name: String,
+    pub url: String,
+}
+
+impl ScratchPostgres {
+    pub async fn create(url: &str) -> Result<Self, AnyError> {
+        let name = format!("quando_bench_{}", Uuid::now_v7().simple());
+        let admin = sea_orm::Database::connect(url).await?;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await?;
+        let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
+        let url = format!("{base}/{name}");
+        Ok(ScratchPostgres { admin, name, url })
+    }
+
+    pub async fn drop_database(self) -> Result<(), AnyError> {
+        self.admin
+            .execute_unprepared(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .await?;
+        self.admin.close().await?;
+        Ok(())
+    }
+}
