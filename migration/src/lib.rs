@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261120_000001_create_core_tables;
 mod m20261120_000002_create_idempotency_keys;
 mod m20261121_000003_add_availability_rules;
+mod m20261121_000004_list_index_serves_calendar_order;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261120_000001_create_core_tables::Migration),
             Box::new(m20261120_000002_create_idempotency_keys::Migration),
             Box::new(m20261121_000003_add_availability_rules::Migration),
+            Box::new(m20261121_000004_list_index_serves_calendar_order::Migration),
         ]
     }
 }
