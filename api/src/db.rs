@@ -36,3 +36,15 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }
+
+/// Gives SQLite's query planner statistics (bounded sampling, milliseconds even on millions of
+/// rows). Without them it may walk an organization's whole date range through the wrong index
+/// for a calendar-filtered list. PostgreSQL's autovacuum analyzes on its own.
+pub async fn analyze(db: &DatabaseConnection) -> Result<(), DbErr> {
+    use sea_orm::ConnectionTrait;
+    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        db.execute_unprepared("PRAGMA analysis_limit = 1000; ANALYZE;")
+            .await?;
+    }
+    Ok(())
+}

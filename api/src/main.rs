@@ -171,7 +171,8 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 auth_failures_per_minute,
                 request_timeout: std::time::Duration::from_secs(request_timeout_seconds.max(1)),
             };
-            tokio::spawn(purge_idempotency_keys(conn.clone()));
+            quando_api::db::analyze(&conn).await?;
+            tokio::spawn(housekeeping(conn.clone()));
             tracing::info!(%bind, "quando listening");
             poem::Server::new(TcpListener::bind(bind))
                 .idle_timeout(std::time::Duration::from_secs(60))
@@ -243,11 +244,15 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
     }
 }
 
-/// Housekeeping: stored Idempotency-Key responses are deleted once past their 24 hours.
-async fn purge_idempotency_keys(db: sea_orm::DatabaseConnection) {
+/// Hourly housekeeping: stored Idempotency-Key responses are deleted once past their 24 hours,
+/// and the planner's statistics are refreshed.
+async fn housekeeping(db: sea_orm::DatabaseConnection) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         tick.tick().await;
+        if let Err(err) = quando_api::db::analyze(&db).await {
+            tracing::warn!(error = %err, "statistics refresh failed");
+        }
         match quando_api::repo::idempotency::purge_expired(&db, quando_api::domain::time::now())
             .await
         {

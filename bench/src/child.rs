@@ -14,7 +14,7 @@ use crate::AnyError;
 
 const READY_LINE: &str = "quando-bench child listening on ";
 
-/// The child side: what `quando serve` runs (logging set-up, connect, migrate, the same app on
+/// The child side: what `quando serve` runs (logging set-up, connect, migrate, analyze, the same app on
 /// poem with the same idle timeout, the idempotency purge), on 127.0.0.1:0, with a per-key
 /// rate limit no benchmark reaches. Prints its address on stdout first.
 pub async fn serve_child(database_url: String) -> Result<(), AnyError> {
@@ -22,6 +22,7 @@ pub async fn serve_child(database_url: String) -> Result<(), AnyError> {
     quando_api::telemetry::init(std::env::var("QUANDO_LOG").ok().as_deref(), log_json);
     let db = quando_api::db::connect(&database_url).await?;
     quando_api::db::migrate(&db).await?;
+    quando_api::db::analyze(&db).await?;
     let acceptor =
         poem::listener::Listener::into_acceptor(poem::listener::TcpListener::bind("127.0.0.1:0"))
             .await?;
