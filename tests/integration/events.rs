@@ -981,20 +981,6 @@ async fn post_event_with_an_event_type_for_any_calendar_is_201(app: TestApp) {
 
 // ----- no double booking -----
 
-#[track_caller]
-fn assert_conflict(resp: &Resp, conflicting: &Value) {
-    let error = assert_error(resp, 409, "slot_unavailable");
-    assert_eq!(
-        error["details"]["reason"],
-        json!("conflict"),
-        "details.reason: {error}"
-    );
-    assert_eq!(
-        error["details"]["conflictingEventId"], conflicting["id"],
-        "details.conflictingEventId should name the event in the way: {error}"
-    );
-}
-
 async fn post_event_overlapping_a_confirmed_event_is_409(app: TestApp) {
     let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
     let first = app
@@ -1022,7 +1008,7 @@ async fn post_event_overlapping_a_confirmed_event_is_409(app: TestApp) {
             "{start}..{end} overlaps 10:00..10:30: {}",
             resp.describe()
         );
-        assert_conflict(&resp, &first);
+        assert_slot_conflict(&resp, &first);
     }
     let (items, _) = assert_list(&app.list_events(&[]).await);
     assert_eq!(
@@ -1056,7 +1042,7 @@ async fn post_event_overlapping_a_tentative_event_is_409(app: TestApp) {
             "2027-04-15T10:45:00Z",
         ))
         .await;
-    assert_conflict(&resp, &tentative);
+    assert_slot_conflict(&resp, &tentative);
 }
 
 async fn post_events_back_to_back_are_both_201(app: TestApp) {
@@ -1143,7 +1129,7 @@ async fn post_event_inside_the_buffer_after_an_event_is_409(app: TestApp) {
             "2027-04-15T11:10:00Z",
         ))
         .await;
-    assert_conflict(&resp, &first);
+    assert_slot_conflict(&resp, &first);
     app.create_event(
         &app.key,
         &calendar_id,
@@ -1185,7 +1171,7 @@ async fn post_event_whose_buffer_before_reaches_an_event_is_409(app: TestApp) {
             "2027-04-15T11:00:00Z",
         ))
         .await;
-    assert_conflict(&resp, &first);
+    assert_slot_conflict(&resp, &first);
     app.create_event(
         &app.key,
         &calendar_id,
@@ -1222,7 +1208,7 @@ async fn simultaneous_posts_for_one_slot_book_exactly_once(app: TestApp) {
     );
     let winner = assert_ok(created[0], 201);
     for resp in responses.iter().filter(|r| r.status != 201) {
-        assert_conflict(resp, &winner);
+        assert_slot_conflict(resp, &winner);
     }
     let (items, pagination) = assert_list(&app.list_events(&[]).await);
     assert_pagination(&pagination, 1, 20, 1, 1);

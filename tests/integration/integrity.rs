@@ -60,24 +60,6 @@ fn cancel_path(id: &str) -> String {
     format!("{EVENTS}/{id}/cancel")
 }
 
-/// 409 slot_unavailable with details `{"reason":"conflict","conflictingEventId": <conflicting's id>}`.
-#[track_caller]
-fn assert_slot_conflict(resp: &Resp, conflicting: &Value) {
-    let error = assert_error(resp, 409, "slot_unavailable");
-    assert_eq!(
-        error["details"]["reason"],
-        json!("conflict"),
-        "details.reason should be \"conflict\": {}",
-        resp.describe()
-    );
-    assert_eq!(
-        error["details"]["conflictingEventId"],
-        conflicting["id"],
-        "details.conflictingEventId should name the event in the way: {}",
-        resp.describe()
-    );
-}
-
 /// POST /v1/calendar/events with `key` and an Idempotency-Key.
 async fn post_idempotent(app: &TestApp, key: &str, idempotency_key: &str, body: &Value) -> Resp {
     send(

@@ -773,3 +773,21 @@ pub fn plus_minutes(t: &str, minutes: i64) -> String {
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
 }
+
+/// A 409 `slot_unavailable` for an overlap, naming the event in the way.
+#[track_caller]
+pub fn assert_slot_conflict(resp: &Resp, conflicting: &Value) {
+    let error = assert_error(resp, 409, "slot_unavailable");
+    assert_eq!(
+        error["details"]["reason"],
+        json!("conflict"),
+        "details.reason should be \"conflict\": {}",
+        resp.describe()
+    );
+    assert_eq!(
+        error["details"]["conflictingEventId"],
+        conflicting["id"],
+        "details.conflictingEventId should name the event in the way: {}",
+        resp.describe()
+    );
+}
