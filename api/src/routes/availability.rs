@@ -8,7 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
-use super::ApiTags;
+use super::{ApiTags, request_zone};
 use crate::auth::{Scope, TenantAuth};
 use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId};
 use crate::domain::slots::{self, BlockIndex, Reason, SlotRules};
@@ -252,10 +252,7 @@ impl AvailabilityApi {
         auth.0.require(Scope::CalendarRead)?;
         let org = auth.0.org_id;
         let mut v = Violations::default();
-        let named = timezone
-            .0
-            .as_deref()
-            .and_then(|z| v.check("timezone", Zone::parse(z)));
+        let named = request_zone(&mut v, timezone.0.as_deref());
         let from = v.check("dateFrom", parse_instant(&date_from.0, named));
         let to = v.check("dateTo", parse_instant(&date_to.0, named));
         if let (Some(from), Some(to)) = (from, to) {

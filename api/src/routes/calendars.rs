@@ -7,7 +7,7 @@ use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
-use super::{ApiTags, maybe, optional_text};
+use super::{ApiTags, maybe, optional_text, request_zone};
 use crate::auth::{Scope, TenantAuth};
 use crate::domain::ids::CalendarId;
 use crate::domain::schedule::{OverrideDoc, RangeDoc, Schedule, WeeklyRangeDoc};
@@ -324,10 +324,6 @@ pub enum CalendarResponse {
     Ok(Json<CalendarEnvelope>),
 }
 
-fn zone(v: &mut Violations, value: Option<&str>) -> Option<Zone> {
-    value.and_then(|z| v.check("timezone", Zone::parse(z)))
-}
-
 pub struct CalendarsApi;
 
 #[OpenApi(prefix_path = "/v1/calendar/calendars", tag = "ApiTags::Calendars")]
@@ -383,7 +379,7 @@ impl CalendarsApi {
         if name.is_empty() {
             v.add("name", "must not be blank");
         }
-        let timezone = zone(&mut v, Some(body.timezone.as_deref().unwrap_or("UTC")));
+        let timezone = request_zone(&mut v, Some(body.timezone.as_deref().unwrap_or("UTC")));
         let weekly = body.working_hours.as_deref().map(weekly_docs);
         let overrides = body
             .date_overrides
@@ -445,7 +441,7 @@ impl CalendarsApi {
         if name.as_deref() == Some("") {
             v.add("name", "must not be blank");
         }
-        let timezone = zone(&mut v, body.timezone.as_deref());
+        let timezone = request_zone(&mut v, body.timezone.as_deref());
         let working_hours = maybe(body.working_hours).map(|w| w.as_deref().map(weekly_docs));
         let date_overrides =
             maybe(body.date_overrides).map(|o| o.as_deref().map(override_docs).unwrap_or_default());

@@ -9,7 +9,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::availability::{Refusal, Rules, bookable};
-use super::{ApiTags, maybe, optional_text};
+use super::{ApiTags, maybe, optional_text, request_zone};
 use crate::auth::{Scope, TenantAuth};
 use crate::domain::booking::{self, Block};
 use crate::domain::contact::{Email, Phone};
@@ -378,12 +378,6 @@ fn parse_email(v: &mut Violations, email: &str) -> Option<String> {
         .filter(|e| !e.trim().is_empty())
         .and_then(|e| v.check("customerEmail", Email::parse(e)))
         .map(|e| e.as_str().to_string())
-}
-
-/// The zone a request names, if any. Local times are read only in a zone the request names:
-/// a time without an offset in a request without `timezone` is refused, never read as UTC.
-fn request_zone(v: &mut Violations, name: Option<&str>) -> Option<Zone> {
-    name.and_then(|z| v.check("timezone", Zone::parse(z)))
 }
 
 impl From<BookingError> for ApiError {

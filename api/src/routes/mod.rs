@@ -39,3 +39,13 @@ pub fn maybe<T>(value: poem_openapi::types::MaybeUndefined<T>) -> Option<Option<
         MaybeUndefined::Value(v) => Some(Some(v)),
     }
 }
+
+/// The `timezone` a request names, parsed; an invalid one is recorded as a field error. Local
+/// times are read only in a zone the request names: without one they are refused, never read
+/// as UTC.
+pub fn request_zone(
+    v: &mut crate::error::Violations,
+    name: Option<&str>,
+) -> Option<crate::domain::time::Zone> {
+    name.and_then(|z| v.check("timezone", crate::domain::time::Zone::parse(z)))
+}
