@@ -282,17 +282,17 @@ mod tests {
             .to_string()
     }
 
-    /// Every scenario of the shared vectors, computed by an independent reference engine:
+    /// Every scenario of the slot vectors (testdata/README.md), computed by an independent reference engine:
     /// DST in Rome, New York, Sydney and Chatham, Kolkata, overrides, buffers, notice,
     /// advance, request zones.
     #[test]
-    fn the_engine_agrees_with_every_shared_slot_vector() {
+    fn the_engine_agrees_with_every_slot_vector() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/testdata/slot-vectors.json"
+            "/../testdata/slot-vectors.json"
         );
         let text = std::fs::read_to_string(path)
-            .expect("shared/testdata/slot-vectors.json beside the repo");
+            .expect("testdata/slot-vectors.json in the repository");
         let doc: Value = serde_json::from_str(&text).unwrap();
         let scenarios = doc["scenarios"].as_array().unwrap();
         assert_eq!(scenarios.len(), 70);

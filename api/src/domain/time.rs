@@ -298,15 +298,15 @@ mod tests {
         );
     }
 
-    /// Every case of the shared, independently computed DST vectors (eleven zones, 2026-2028).
+    /// Every case of the independently computed DST vectors (testdata/README.md) (eleven zones, 2026-2028).
     #[test]
-    fn the_parser_agrees_with_every_shared_dst_vector() {
+    fn the_parser_agrees_with_every_dst_vector() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/testdata/dst-vectors.json"
+            "/../testdata/dst-vectors.json"
         );
         let text = std::fs::read_to_string(path)
-            .expect("shared/testdata/dst-vectors.json beside the repo");
+            .expect("testdata/dst-vectors.json in the repository");
         let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
         let cases = doc["cases"].as_array().unwrap();
         assert!(cases.len() >= 700);
