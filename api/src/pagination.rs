@@ -68,8 +68,12 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// `c<seconds since 1970 in hex>.<id>`; instants before 1970 carry a minus sign
+    /// (`c-1e1338.`), which `decode` reads back, so every cursor issued round-trips.
     pub fn encode(&self) -> String {
-        format!("c{:x}.{}", self.time.timestamp(), self.id.simple())
+        let secs = self.time.timestamp();
+        let sign = if secs < 0 { "-" } else { "" };
+        format!("c{sign}{:x}.{}", secs.unsigned_abs(), self.id.simple())
     }
 
     pub fn decode(s: &str) -> Result<Self, String> {
@@ -79,6 +83,10 @@ impl Cursor {
             .strip_prefix('c')
             .and_then(|r| r.split_once('.'))
             .ok_or_else(bad)?;
+        // `from_str_radix` would also take a `+`; only what `encode` writes is accepted.
+        if secs.starts_with('+') {
+            return Err(bad());
+        }
         let secs = i64::from_str_radix(secs, 16).map_err(|_| bad())?;
         Ok(Cursor {
             time: chrono::DateTime::from_timestamp(secs, 0).ok_or_else(bad)?,
@@ -110,6 +118,25 @@ mod tests {
         for bad in ["", "abc", "c.x", "czz.0196", "c10.not-a-uuid"] {
             assert!(Cursor::decode(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn cursors_before_1970_and_at_the_ends_of_the_storable_years_round_trip() {
+        for secs in [
+            -1,
+            -15_778_800,
+            -631_152_000,
+            crate::domain::time::EARLIEST_SECS,
+            crate::domain::time::LATEST_SECS,
+            0,
+        ] {
+            let c = Cursor {
+                time: chrono::DateTime::from_timestamp(secs, 0).unwrap(),
+                id: uuid::Uuid::now_v7(),
+            };
+            assert_eq!(Cursor::decode(&c.encode()), Ok(c), "{}", c.encode());
+        }
+        assert!(Cursor::decode("c+10.0196f6d28c1e7a3b9f00000000000e01").is_err());
     }
 
     #[test]

@@ -135,7 +135,71 @@ fn parse_value<T: ParseFromJSON + 'static>(bytes: &[u8]) -> Result<T, ApiError> 
     if !problems.is_empty() {
         return Err(ApiError::fields(problems));
     }
-    T::parse_from_json(Some(value)).map_err(|e| ApiError::field("body", e.into_message()))
+    T::parse_from_json(Some(value))
+        .map_err(|e| ApiError::field("body", in_our_words(&e.into_message())))
+}
+
+/// A reason poem-openapi gives for a value it refuses (`Type "string" expects an input
+/// value.`, `verification failed. maxLength(100)`, `failed to parse "integer(uint64)": ...`),
+/// said in the API's own words. Reasons it does not know are kept only when they are not the
+/// framework's (our own types' parse errors are written for the caller already).
+pub fn in_our_words(reason: &str) -> String {
+    let reason = reason
+        .split(" (occurred while parsing")
+        .next()
+        .unwrap_or(reason)
+        .trim();
+    if reason.starts_with("Type \"") && reason.ends_with("expects an input value.") {
+        return "is required".into();
+    }
+    if let Some(rest) = reason.strip_prefix("verification failed. ") {
+        let bound = |prefix: &str| {
+            rest.strip_prefix(prefix)
+                .and_then(|b| b.split([',', ')']).next())
+                .map(str::trim)
+        };
+        let said = [
+            ("maxLength(", "must be at most {} characters"),
+            ("minLength(", "must be at least {} characters"),
+            ("maximum(", "must be at most {}"),
+            ("minimum(", "must be at least {}"),
+            ("maxItems(", "must have at most {} items"),
+            ("minItems(", "must have at least {} items"),
+        ]
+        .into_iter()
+        .find_map(|(prefix, words)| bound(prefix).map(|n| words.replace("{}", n)));
+        return said.unwrap_or_else(|| "is not an allowed value".into());
+    }
+    if let Some(rest) = reason.strip_prefix("Expected input type \"") {
+        let ty = rest.split('"').next().unwrap_or_default();
+        return must_be(ty).into();
+    }
+    if let Some(rest) = reason.strip_prefix("failed to parse \"") {
+        let (ty, detail) = rest.split_once("\": ").unwrap_or((rest, ""));
+        return match ty {
+            // Our own date-time type says what is wrong in its own words.
+            "string_date-time" | "string_date" if !detail.is_empty() => detail.to_string(),
+            ty => must_be(ty).into(),
+        };
+    }
+    reason.to_string()
+}
+
+/// What a value of one of poem-openapi's type names must be, in a caller's words.
+fn must_be(ty: &str) -> &'static str {
+    let ty = ty.trim_start_matches("optional_");
+    match ty {
+        "string_uuid" => "must be a UUID",
+        "string_date-time" => "must be an ISO 8601 date-time, e.g. 2026-04-15T14:00:00Z",
+        "string_date" => "must be a date, YYYY-MM-DD",
+        "boolean" => "must be true or false",
+        t if t.starts_with("integer") => "must be a whole number",
+        t if t.starts_with("number") => "must be a number",
+        t if t.starts_with("string") => "must be a string",
+        t if t.starts_with("array") || t.starts_with("[") => "must be an array",
+        t if t.starts_with("EventStatus") => "must be one of: confirmed, tentative, cancelled",
+        _ => "is not a valid value",
+    }
 }
 
 /// The published schema of a body type and the registry its references resolve in, built once
@@ -260,6 +324,11 @@ fn check(
             let Some(s) = value.as_str() else {
                 return push(problems, path, "must be a string");
             };
+            // PostgreSQL cannot store NUL in text and SQLite would keep it silently: refused
+            // here, once, for every string of every body.
+            if s.contains('\0') {
+                return push(problems, path, "must not contain NUL characters (\\u0000)");
+            }
             let chars = s.chars().count();
             if let Some(max) = schema.max_length.filter(|m| chars > *m) {
                 push(problems, path, format!("must be at most {max} characters"));
@@ -279,9 +348,9 @@ fn check(
                 push(problems, path, "must be a UUID");
             }
             if schema.format == Some("date")
-                && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_err()
+                && let Err(message) = crate::domain::time::parse_date(s)
             {
-                push(problems, path, "must be a date, YYYY-MM-DD");
+                push(problems, path, message);
             }
         }
         "integer" => {

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use poem_openapi::Object;
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{
@@ -11,7 +11,7 @@ use poem_openapi::types::{
 use serde_json::Value;
 
 use crate::domain::slots::Slot;
-use crate::domain::time::{Zone, format_utc, parse_instant};
+use crate::domain::time::{Zone, format_utc, parse_date, parse_instant};
 
 /// `Type` for a newtype published as a string of an OpenAPI `format`.
 macro_rules! string_format_type {
@@ -103,16 +103,19 @@ pub struct SlotOut {
 }
 
 impl SlotOut {
-    pub fn new(slot: Slot, zone: Zone) -> Self {
-        SlotOut {
+    /// The slot as offered in `zone`; `None` when its local start falls outside years 0001-9999
+    /// (a slot late on 9999-12-31 UTC is already year 10000 east of Greenwich), which no
+    /// client could parse back.
+    pub fn new(slot: Slot, zone: Zone) -> Option<Self> {
+        let local = slot.start.with_timezone(&zone.0);
+        if !(1..=9999).contains(&local.year()) {
+            return None;
+        }
+        Some(SlotOut {
             start_time: slot.start.into(),
             end_time: slot.end.into(),
-            local_start_time: slot
-                .start
-                .with_timezone(&zone.0)
-                .format("%Y-%m-%dT%H:%M:%S%:z")
-                .to_string(),
-        }
+            local_start_time: local.format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+        })
     }
 }
 
@@ -131,9 +134,7 @@ impl ToJSON for LocalDate {
 impl ParseFromJSON for LocalDate {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
         match value {
-            Some(Value::String(s)) => NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-                .map(LocalDate)
-                .map_err(|_| ParseError::custom(format!("'{s}' is not a date; use YYYY-MM-DD"))),
+            Some(Value::String(s)) => parse_date(&s).map(LocalDate).map_err(ParseError::custom),
             other => Err(ParseError::expected_type(other.unwrap_or_default())),
         }
     }

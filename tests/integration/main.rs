@@ -21,6 +21,7 @@ mod auth;
 mod availability;
 mod calendars;
 mod cursor;
+mod edges;
 mod errors;
 mod event_types;
 mod events;
@@ -61,6 +62,7 @@ fn main() {
         ("cursor", cursor::cases()),
         ("event_types", event_types::cases()),
         ("auth", auth::cases()),
+        ("edges", edges::cases()),
         ("errors", errors::cases()),
         ("isolation", isolation::cases()),
         ("service", service::cases()),

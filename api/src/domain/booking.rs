@@ -3,12 +3,21 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::time;
+
 /// A booking's own length may differ from its event type's duration, but never beyond this.
 pub const MAX_BOOKING_LENGTH: Duration = Duration::days(7);
 
 /// The longest block an event can occupy: the longest booking plus the largest buffers on both
 /// sides. Bounds every "which blocks touch this window" query on both ends.
 pub const MAX_BLOCK_SPAN: Duration = Duration::days(9);
+
+/// The latest `block_end` a block that starts before `end` can have: `end + MAX_BLOCK_SPAN`,
+/// kept inside the storable years (inclusive), because past 9999 the bound would be written
+/// `+10000-...`, which SQLite's text comparison sorts before every stored time.
+pub fn reach_end(end: DateTime<Utc>) -> DateTime<Utc> {
+    (end + MAX_BLOCK_SPAN).min(time::latest())
+}
 
 /// The half-open interval `[start - bufferBefore, end + bufferAfter)` an event occupies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +37,25 @@ impl Block {
             start: start - Duration::minutes(buffer_before_minutes.into()),
             end: end + Duration::minutes(buffer_after_minutes.into()),
         }
+    }
+
+    /// Whether the block can be stored: widened by its buffers it must still lie in years 0001
+    /// to 9999 (UTC). Else the field to blame (`startTime` for the buffer before, `endTime`
+    /// for the one after) and why.
+    pub fn check_storable(&self) -> Result<(), (&'static str, &'static str)> {
+        if !time::storable(self.start) {
+            return Err((
+                "startTime",
+                "with the event type's buffer before, the booking's block would begin before year 0001",
+            ));
+        }
+        if !time::storable(self.end) {
+            return Err((
+                "endTime",
+                "with the event type's buffer after, the booking's block would end after year 9999",
+            ));
+        }
+        Ok(())
     }
 
     /// The comparison the database makes: half-open ranges, so back-to-back does not collide.
@@ -111,6 +139,27 @@ mod tests {
             (at(9, 0), at(9, 15))
         );
         assert_eq!(reschedule(current, None, None), current);
+    }
+
+    #[test]
+    fn a_block_whose_buffers_leave_years_0001_to_9999_cannot_be_stored() {
+        let t = |s| crate::domain::time::parse_instant(s, None).unwrap();
+        let late = Block::around(t("9999-12-31T23:00:00Z"), t("9999-12-31T23:30:00Z"), 0, 60);
+        assert_eq!(late.check_storable().unwrap_err().0, "endTime");
+        let fits = Block::around(t("9999-12-31T23:00:00Z"), t("9999-12-31T23:30:00Z"), 0, 29);
+        assert!(fits.check_storable().is_ok());
+        let early = Block::around(t("0001-01-01T00:10:00Z"), t("0001-01-01T00:40:00Z"), 15, 0);
+        assert_eq!(early.check_storable().unwrap_err().0, "startTime");
+    }
+
+    #[test]
+    fn the_reach_of_an_overlap_query_stays_inside_year_9999() {
+        let t = |s| crate::domain::time::parse_instant(s, None).unwrap();
+        assert_eq!(reach_end(at(10, 0)), at(10, 0) + MAX_BLOCK_SPAN);
+        assert_eq!(
+            reach_end(t("9999-12-30T00:00:00Z")),
+            crate::domain::time::latest()
+        );
     }
 
     #[test]

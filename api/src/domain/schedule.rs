@@ -10,7 +10,7 @@ use std::fmt;
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 
-use super::time::Zone;
+use super::time::{Zone, parse_date};
 
 /// Minutes after local midnight, 0..=1440 (`24:00` only as the end of a range).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -83,6 +83,29 @@ impl DayRange {
         }
         Ok(DayRange { start, end })
     }
+
+    /// Whether two ranges share a minute; ranges that only touch (`09:00-12:00`,
+    /// `12:00-17:00`) do not.
+    pub fn overlaps(&self, other: &DayRange) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+}
+
+impl fmt::Display for DayRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.start, self.end)
+    }
+}
+
+/// The first range (by index) that overlaps an earlier one of the same key, with that earlier
+/// one's index.
+fn first_overlap<K: PartialEq>(ranges: &[(K, DayRange)]) -> Option<(usize, usize)> {
+    ranges.iter().enumerate().find_map(|(i, (key, range))| {
+        ranges[..i]
+            .iter()
+            .position(|(k, r)| k == key && r.overlaps(range))
+            .map(|j| (i, j))
+    })
 }
 
 /// The stored and transported form of weekly hours and overrides (the API's JSON shape).
@@ -159,12 +182,7 @@ impl Schedule {
         };
         let mut map = BTreeMap::new();
         for (i, o) in overrides.iter().enumerate() {
-            let date = NaiveDate::parse_from_str(&o.date, "%Y-%m-%d").map_err(|_| {
-                (
-                    format!("dateOverrides[{i}].date"),
-                    format!("'{}' is not a date; use YYYY-MM-DD", o.date),
-                )
-            })?;
+            let date = parse_date(&o.date).map_err(|e| (format!("dateOverrides[{i}].date"), e))?;
             let mut ranges = Vec::with_capacity(o.ranges.len());
             for (j, r) in o.ranges.iter().enumerate() {
                 ranges.push(DayRange::parse_at(
@@ -185,6 +203,51 @@ impl Schedule {
             weekly,
             overrides: map,
         })
+    }
+
+    /// Like `from_docs`, for hours a client sends: also refuses two ranges of one weekday, or
+    /// of one override, that overlap or repeat each other (naming the later one,
+    /// `workingHours[3]`, `dateOverrides[0].ranges[1]`). Each range starts a slot grid of its
+    /// own, so overlapping ones would offer overlapping, off-grid slots. Stored calendars are
+    /// read with `from_docs`, which keeps accepting them (their candidates are de-duplicated).
+    pub fn from_new_docs(
+        zone: Zone,
+        weekly: Option<&[WeeklyRangeDoc]>,
+        overrides: &[OverrideDoc],
+    ) -> Result<Self, (String, String)> {
+        let schedule = Self::from_docs(zone, weekly, overrides)?;
+        if let Some(docs) = weekly {
+            let ranges: Vec<(&str, DayRange)> = docs
+                .iter()
+                .filter_map(|d| Some((d.day.as_str(), DayRange::parse(&d.start, &d.end).ok()?)))
+                .collect();
+            if let Some((i, j)) = first_overlap(&ranges) {
+                let ((day, later), (_, earlier)) = (ranges[i], ranges[j]);
+                return Err((
+                    format!("workingHours[{i}]"),
+                    format!(
+                        "{day} {later} overlaps workingHours[{j}] ({earlier}); the ranges of one day must not overlap (join them into one)"
+                    ),
+                ));
+            }
+        }
+        for (k, o) in overrides.iter().enumerate() {
+            let ranges: Vec<((), DayRange)> = o
+                .ranges
+                .iter()
+                .filter_map(|r| Some(((), DayRange::parse(&r.start, &r.end).ok()?)))
+                .collect();
+            if let Some((i, j)) = first_overlap(&ranges) {
+                return Err((
+                    format!("dateOverrides[{k}].ranges[{i}]"),
+                    format!(
+                        "{} overlaps ranges[{j}] ({}) of {}; the ranges of one day must not overlap (join them into one)",
+                        ranges[i].1, ranges[j].1, o.date
+                    ),
+                ));
+            }
+        }
+        Ok(schedule)
     }
 
     /// The local ranges of a date: its override if it has one, else its weekday's ranges.
@@ -313,6 +376,84 @@ mod tests {
         assert_eq!(s.intervals_on(d(31)).len(), 1);
         assert!(s.intervals_on(d(30)).is_empty());
         assert!(!s.closed_by_override(d(30)));
+    }
+
+    fn weekly(ranges: &[(&str, &str, &str)]) -> Vec<WeeklyRangeDoc> {
+        ranges
+            .iter()
+            .map(|(day, start, end)| WeeklyRangeDoc {
+                day: (*day).into(),
+                start: (*start).into(),
+                end: (*end).into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn overlapping_or_duplicate_ranges_of_one_weekday_are_refused_naming_the_later_one() {
+        for (ranges, field) in [
+            (
+                vec![("monday", "09:00", "12:00"), ("monday", "11:00", "13:00")],
+                "workingHours[1]",
+            ),
+            (
+                vec![
+                    ("monday", "09:00", "17:00"),
+                    ("tuesday", "09:00", "17:00"),
+                    ("monday", "09:00", "17:00"),
+                ],
+                "workingHours[2]",
+            ),
+            (
+                vec![("friday", "08:00", "20:00"), ("friday", "10:00", "11:00")],
+                "workingHours[1]",
+            ),
+        ] {
+            let err = Schedule::from_new_docs(Zone::UTC, Some(&weekly(&ranges)), &[]).unwrap_err();
+            // Stored calendars that already hold such ranges still read.
+            assert!(Schedule::from_docs(Zone::UTC, Some(&weekly(&ranges)), &[]).is_ok());
+            assert_eq!(err.0, field, "{ranges:?}");
+            assert!(err.1.contains("overlap"), "{}", err.1);
+        }
+        // Touching ranges and the same hours on different days are fine.
+        let ok = weekly(&[
+            ("monday", "09:00", "12:00"),
+            ("monday", "12:00", "17:00"),
+            ("tuesday", "09:00", "12:00"),
+        ]);
+        assert!(Schedule::from_new_docs(Zone::UTC, Some(&ok), &[]).is_ok());
+    }
+
+    #[test]
+    fn overlapping_ranges_of_one_override_are_refused_naming_the_range() {
+        let range = |start: &str, end: &str| RangeDoc {
+            start: start.into(),
+            end: end.into(),
+        };
+        let overrides = vec![
+            OverrideDoc {
+                date: "2026-12-24".into(),
+                ranges: vec![range("09:00", "10:00")],
+            },
+            OverrideDoc {
+                date: "2026-12-31".into(),
+                ranges: vec![range("09:00", "12:00"), range("09:00", "12:00")],
+            },
+        ];
+        let err = Schedule::from_new_docs(Zone::UTC, None, &overrides).unwrap_err();
+        assert_eq!(err.0, "dateOverrides[1].ranges[1]");
+    }
+
+    #[test]
+    fn override_dates_are_strict_yyyy_mm_dd() {
+        for bad in ["2026-1-5", "2026-01-05T00:00", "2026-01-05 and more"] {
+            let overrides = vec![OverrideDoc {
+                date: bad.into(),
+                ranges: vec![],
+            }];
+            let err = Schedule::from_docs(Zone::UTC, None, &overrides).unwrap_err();
+            assert_eq!(err.0, "dateOverrides[0].date", "{bad}");
+        }
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{
-    DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, SubsecRound, TimeZone as _, Utc,
+    DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, SubsecRound, TimeZone as _,
+    Timelike, Utc,
 };
 use chrono_tz::Tz;
 
@@ -72,12 +73,37 @@ impl Zone {
     }
 }
 
+/// `0001-01-01T00:00:00Z`, the first instant Quando stores.
+pub const EARLIEST_SECS: i64 = -62_135_596_800;
+/// `9999-12-31T23:59:59Z`, the last instant Quando stores. Both databases write later instants
+/// with a five-digit year (`+10000-...`) that their own parsers refuse and that SQLite's text
+/// comparison sorts before `9999-...`, so nothing past it may be stored or printed.
+pub const LATEST_SECS: i64 = 253_402_300_799;
+
+/// Whether an instant lies in years 0001 to 9999 (UTC): the range every time Quando stores,
+/// compares or prints must keep to.
+pub fn storable(t: DateTime<Utc>) -> bool {
+    (EARLIEST_SECS..=LATEST_SECS).contains(&t.timestamp())
+}
+
+/// The first storable instant.
+pub fn earliest() -> DateTime<Utc> {
+    DateTime::from_timestamp(EARLIEST_SECS, 0).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// The last storable instant.
+pub fn latest() -> DateTime<Utc> {
+    DateTime::from_timestamp(LATEST_SECS, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// Why a time could not be read. Messages are written for the API caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TimeError {
     Malformed(String),
     MissingOffset(String),
     FractionalSeconds(String),
+    LeapSecond(String),
+    OutOfRange(String),
     UnknownZone(String),
     Nonexistent {
         local: NaiveDateTime,
@@ -105,6 +131,14 @@ impl fmt::Display for TimeError {
             TimeError::FractionalSeconds(s) => {
                 write!(f, "'{s}' has fractional seconds; times are whole seconds")
             }
+            TimeError::LeapSecond(s) => write!(
+                f,
+                "'{s}' is a leap second (:60); leap seconds are not supported, use :59 or the next minute's :00"
+            ),
+            TimeError::OutOfRange(s) => write!(
+                f,
+                "'{s}' is outside the years 0001 to 9999 (in UTC), the times Quando can store"
+            ),
             TimeError::UnknownZone(s) => write!(
                 f,
                 "'{s}' is not an IANA time zone; use a name such as Europe/Rome or America/New_York"
@@ -137,11 +171,11 @@ impl std::error::Error for TimeError {}
 pub fn parse_instant(input: &str, zone: Option<Zone>) -> Result<DateTime<Utc>, TimeError> {
     let s = input.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return whole_seconds(t.with_timezone(&Utc), s);
+        return in_range(whole_seconds(t.with_timezone(&Utc), s)?, s);
     }
     // ISO 8601 allows the seconds to be left out: 2026-04-15T14:00Z, 2026-04-15T14:00+02:00.
     if let Some(t) = parse_offset_without_seconds(s) {
-        return Ok(t);
+        return in_range(t, s);
     }
     let local = [
         "%Y-%m-%dT%H:%M:%S%.f",
@@ -151,12 +185,23 @@ pub fn parse_instant(input: &str, zone: Option<Zone>) -> Result<DateTime<Utc>, T
     .iter()
     .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
     .ok_or_else(|| TimeError::Malformed(input.to_string()))?;
-    if local.and_utc().timestamp_subsec_nanos() != 0 {
+    if local.nanosecond() >= 1_000_000_000 {
+        return Err(TimeError::LeapSecond(input.to_string()));
+    }
+    if local.nanosecond() != 0 {
         return Err(TimeError::FractionalSeconds(input.to_string()));
     }
     match zone {
-        Some(zone) => zone.instant(local),
+        Some(zone) => in_range(zone.instant(local)?, s),
         None => Err(TimeError::MissingOffset(input.to_string())),
+    }
+}
+
+fn in_range(t: DateTime<Utc>, input: &str) -> Result<DateTime<Utc>, TimeError> {
+    if storable(t) {
+        Ok(t)
+    } else {
+        Err(TimeError::OutOfRange(input.to_string()))
     }
 }
 
@@ -172,10 +217,41 @@ fn parse_offset_without_seconds(s: &str) -> Option<DateTime<Utc>> {
 }
 
 fn whole_seconds(t: DateTime<Utc>, input: &str) -> Result<DateTime<Utc>, TimeError> {
+    // chrono reads `:60` as the 59th second with a nanosecond part of a second or more.
+    if t.nanosecond() >= 1_000_000_000 {
+        return Err(TimeError::LeapSecond(input.to_string()));
+    }
     if t.timestamp_subsec_nanos() != 0 {
         return Err(TimeError::FractionalSeconds(input.to_string()));
     }
     Ok(t)
+}
+
+/// Reads a calendar date written exactly `YYYY-MM-DD` (years 0001 to 9999): no single-digit
+/// months or days, no time, no trailing text, nothing that merely starts like a date.
+pub fn parse_date(input: &str) -> Result<NaiveDate, String> {
+    let bad = || format!("'{input}' is not a date; use YYYY-MM-DD, e.g. 2026-12-24");
+    let b = input.as_bytes();
+    let shaped = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shaped {
+        return Err(bad());
+    }
+    let number = |range: std::ops::Range<usize>| input.get(range).and_then(|p| p.parse().ok());
+    let (Some(year), Some(month), Some(day)) = (number(0..4), number(5..7), number(8..10)) else {
+        return Err(bad());
+    };
+    let year = i32::try_from(year).map_err(|_| bad())?;
+    if year < 1 {
+        return Err(bad());
+    }
+    NaiveDate::from_ymd_opt(year, month, day).ok_or_else(|| {
+        format!("'{input}' is not a date that exists; use YYYY-MM-DD, e.g. 2026-12-24")
+    })
 }
 
 /// The one output format: UTC, seconds precision, `Z`.
@@ -271,6 +347,71 @@ mod tests {
     }
 
     #[test]
+    fn a_leap_second_is_refused_with_a_message_that_says_so() {
+        for input in ["2026-12-31T23:59:60Z", "2026-12-31T23:59:60+00:00"] {
+            let err = parse_instant(input, None).unwrap_err();
+            assert!(matches!(err, TimeError::LeapSecond(_)), "{input}: {err:?}");
+            assert!(err.to_string().contains("leap seconds are not supported"));
+        }
+        let err = parse_instant("2026-12-31T23:59:60", Some(Zone::UTC)).unwrap_err();
+        assert!(matches!(err, TimeError::LeapSecond(_)), "{err:?}");
+    }
+
+    #[test]
+    fn an_instant_outside_years_0001_to_9999_in_utc_is_refused() {
+        assert_eq!(
+            format_utc(parse_instant("9999-12-31T23:59:59Z", None).unwrap()),
+            "9999-12-31T23:59:59Z"
+        );
+        assert_eq!(
+            format_utc(parse_instant("0001-01-01T00:00:00Z", None).unwrap()),
+            "0001-01-01T00:00:00Z"
+        );
+        for input in [
+            "9999-12-31T23:00:00-05:00",
+            "9999-12-31T23:30-01:00",
+            "0001-01-01T00:30:00+01:00",
+        ] {
+            let err = parse_instant(input, None).unwrap_err();
+            assert!(matches!(err, TimeError::OutOfRange(_)), "{input}: {err:?}");
+        }
+        let new_york = Zone::parse("America/New_York").ok();
+        assert!(matches!(
+            parse_instant("9999-12-31T20:00:00", new_york),
+            Err(TimeError::OutOfRange(_))
+        ));
+        assert_eq!(format_utc(earliest()), "0001-01-01T00:00:00Z");
+        assert_eq!(format_utc(latest()), "9999-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn dates_are_strictly_yyyy_mm_dd() {
+        assert_eq!(
+            parse_date("2026-01-05").unwrap(),
+            NaiveDate::from_ymd_opt(2026, 1, 5).unwrap()
+        );
+        assert!(parse_date("0001-01-01").is_ok());
+        assert!(parse_date("9999-12-31").is_ok());
+        for bad in [
+            "2026-1-5",
+            "2026-01-5",
+            "2026-01-05T00:00",
+            "2026-01-05 ",
+            " 2026-01-05",
+            "2026-01-05x",
+            "+2026-01-05",
+            "2026/01/05",
+            "2026-02-30",
+            "0000-01-01",
+            "20260105",
+            "",
+            "２０２６-01-05",
+        ] {
+            assert!(parse_date(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn zones_are_iana_names() {
         assert_eq!(
             Zone::parse("America/New_York").unwrap().name(),
@@ -301,12 +442,9 @@ mod tests {
     /// Every case of the independently computed DST vectors (testdata/README.md) (eleven zones, 2026-2028).
     #[test]
     fn the_parser_agrees_with_every_dst_vector() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../testdata/dst-vectors.json"
-        );
-        let text = std::fs::read_to_string(path)
-            .expect("testdata/dst-vectors.json in the repository");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/dst-vectors.json");
+        let text =
+            std::fs::read_to_string(path).expect("testdata/dst-vectors.json in the repository");
         let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
         let cases = doc["cases"].as_array().unwrap();
         assert!(cases.len() >= 700);

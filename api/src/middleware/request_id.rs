@@ -224,7 +224,7 @@ fn param_message(reason: &str) -> String {
             _ => format!("is not a valid value: {detail}"),
         };
     }
-    reason.to_string()
+    crate::payload::in_our_words(reason)
 }
 
 #[cfg(test)]

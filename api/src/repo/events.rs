@@ -12,7 +12,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{page, scoped};
-use crate::domain::booking::{Block, MAX_BLOCK_SPAN};
+use crate::domain::booking::{Block, reach_end};
 use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId};
 use crate::domain::time;
 use crate::error::is_exclusion_violation;
@@ -173,7 +173,7 @@ pub async fn find_conflict<C: ConnectionTrait>(
         .filter(Column::BlockEnd.gt(block.start))
         // With the lower bound, keeps the index range short: nothing ending after
         // block.end + MAX_BLOCK_SPAN can start before block.end.
-        .filter(Column::BlockEnd.lt(block.end + MAX_BLOCK_SPAN))
+        .filter(Column::BlockEnd.lte(reach_end(block.end)))
         .filter(Column::BlockStart.lt(block.end));
     if let Some(except) = except {
         query = query.filter(Column::Id.ne(except.0));
@@ -201,7 +201,7 @@ pub async fn blocks_between<C: ConnectionTrait>(
         .filter(Column::CalendarId.eq(calendar.0))
         .filter(Column::Status.is_in(BLOCKING_STATUSES))
         .filter(Column::BlockEnd.gt(from))
-        .filter(Column::BlockEnd.lt(to + MAX_BLOCK_SPAN))
+        .filter(Column::BlockEnd.lte(reach_end(to)))
         .filter(Column::BlockStart.lt(to));
     if let Some(except) = except {
         query = query.filter(Column::Id.ne(except.0));

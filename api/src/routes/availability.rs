@@ -16,13 +16,16 @@ use crate::domain::time::{self, Zone, parse_instant};
 use crate::error::{ApiError, Violations};
 use crate::middleware::request_id;
 use crate::repo;
-use crate::schema::SlotOut;
+use crate::schema::{SlotOut, Timestamp};
 use crate::state::AppState;
 
 /// The longest window one availability request may cover.
 pub const MAX_WINDOW: Duration = Duration::days(62);
 /// How many free slots a refusal offers.
 pub const NEXT_SLOTS: usize = 3;
+/// The most slots one availability answer lists; the rest are one request away
+/// (`nextDateFrom`). 62 days of 5-minute slots around the clock would be almost 18,000.
+pub const MAX_SLOTS: usize = 1000;
 
 /// Why there are no slots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
@@ -71,6 +74,11 @@ pub struct AvailabilityOut {
 pub struct AvailabilityEnvelope {
     /// The slots and, when there are none, why.
     pub data: AvailabilityOut,
+    /// Set when the window holds more than 1,000 free slots and only the first 1,000 are
+    /// listed: the start of the first slot left out. Ask again with it as `dateFrom` (and the
+    /// same `dateTo`) for the rest; no slot is lost or repeated. `null` when nothing was left out.
+    #[oai(nullable)]
+    pub next_date_from: Option<Timestamp>,
     /// Same as the `X-Request-Id` header.
     pub request_id: String,
 }
@@ -130,6 +138,18 @@ impl Rules {
         })
     }
 
+    /// Refuses a booking whose block, widened by the event type's buffers, would leave years
+    /// 0001-9999: it could be neither stored nor printed.
+    pub fn check_storable(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<(), ApiError> {
+        let block = crate::domain::booking::Block {
+            start: start - self.slot.buffer_before,
+            end: end + self.slot.buffer_after,
+        };
+        block
+            .check_storable()
+            .map_err(|(field, message)| ApiError::field(field, message))
+    }
+
     /// Free slots in `[from, to)`, ignoring one event's own block (a reschedule frees it).
     pub async fn availability(
         &self,
@@ -140,8 +160,10 @@ impl Rules {
         except: Option<EventId>,
     ) -> Result<slots::Availability, ApiError> {
         // Existing blocks that can touch a candidate's block.
-        let reach_from = from - self.slot.buffer_before;
-        let reach_to = to + self.slot.duration + self.slot.buffer_after;
+        // Kept inside the storable years: SQLite compares times as text, where `+10000-...`
+        // sorts before `9999-...`.
+        let reach_from = (from - self.slot.buffer_before).max(time::earliest());
+        let reach_to = (to + self.slot.duration + self.slot.buffer_after).min(time::latest());
         let blocks = repo::events::blocks_between(
             &state.db,
             org,
@@ -171,7 +193,7 @@ impl Rules {
         zone: Zone,
     ) -> Result<Vec<SlotOut>, ApiError> {
         let mut from = after.max(time::now());
-        let horizon = from + MAX_WINDOW;
+        let horizon = (from + MAX_WINDOW).min(time::latest());
         let mut found = Vec::new();
         while found.len() < NEXT_SLOTS && from < horizon {
             let to = (from + Duration::days(7)).min(horizon);
@@ -179,7 +201,10 @@ impl Rules {
             found.extend(page.slots.into_iter().take(NEXT_SLOTS - found.len()));
             from = to;
         }
-        Ok(found.into_iter().map(|s| SlotOut::new(s, zone)).collect())
+        Ok(found
+            .into_iter()
+            .filter_map(|s| SlotOut::new(s, zone))
+            .collect())
     }
 
     /// The 409 for a write the rules refuse, with the next free slots: after the requested
@@ -226,7 +251,9 @@ impl AvailabilityApi {
     /// event type's duration, slot interval, buffers, minimum notice and maximum advance, and the
     /// calendar's confirmed and tentative events. Booking a listed slot succeeds unless someone
     /// takes it first; bookings are held to the same rules. When there are no slots, `reason`
-    /// says why. Scope: `calendar:read`.
+    /// says why. An answer lists at most 1,000 slots: when the window holds more,
+    /// `nextDateFrom` is the `dateFrom` that continues exactly where it stopped.
+    /// Scope: `calendar:read`.
     #[oai(path = "/", method = "get", operation_id = "getAvailability")]
     #[allow(clippy::too_many_arguments)]
     async fn get(
@@ -245,7 +272,10 @@ impl AvailabilityApi {
         /// Window end (exclusive), read like `dateFrom`; at most 62 days after it.
         #[oai(name = "dateTo", validator(max_length = 64))]
         date_to: Query<String>,
-        /// IANA zone for `localStartTime` and for local times in the window (default: the calendar's).
+        /// IANA zone in which `dateFrom` and `dateTo` are read when they have no UTC offset
+        /// (without it such times are refused), and in which `localStartTime` is written
+        /// (default: the calendar's zone). It changes neither the slots nor `startTime`:
+        /// working hours are always the calendar's, in the calendar's zone.
         #[oai(validator(max_length = 64))]
         timezone: Query<Option<String>>,
     ) -> Result<AvailabilityResponse, ApiError> {
@@ -276,16 +306,19 @@ impl AvailabilityApi {
         let rules = Rules::of(&calendar, &event_type)?;
         let zone = named.unwrap_or(rules.schedule.zone);
         let found = rules.availability(&state, org, from, to, None).await?;
+        let mut slots = found.slots;
+        let next_date_from = slots.get(MAX_SLOTS).map(|s| Timestamp(s.start));
+        slots.truncate(MAX_SLOTS);
         Ok(AvailabilityResponse::Ok(Json(AvailabilityEnvelope {
             data: AvailabilityOut {
                 timezone: zone.name().to_string(),
-                slots: found
-                    .slots
+                slots: slots
                     .into_iter()
-                    .map(|s| SlotOut::new(s, zone))
+                    .filter_map(|s| SlotOut::new(s, zone))
                     .collect(),
                 reason: found.reason.map(Into::into),
             },
+            next_date_from,
             request_id: request_id::current(),
         })))
     }

@@ -157,7 +157,7 @@ fn check_schedule(
     weekly: Option<&[WeeklyRangeDoc]>,
     overrides: &[OverrideDoc],
 ) {
-    if let Err((field, message)) = Schedule::from_docs(zone, weekly, overrides) {
+    if let Err((field, message)) = Schedule::from_new_docs(zone, weekly, overrides) {
         v.add(&field, message);
     }
 }

@@ -561,6 +561,7 @@ impl EventsApi {
                     Refusal {
                         reason,
                         conflicting: None,
+        rules.check_storable(start, end)?;
                         requested_start: start,
                         except: None,
                         zone,
@@ -689,6 +690,9 @@ impl EventsApi {
                 time::now(),
                 new_start,
                 new_end,
+        if moved {
+            rules.check_storable(new_start, new_end)?;
+        }
             )
         {
             return Err(rules
