@@ -1,7 +1,9 @@
 //! Prometheus metrics, rendered as text at `GET /metrics`: request counts and latency histograms
 //! by route template, method and status, and the booking outcomes an operator watches
-//! (bookings created, refusals for conflicts, rate-limited requests). Labels come from route
-//! templates, never from raw paths, so their number stays bounded.
+//! (bookings created, refusals for conflicts, rate-limited requests). Every label comes from a
+//! fixed set: the route is a template of the spec (or one of the few routes outside it, or
+//! `unmatched`), the method one of the standard ones (or `other`), the status three digits. No
+//! request, however invented its method or path, can add a series of its own.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -24,17 +26,70 @@ struct Histogram {
 
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(&'static str, String, u16), u64>>,
-    latency: Mutex<BTreeMap<(&'static str, String), Histogram>>,
+    requests: Mutex<BTreeMap<(&'static str, &'static str, u16), u64>>,
+    latency: Mutex<BTreeMap<(&'static str, &'static str), Histogram>>,
     bookings_created: AtomicU64,
     booking_refusals: Mutex<BTreeMap<&'static str, u64>>,
     rate_limited: AtomicU64,
 }
 
-/// The path template of an operation id (`createEvent` -> `/v1/calendar/events`), from the spec.
-pub fn route_template(operation_id: Option<&str>) -> &'static str {
+/// Routes served outside the OpenAPI document.
+const UNDOCUMENTED_ROUTES: [&str; 4] = ["/metrics", "/docs", "/openapi.json", "/openapi.yaml"];
+
+/// The method as a label: one of the standard methods, else `other`.
+pub fn method_label(method: &poem::http::Method) -> &'static str {
+    use poem::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
+/// The route template a request path falls under (`/v1/calendar/events/abc` ->
+/// `/v1/calendar/events/{id}`), for responses that never reached an operation (a 429, a
+/// failed authentication, `/metrics` itself); `unmatched` when no route has that shape.
+pub fn route_of_path(path: &str) -> &'static str {
+    static TEMPLATES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    let templates = TEMPLATES.get_or_init(|| {
+        let mut all: Vec<&'static str> = spec_templates().values().copied().collect();
+        all.extend(UNDOCUMENTED_ROUTES);
+        all.sort_unstable();
+        all.dedup();
+        all
+    });
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
+    templates
+        .iter()
+        .copied()
+        .find(|template| {
+            let mut want = template.split('/');
+            let mut got = path.split('/');
+            loop {
+                match (want.next(), got.next()) {
+                    (None, None) => return true,
+                    (Some(w), Some(g)) if w.starts_with('{') || w == g => {}
+                    _ => return false,
+                }
+            }
+        })
+        .unwrap_or("unmatched")
+}
+
+/// Operation id -> path template, from the spec.
+fn spec_templates() -> &'static HashMap<&'static str, &'static str> {
     static ROUTES: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
-    let routes = ROUTES.get_or_init(|| {
+    ROUTES.get_or_init(|| {
         let mut map = HashMap::new();
         for api in <crate::Api as OpenApi>::meta() {
             for path in api.paths {
@@ -47,22 +102,34 @@ pub fn route_template(operation_id: Option<&str>) -> &'static str {
             }
         }
         map
-    });
+    })
+}
+
+/// The path template of an operation id (`createEvent` -> `/v1/calendar/events`), from the spec.
+pub fn route_template(operation_id: Option<&str>) -> &'static str {
     operation_id
-        .and_then(|id| routes.get(id).copied())
+        .and_then(|id| spec_templates().get(id).copied())
         .unwrap_or("unmatched")
 }
 
 impl Metrics {
-    pub fn record_request(&self, route: &'static str, method: &str, status: u16, seconds: f64) {
+    /// Counts one request. `route` and `method` come from `route_template`/`route_of_path`
+    /// and `method_label`, so the label sets stay fixed.
+    pub fn record_request(
+        &self,
+        route: &'static str,
+        method: &'static str,
+        status: u16,
+        seconds: f64,
+    ) {
         *self
             .requests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry((route, method.to_string(), status))
+            .entry((route, method, status))
             .or_default() += 1;
         let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let h = latency.entry((route, method.to_string())).or_default();
+        let h = latency.entry((route, method)).or_default();
         for (i, bound) in BUCKETS.iter().enumerate() {
             if seconds <= *bound {
                 h.counts[i] += 1;
@@ -179,6 +246,27 @@ mod tests {
         assert_eq!(route_template(Some("createEvent")), "/v1/calendar/events");
         assert_eq!(route_template(Some("getEvent")), "/v1/calendar/events/{id}");
         assert_eq!(route_template(None), "unmatched");
+    }
+
+    #[test]
+    fn paths_fall_under_a_fixed_set_of_route_labels() {
+        assert_eq!(route_of_path("/v1/calendar/events"), "/v1/calendar/events");
+        assert_eq!(
+            route_of_path("/v1/calendar/events/anything"),
+            "/v1/calendar/events/{id}"
+        );
+        assert_eq!(route_of_path("/metrics"), "/metrics");
+        assert_eq!(route_of_path("/healthz"), "/healthz");
+        assert_eq!(route_of_path("/"), "unmatched");
+        assert_eq!(route_of_path("/v1/calendar/events/a/b/c"), "unmatched");
+        assert_eq!(route_of_path("/wp-admin/x"), "unmatched");
+    }
+
+    #[test]
+    fn invented_methods_are_other() {
+        let invented = poem::http::Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(method_label(&invented), "other");
+        assert_eq!(method_label(&poem::http::Method::PATCH), "PATCH");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,8 +36,14 @@ pub struct Limits {
     default_per_minute: u32,
     keys: Mutex<HashMap<ApiKeyId, (u32, Arc<KeyBucket>)>>,
     auth_failures: DefaultKeyedRateLimiter<IpAddr>,
+    /// Failed authentications counted since the per-IP buckets were last swept.
+    failures_since_sweep: AtomicU32,
     clock: DefaultClock,
 }
+
+/// Every this many failed authentications, per-IP buckets that are full again are dropped, so
+/// guessers from ever new addresses cannot grow the map without end.
+const SWEEP_EVERY: u32 = 1024;
 
 fn per_minute(n: u32) -> Quota {
     Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN))
@@ -54,6 +61,7 @@ impl Limits {
             default_per_minute: default_per_minute.max(1),
             keys: Mutex::new(HashMap::new()),
             auth_failures: RateLimiter::keyed(per_minute(auth_failures_per_minute)),
+            failures_since_sweep: AtomicU32::new(0),
             clock: DefaultClock::default(),
         }
     }
@@ -109,6 +117,11 @@ impl Limits {
     /// Only failures are budgeted: a valid key is never refused for its address, so one
     /// guesser behind a shared proxy cannot lock everyone else out.
     pub fn check_auth_failure(&self, ip: IpAddr) -> Result<(), u64> {
+        if self.failures_since_sweep.fetch_add(1, Ordering::Relaxed) + 1 >= SWEEP_EVERY {
+            self.failures_since_sweep.store(0, Ordering::Relaxed);
+            self.auth_failures.retain_recent();
+            self.auth_failures.shrink_to_fit();
+        }
         self.auth_failures.check_key(&ip).map_err(|not_until| {
             let wait = not_until.wait_time_from(self.clock.now());
             (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)

@@ -407,15 +407,15 @@ async fn failed_authentications_from_one_address_are_throttled_after_30_but_vali
 // ----- metrics -----
 
 /// One sample of the Prometheus text format: `name{label="value",...} value`.
-struct Sample {
-    name: String,
-    labels: BTreeMap<String, String>,
-    value: f64,
+pub(crate) struct Sample {
+    pub(crate) name: String,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) value: f64,
 }
 
 /// Parses the exposition's samples; comment lines are skipped.
 #[track_caller]
-fn parse_metrics(text: &str) -> Vec<Sample> {
+pub(crate) fn parse_metrics(text: &str) -> Vec<Sample> {
     let mut samples = Vec::new();
     for line in text.lines().map(str::trim) {
         if line.is_empty() || line.starts_with('#') {
@@ -473,7 +473,7 @@ fn parse_labels(mut body: &str, line: &str) -> BTreeMap<String, String> {
 }
 
 /// The sum of the samples named `name` whose labels include all of `labels` (0 when none).
-fn metric(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn metric(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     samples
         .iter()
         .filter(|s| s.name == name)
@@ -487,7 +487,7 @@ fn metric(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 /// GET /metrics: 200, Prometheus text.
-async fn metrics(app: &TestApp) -> Vec<Sample> {
+pub(crate) async fn metrics(app: &TestApp) -> Vec<Sample> {
     let resp = send(app.bare(Method::GET, "/metrics")).await;
     assert_eq!(resp.status, 200, "GET /metrics: {}", resp.describe());
     assert!(

@@ -4,7 +4,10 @@
 //! turns any error that escaped the handlers into the JSON envelope, sets the `X-Request-Id`
 //! header on every response, records the request's metrics, and writes one log line per request
 //! (request id, org id, method, route template, status, latency). Secrets never reach it: the
-//! Authorization header is not logged.
+//! Authorization header is not logged. The method and route it records come from fixed sets
+//! (`metrics::method_label`, `metrics::route_of_path`): an invented method or path never
+//! becomes a label or a log field of its own. A `Content-Length` over the body limit is
+//! answered 413 here, before anything waits for the body.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,7 +22,7 @@ use poem_openapi::error::{
 use tracing::Instrument;
 
 use crate::error::{ApiError, ErrorCode};
-use crate::metrics::route_template;
+use crate::metrics::{method_label, route_of_path, route_template};
 use crate::middleware::tenant::ServedOrg;
 use crate::state::AppState;
 
@@ -27,6 +30,18 @@ pub const HEADER: &str = "x-request-id";
 /// Header limits answered in the envelope (hyper's own, higher, limits close the connection).
 pub const MAX_HEADERS: usize = 64;
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// A declared body over the limit: refused before a byte of it is read, so a client that
+/// announces 10 MB and sends nothing is answered at once instead of holding a task.
+fn declared_body_too_large(req: &Request) -> bool {
+    req.headers()
+        .get_all(poem::http::header::CONTENT_LENGTH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|v| v.trim().parse::<u64>().ok())
+        .any(|n| n > crate::payload::MAX_BODY_BYTES as u64)
+}
 
 fn headers_too_large(req: &Request) -> bool {
     let headers = req.headers();
@@ -64,12 +79,13 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Resp
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let started = Instant::now();
-    let method = req.method().clone();
+    let method = method_label(req.method());
+    let path_route = route_of_path(req.uri().path());
     let span = tracing::info_span!(
         "request",
         request_id = %id,
         org_id = tracing::field::Empty,
-        method = %method,
+        method,
     );
     let state = req.data::<AppState>().cloned();
     let timeout = state
@@ -87,6 +103,15 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Resp
                         format!(
                             "at most {MAX_HEADERS} headers and {} KiB of them",
                             MAX_HEADER_BYTES / 1024
+                        ),
+                    )
+                    .into())
+                } else if declared_body_too_large(&req) {
+                    Err(ApiError::new(
+                        ErrorCode::PayloadTooLarge,
+                        format!(
+                            "the request body is over {} KiB",
+                            crate::payload::MAX_BODY_BYTES / 1024
                         ),
                     )
                     .into())
@@ -123,19 +148,27 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Resp
         resp.headers_mut().insert(HEADER, value);
     }
     let status = resp.status().as_u16();
-    let route = route_template(route);
+    if status == StatusCode::PAYLOAD_TOO_LARGE.as_u16() {
+        // The body was never read: the connection cannot carry another request.
+        resp.headers_mut().insert(
+            poem::http::header::CONNECTION,
+            HeaderValue::from_static("close"),
+        );
+    }
+    let route = match route {
+        Some(_) => route_template(route),
+        None => path_route,
+    };
     let elapsed = started.elapsed().as_secs_f64();
     if let Some(state) = &state {
-        state
-            .metrics
-            .record_request(route, method.as_str(), status, elapsed);
+        state.metrics.record_request(route, method, status, elapsed);
     }
     let org_id = resp.data::<ServedOrg>().map(|o| o.0.to_string());
     tracing::info!(
         parent: &span,
         request_id = %id,
         org_id = org_id.as_deref().unwrap_or(""),
-        method = %method,
+        method,
         route,
         status,
         latency_ms = elapsed * 1000.0,
