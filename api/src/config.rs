@@ -13,6 +13,12 @@ pub struct Config {
     pub auth_failures_per_minute: u32,
     /// `QUANDO_REQUEST_TIMEOUT_SECONDS`: a request still running after this is answered 503.
     pub request_timeout: std::time::Duration,
+    /// `QUANDO_HEADER_READ_TIMEOUT_SECONDS`: a request head must arrive within this.
+    pub header_read_timeout: std::time::Duration,
+    /// A connection with no traffic for this long is closed.
+    pub idle_timeout: std::time::Duration,
+    /// `QUANDO_MAX_CONNECTIONS`: connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://quando.db?mode=rwc";
@@ -26,6 +32,21 @@ impl Default for Config {
             rate_limit_per_minute: 600,
             auth_failures_per_minute: 30,
             request_timeout: std::time::Duration::from_secs(30),
+            header_read_timeout: std::time::Duration::from_secs(10),
+            idle_timeout: std::time::Duration::from_secs(60),
+            max_connections: 1024,
+        }
+    }
+}
+
+impl Config {
+    /// The connection limits `server::serve` enforces.
+    pub fn serve_options(&self) -> crate::server::ServeOptions {
+        crate::server::ServeOptions {
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections,
+            ..crate::server::ServeOptions::default()
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod rate_limit;
 pub mod repo;
 pub mod routes;
 pub mod schema;
+pub mod server;
 pub mod state;
 pub mod telemetry;
 #[cfg(test)]

@@ -2,11 +2,12 @@
 
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use clap::{Parser, Subcommand, ValueEnum};
-use poem::listener::TcpListener;
 use quando_api::auth::parse_scopes;
 use quando_api::config::{Config, DEFAULT_BIND, DEFAULT_DATABASE_URL};
-use quando_api::{admin, api_service, app, db, state::AppState, telemetry};
+use quando_api::{admin, api_service, app, db, server, state::AppState, telemetry};
 use uuid::Uuid;
 
 #[derive(Parser)]
@@ -35,15 +36,28 @@ enum Command {
         bind: String,
         #[command(flatten)]
         db: DbArgs,
-        /// Default requests per minute for each API key.
-        #[arg(long, env = "QUANDO_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+        /// Default requests per minute for each API key (at least 1).
+        #[arg(long, env = "QUANDO_RATE_LIMIT_PER_MINUTE", default_value_t = 600,
+              value_parser = clap::value_parser!(u32).range(1..))]
         rate_limit_per_minute: u32,
-        /// Failed authentications allowed per client IP per minute.
-        #[arg(long, env = "QUANDO_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]
+        /// Failed authentications allowed per client IP per minute (at least 1).
+        #[arg(long, env = "QUANDO_AUTH_FAILURES_PER_MINUTE", default_value_t = 30,
+              value_parser = clap::value_parser!(u32).range(1..))]
         auth_failures_per_minute: u32,
-        /// A request still running after this many seconds is answered 503 and abandoned.
-        #[arg(long, env = "QUANDO_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
+        /// A request still running after this many seconds is answered 503 and abandoned
+        /// (at least 1).
+        #[arg(long, env = "QUANDO_REQUEST_TIMEOUT_SECONDS", default_value_t = 30,
+              value_parser = clap::value_parser!(u64).range(1..))]
         request_timeout_seconds: u64,
+        /// A connection that has not sent a whole request head this many seconds after the
+        /// server began waiting for one is closed (1 to 3600).
+        #[arg(long, env = "QUANDO_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10,
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
+        header_read_timeout_seconds: u64,
+        /// Connections served at once; further clients wait in the listen backlog (at least 1).
+        #[arg(long, env = "QUANDO_MAX_CONNECTIONS", default_value_t = 1024,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections: u32,
         /// Create (once) a demo organization with a calendar and an event type, and print a key.
         #[arg(long)]
         demo: bool,
@@ -91,11 +105,11 @@ enum KeyCommand {
         scopes: String,
         #[arg(long)]
         name: Option<String>,
-        /// Requests per minute for this key (default: the server's).
-        #[arg(long)]
+        /// Requests per minute for this key, at least 1 (default: the server's).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         rate_limit: Option<u32>,
-        /// The key stops working after this many days.
-        #[arg(long)]
+        /// The key stops working after this many days, at least 1 (default: never).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         expires_in_days: Option<u32>,
         #[command(flatten)]
         db: DbArgs,
@@ -155,13 +169,16 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             rate_limit_per_minute,
             auth_failures_per_minute,
             request_timeout_seconds,
+            header_read_timeout_seconds,
+            max_connections,
             demo,
         } => {
             let log_json = std::env::var("QUANDO_LOG_FORMAT").is_ok_and(|f| f == "json");
             telemetry::init(std::env::var("QUANDO_LOG").ok().as_deref(), log_json);
             let conn = open(&db.database_url).await?;
             if demo {
-                let demo = quando_api::demo::ensure(&conn).await?;
+                let key_file = quando_api::demo::key_file_for(&db.database_url);
+                let demo = quando_api::demo::ensure(&conn, key_file.as_deref()).await?;
                 println!("{}", demo.banner(&bind));
             }
             let config = Config {
@@ -169,19 +186,26 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 bind: bind.clone(),
                 rate_limit_per_minute,
                 auth_failures_per_minute,
-                request_timeout: std::time::Duration::from_secs(request_timeout_seconds.max(1)),
+                request_timeout: Duration::from_secs(request_timeout_seconds),
+                header_read_timeout: Duration::from_secs(header_read_timeout_seconds),
+                max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+                ..Config::default()
             };
             quando_api::db::analyze(&conn).await?;
             tokio::spawn(housekeeping(conn.clone()));
-            tracing::info!(%bind, "quando listening");
-            poem::Server::new(TcpListener::bind(bind))
-                .idle_timeout(std::time::Duration::from_secs(60))
-                .run_with_graceful_shutdown(
-                    app(AppState::new(conn.clone(), config)),
-                    shutdown_signal(),
-                    Some(std::time::Duration::from_secs(30)),
-                )
-                .await?;
+            let listener = tokio::net::TcpListener::bind(&bind).await?;
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, "quando listening");
+            let state = AppState::new(conn.clone(), config);
+            let (metrics, options) = (state.metrics.clone(), state.config.serve_options());
+            server::serve(
+                listener,
+                app(state),
+                options,
+                Some(metrics),
+                shutdown_signal(),
+            )
+            .await?;
             conn.close().await?;
             Ok(())
         }

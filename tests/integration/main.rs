@@ -25,6 +25,7 @@ mod edges;
 mod errors;
 mod event_types;
 mod events;
+mod hardening;
 mod integrity;
 mod isolation;
 mod protection;
@@ -68,6 +69,7 @@ fn main() {
         ("service", service::cases()),
         ("availability", availability::cases()),
         ("protection", protection::cases()),
+        ("hardening", hardening::cases()),
         ("spec_walk", spec_walk::cases()),
     ];
 
@@ -75,6 +77,7 @@ fn main() {
         "spec::openapi_yaml_matches_what_the_code_generates",
         service::openapi_yaml_matches_what_the_code_generates,
     )];
+    trials.extend(hardening::process_trials());
     for backend in [Backend::Sqlite, Backend::Postgres] {
         for (module, cases) in &modules {
             for case in cases {
