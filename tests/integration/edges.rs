@@ -23,6 +23,9 @@ pub fn cases() -> Vec<Case> {
         override_dates_must_be_exactly_yyyy_mm_dd,
         every_next_cursor_round_trips_including_events_before_1970,
         a_wide_availability_window_is_capped_at_1000_slots_and_next_date_from_gets_the_rest,
+        leaving_cancelled_is_held_to_every_booking_rule_unless_forced,
+        leaving_cancelled_on_an_inactive_event_type_is_refused_like_a_new_booking,
+        a_patch_that_keeps_the_times_is_not_rechecked_against_hours_narrowed_since,
     ]
 }
 
@@ -707,4 +710,164 @@ async fn a_wide_availability_window_is_capped_at_1000_slots_and_next_date_from_g
         .collect();
     assert_eq!(starts.len(), 1440, "no slot lost or repeated");
     assert_eq!(starts, expected);
+}
+
+/// A UTC calendar open all day every day, a 30-minute event type on it, and a booking three
+/// days from now at 14:00: (calendar path, event type path, event path).
+async fn booked_in_open_hours(app: &TestApp) -> (String, String, String) {
+    let all_day: Vec<Value> = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ]
+    .iter()
+    .map(|day| json!({"day": day, "start": "00:00", "end": "24:00"}))
+    .collect();
+    let calendar = id_of(
+        &app.create_calendar(
+            &app.key,
+            Some(json!({"name": "Sala", "timezone": "UTC", "workingHours": all_day})),
+        )
+        .await,
+    );
+    let event_type = id_of(
+        &app.create_event_type_with(
+            &app.key,
+            json!({"calendarId": calendar, "name": "Visita", "durationMinutes": 30}),
+        )
+        .await,
+    );
+    let start = (chrono::Utc::now() + chrono::Duration::days(3))
+        .format("%Y-%m-%dT14:00:00Z")
+        .to_string();
+    let end = crate::support::plus_minutes(&start, 30);
+    let event = app
+        .create_event(&app.key, &calendar, &event_type, &start, &end)
+        .await;
+    (
+        format!("{CALENDARS}/{calendar}"),
+        format!("/v1/calendar/event-types/{event_type}"),
+        format!("/v1/calendar/events/{}", id_of(&event)),
+    )
+}
+
+async fn leaving_cancelled_is_held_to_every_booking_rule_unless_forced(app: TestApp) {
+    for (reason, status) in [
+        ("outside_working_hours", "confirmed"),
+        ("closed_override", "tentative"),
+        ("before_minimum_notice", "confirmed"),
+        ("beyond_max_advance", "tentative"),
+    ] {
+        let (calendar, event_type, event) = booked_in_open_hours(&app).await;
+        let booked = assert_ok(&app.get(&event).await, 200);
+        let date = &booked["startTime"].as_str().unwrap_or_default()[..10];
+        assert_ok(&app.post(&format!("{event}/cancel"), &json!({})).await, 200);
+        let (path, change) = match reason {
+            "outside_working_hours" => (
+                &calendar,
+                json!({"workingHours": [{"day": "monday", "start": "09:00", "end": "12:00"}]}),
+            ),
+            "closed_override" => (
+                &calendar,
+                json!({"dateOverrides": [{"date": date, "ranges": []}]}),
+            ),
+            "before_minimum_notice" => (&event_type, json!({"minimumNoticeMinutes": 7 * 24 * 60})),
+            _ => (&event_type, json!({"maxAdvanceDays": 1})),
+        };
+        assert_ok(&app.patch(path, &change).await, 200);
+        let resp = app.patch(&event, &json!({"status": status})).await;
+        let error = assert_error(&resp, 409, "slot_unavailable");
+        assert_eq!(
+            error["details"]["reason"],
+            json!(reason),
+            "{}",
+            resp.describe()
+        );
+        let still = assert_ok(&app.get(&event).await, 200);
+        assert_eq!(
+            still["status"],
+            json!("cancelled"),
+            "{reason}: refused means unchanged"
+        );
+        let resp = app
+            .patch(&event, &json!({"status": status, "force": true}))
+            .await;
+        let data = assert_ok(&resp, 200);
+        assert_eq!(
+            data["status"],
+            json!(status),
+            "{reason}: force lifts the rule"
+        );
+        assert_eq!(data["startTime"], booked["startTime"]);
+    }
+}
+
+async fn leaving_cancelled_on_an_inactive_event_type_is_refused_like_a_new_booking(app: TestApp) {
+    let (_, event_type, event) = booked_in_open_hours(&app).await;
+    let booked = assert_ok(&app.get(&event).await, 200);
+    assert_ok(&app.post(&format!("{event}/cancel"), &json!({})).await, 200);
+    assert_ok(
+        &app.patch(&event_type, &json!({"active": false})).await,
+        200,
+    );
+    // A new booking of an inactive event type is a validation_error, force or not; so is
+    // taking the time again.
+    let new = with(
+        event_body(
+            booked["calendarId"].as_str().unwrap_or_default(),
+            booked["eventTypeId"].as_str().unwrap_or_default(),
+            "2030-01-10T10:00:00Z",
+            "2030-01-10T10:30:00Z",
+        ),
+        json!({"force": true}),
+    );
+    assert_validation(&app.post_event(&new).await, &["eventTypeId"]);
+    for body in [
+        json!({"status": "confirmed"}),
+        json!({"status": "tentative", "force": true}),
+    ] {
+        let resp = app.patch(&event, &body).await;
+        let error = assert_validation(&resp, &["status"]);
+        assert!(
+            messages_about(&error, "status").contains("not active"),
+            "{error}"
+        );
+    }
+    assert_eq!(
+        assert_ok(&app.get(&event).await, 200)["status"],
+        json!("cancelled")
+    );
+    // Other edits of the cancelled event still work.
+    let resp = app.patch(&event, &json!({"notes": "richiamare"})).await;
+    assert_eq!(assert_ok(&resp, 200)["notes"], json!("richiamare"));
+}
+
+async fn a_patch_that_keeps_the_times_is_not_rechecked_against_hours_narrowed_since(app: TestApp) {
+    let (calendar, _, event) = booked_in_open_hours(&app).await;
+    let booked = assert_ok(&app.get(&event).await, 200);
+    let narrowed = json!({"workingHours": [{"day": "monday", "start": "09:00", "end": "12:00"}]});
+    assert_ok(&app.patch(&calendar, &narrowed).await, 200);
+    let resp = app
+        .patch(&event, &json!({"notes": "portare referti"}))
+        .await;
+    assert_eq!(assert_ok(&resp, 200)["notes"], json!("portare referti"));
+    // A client echoing the whole event back, times unchanged.
+    let echo = json!({
+        "startTime": booked["startTime"],
+        "endTime": booked["endTime"],
+        "title": "Controllo",
+        "status": "confirmed",
+    });
+    let data = assert_ok(&app.patch(&event, &echo).await, 200);
+    assert_eq!(data["title"], json!("Controllo"));
+    assert_eq!(data["startTime"], booked["startTime"]);
+    // A real move is checked against today's hours.
+    let moved = json!({"startTime": crate::support::plus_minutes(booked["startTime"].as_str().unwrap_or_default(), 30)});
+    let resp = app.patch(&event, &moved).await;
+    let error = assert_error(&resp, 409, "slot_unavailable");
+    assert_eq!(error["details"]["reason"], json!("outside_working_hours"));
 }

@@ -272,11 +272,12 @@ pub struct EventPatch {
     /// Free-text notes; `null` clears it.
     pub notes: MaybeUndefined<String>,
     /// `confirmed`, `tentative`, or `cancelled` (like the cancel operation). Leaving `cancelled`
-    /// re-checks the time like a new booking.
+    /// re-checks the time like a new booking: overlap, working hours, date overrides, minimum
+    /// notice, maximum advance (all but overlap lifted by `force`) and an active event type.
     #[oai(nullable)]
     pub status: Option<EventStatus>,
-    /// Lifts the working-hours, minimum-notice and maximum-advance rules for new times.
-    /// Nothing lifts the overlap rule.
+    /// Lifts the working-hours, minimum-notice and maximum-advance rules for new times and for
+    /// leaving `cancelled`. Nothing lifts the overlap rule.
     #[oai(nullable)]
     pub force: Option<bool>,
 }
@@ -634,9 +635,11 @@ impl EventsApi {
 
     /// Update an event
     ///
-    /// Reschedules or edits an appointment. New times are checked like a new booking (409
-    /// `slot_unavailable` on overlap); an event never collides with itself. Local times need a
-    /// `timezone` in the request. Scope: `calendar:write`.
+    /// Reschedules or edits an appointment. New times, and leaving `cancelled`, are checked like
+    /// a new booking (409 `slot_unavailable` with the reason); an event never collides with
+    /// itself. Times that do not change are not re-checked, so editing notes keeps a booking
+    /// whose hours have changed since. Local times need a `timezone` in the request.
+    /// Scope: `calendar:write`.
     #[oai(path = "/:id", method = "patch", operation_id = "updateEvent")]
     async fn update(
         &self,
@@ -665,7 +668,6 @@ impl EventsApi {
             .and_then(|e| v.check("endTime", parse_instant(e, zone)));
         let phone = maybe(body.customer_phone).map(|p| p.and_then(|p| parse_phone(&mut v, &p)));
         let email = maybe(body.customer_email).map(|e| e.and_then(|e| parse_email(&mut v, &e)));
-        let moved = start.is_some() || end.is_some();
         let (new_start, new_end) =
             booking::reschedule((current.start_time, current.end_time), start, end);
         if moved && v.is_empty() {
@@ -679,16 +681,29 @@ impl EventsApi {
             .await?
             .ok_or_else(|| ApiError::internal("calendar of an event is missing"))?;
         let rules = Rules::of(&calendar, &event_type)?;
+        // Times sent unchanged (a client echoing the whole event) are no move: they are not held
+        // to rules that changed since the booking was made.
+        let moved = (new_start, new_end) != (current.start_time, current.end_time);
+        // Leaving `cancelled` takes the time again, so it is held to every rule a new booking is.
+        let uncancelling = current.status == EventStatus::Cancelled.as_str()
+            && body.status.is_some_and(|s| s != EventStatus::Cancelled);
         let reply_zone = zone
             .or_else(|| Zone::parse(&current.timezone).ok())
             .unwrap_or(Zone::UTC);
-        if moved
+        if (moved || uncancelling)
             && body.force != Some(true)
             && let Err(reason) = slots::check_booking(
                 &rules.schedule,
                 &rules.slot,
                 time::now(),
                 new_start,
+        if uncancelling && !event_type.active {
+            // As for a new booking (`bookable`), `force` does not lift this.
+            return Err(ApiError::field(
+                "status",
+                "this event's event type is not active: the event cannot be booked again",
+            ));
+        }
                 new_end,
         if moved {
             rules.check_storable(new_start, new_end)?;
