@@ -551,6 +551,7 @@ impl EventsApi {
         let (calendar_model, event_type) =
             bookable(&state, org, calendar, EventTypeId(body.event_type_id)).await?;
         let rules = Rules::of(&calendar_model, &event_type)?;
+        rules.check_storable(start, end)?;
         if body.force != Some(true)
             && let Err(reason) =
                 slots::check_booking(&rules.schedule, &rules.slot, time::now(), start, end)
@@ -562,7 +563,6 @@ impl EventsApi {
                     Refusal {
                         reason,
                         conflicting: None,
-        rules.check_storable(start, end)?;
                         requested_start: start,
                         except: None,
                         zone,
@@ -670,6 +670,12 @@ impl EventsApi {
         let email = maybe(body.customer_email).map(|e| e.and_then(|e| parse_email(&mut v, &e)));
         let (new_start, new_end) =
             booking::reschedule((current.start_time, current.end_time), start, end);
+        // Times sent unchanged (a client echoing the whole event) are no move: they are not held
+        // to rules that changed since the booking was made.
+        let moved = (new_start, new_end) != (current.start_time, current.end_time);
+        // Leaving `cancelled` takes the time again, so it is held to every rule a new booking is.
+        let uncancelling = current.status == EventStatus::Cancelled.as_str()
+            && body.status.is_some_and(|s| s != EventStatus::Cancelled);
         if moved && v.is_empty() {
             v.check("endTime", booking::check_length(new_start, new_end));
         }
@@ -680,13 +686,17 @@ impl EventsApi {
         let calendar = repo::calendars::get(&state.db, org, CalendarId(current.calendar_id))
             .await?
             .ok_or_else(|| ApiError::internal("calendar of an event is missing"))?;
+        if uncancelling && !event_type.active {
+            // As for a new booking (`bookable`), `force` does not lift this.
+            return Err(ApiError::field(
+                "status",
+                "this event's event type is not active: the event cannot be booked again",
+            ));
+        }
         let rules = Rules::of(&calendar, &event_type)?;
-        // Times sent unchanged (a client echoing the whole event) are no move: they are not held
-        // to rules that changed since the booking was made.
-        let moved = (new_start, new_end) != (current.start_time, current.end_time);
-        // Leaving `cancelled` takes the time again, so it is held to every rule a new booking is.
-        let uncancelling = current.status == EventStatus::Cancelled.as_str()
-            && body.status.is_some_and(|s| s != EventStatus::Cancelled);
+        if moved {
+            rules.check_storable(new_start, new_end)?;
+        }
         let reply_zone = zone
             .or_else(|| Zone::parse(&current.timezone).ok())
             .unwrap_or(Zone::UTC);
@@ -697,17 +707,7 @@ impl EventsApi {
                 &rules.slot,
                 time::now(),
                 new_start,
-        if uncancelling && !event_type.active {
-            // As for a new booking (`bookable`), `force` does not lift this.
-            return Err(ApiError::field(
-                "status",
-                "this event's event type is not active: the event cannot be booked again",
-            ));
-        }
                 new_end,
-        if moved {
-            rules.check_storable(new_start, new_end)?;
-        }
             )
         {
             return Err(rules
