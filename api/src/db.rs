@@ -1,12 +1,23 @@
 //! Connecting and migrating. SQLite gets WAL, foreign keys, synchronous FULL and a busy timeout
 //! on every pooled connection (sea-orm's default pool for SQLite is one connection with none of
 //! these); PostgreSQL gets a pool sized for a small machine.
+//!
+//! Every pooled SQLite connection is checked as it goes back to the pool: one that still holds
+//! a transaction is closed, never reused (see `release_only_clean`). Without that, one failed
+//! write could leave a transaction open on a pooled connection, and every later "transaction" on
+//! it would be a savepoint inside one that never commits: 201s for bookings that are then lost.
 
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use sea_orm::sqlx::pool::PoolConnectionMetadata;
+use sea_orm::sqlx::sqlite::{SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::{self, Connection};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
 
 pub fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
@@ -26,11 +37,125 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(5))
+            })
+            .map_sqlx_sqlite_pool_opts(|p| {
+                p.after_release(|conn, _meta| Box::pin(release_only_clean(conn)))
+                    .before_acquire(|_conn, meta| {
+                        let fresh = opened_after_trouble(&meta);
+                        Box::pin(async move { Ok(fresh) })
+                    })
             });
     } else {
         opts.max_connections(16).min_connections(1);
     }
     Database::connect(opts).await
+}
+
+/// Whether a connection may go back to the pool: only when neither sqlx nor SQLite itself thinks
+/// a transaction is open. After a failed COMMIT or ROLLBACK (SQLITE_FULL, SQLITE_IOERR, a
+/// read-only file) sqlx's depth counter and SQLite's state can disagree either way; a connection
+/// in any doubt is closed, which rolls back whatever it held. `lock_handle` queues behind the
+/// rollback a dropped transaction scheduled, so the state read here is the one after it.
+async fn release_only_clean(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+    if conn.is_in_transaction() {
+        tracing::warn!("closing a pooled SQLite connection that still holds a transaction");
+        return Ok(false);
+    }
+    let mut handle = conn.lock_handle().await?;
+    let raw = handle.as_raw_handle();
+    // SAFETY: the handle is locked for us (the worker thread waits on the lock), points to an
+    // open database connection, and sqlite3_get_autocommit only reads a flag of it.
+    let autocommit = unsafe { libsqlite3_sys::sqlite3_get_autocommit(raw.as_ptr()) } != 0;
+    if !autocommit {
+        tracing::warn!("closing a pooled SQLite connection left inside a transaction");
+    }
+    Ok(autocommit)
+}
+
+/// When storage last failed with passing trouble, in milliseconds since `EPOCH` (0: never).
+static LAST_TROUBLE_MS: AtomicU64 = AtomicU64::new(0);
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+fn millis_since_epoch(at: Instant) -> u64 {
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(at.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Records that storage just failed with passing trouble (see `is_transient`).
+pub fn note_trouble() {
+    LAST_TROUBLE_MS.fetch_max(millis_since_epoch(Instant::now()) + 1, Ordering::AcqRel);
+}
+
+/// A SQLite connection opened while its file could not be written (made immutable, a read-only
+/// mount, a full disk) keeps failing after the file is writable again: SQLite opened the file or
+/// its WAL read-only and stays so, and `sqlite3_db_readonly` does not see it. So connections
+/// opened before the last storage trouble (and up to a second after it) are not handed out again:
+/// the pool closes them and opens fresh ones. Costs nothing while storage is healthy.
+fn opened_after_trouble(meta: &PoolConnectionMetadata) -> bool {
+    let last = LAST_TROUBLE_MS.load(Ordering::Acquire);
+    if last == 0 {
+        return true;
+    }
+    let now = Instant::now();
+    let opened = millis_since_epoch(now.checked_sub(meta.age).unwrap_or(now));
+    opened > last + 1000
+}
+
+/// Whether a storage error is trouble that passes, worth a retry by the client (503), rather than
+/// a bug (500): the database locked past the busy timeout, out of space, read-only, an I/O error;
+/// a pool that could not hand out a connection in time; a PostgreSQL connection lost, refused or
+/// terminated, a server shutting down or out of resources, a serialization failure or deadlock.
+pub fn is_transient(err: &DbErr) -> bool {
+    let runtime = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Query(r) | DbErr::Exec(r) => r,
+        _ => return false,
+    };
+    let RuntimeErr::SqlxError(e) = runtime else {
+        return false;
+    };
+    match e.as_ref() {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(d) => {
+            let postgres = d
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some();
+            d.code().is_some_and(|code| {
+                if postgres {
+                    transient_sqlstate(&code)
+                } else {
+                    transient_sqlite_code(&code)
+                }
+            })
+        }
+        _ => false,
+    }
+}
+
+/// SQLite result codes (the primary code is the low byte of an extended one) that name passing
+/// trouble: SQLITE_BUSY 5, SQLITE_LOCKED 6, SQLITE_NOMEM 7, SQLITE_READONLY 8, SQLITE_IOERR 10,
+/// SQLITE_FULL 13, SQLITE_CANTOPEN 14, SQLITE_PROTOCOL 15.
+fn transient_sqlite_code(code: &str) -> bool {
+    code.parse::<i32>()
+        .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14 | 15))
+}
+
+/// PostgreSQL SQLSTATEs that name passing trouble.
+fn transient_sqlstate(code: &str) -> bool {
+    // 08 connection exception, 53 insufficient resources (disk full, out of memory, too many
+    // connections), 57P01-57P03 admin/crash shutdown and cannot connect now, 40001 serialization
+    // failure, 40P01 deadlock, 58030 I/O error.
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "58030"
+        )
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
@@ -47,4 +172,29 @@ pub async fn analyze(db: &DatabaseConnection) -> Result<(), DbErr> {
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_busy_full_ioerr_and_readonly_are_transient_codes() {
+        for code in ["5", "517", "6", "8", "1032", "10", "778", "13", "14"] {
+            assert!(transient_sqlite_code(code), "{code}");
+        }
+        for code in ["19", "2067", "1", "787"] {
+            assert!(!transient_sqlite_code(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn postgres_connection_shutdown_and_resource_states_are_transient_codes() {
+        for code in ["08006", "08003", "57P01", "53100", "40001", "40P01"] {
+            assert!(transient_sqlstate(code), "{code}");
+        }
+        for code in ["23505", "23P01", "22001", "42P01"] {
+            assert!(!transient_sqlstate(code), "{code}");
+        }
+    }
 }

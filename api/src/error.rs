@@ -33,6 +33,7 @@ pub enum ErrorCode {
     RateLimitExceeded,
     RequestTimeout,
     HeadersTooLarge,
+    ServiceUnavailable,
     InternalError,
 }
 
@@ -49,7 +50,9 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::IdempotencyConflict => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::RequestTimeout | ErrorCode::ServiceUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -329,7 +332,7 @@ impl ApiResponse for ApiError {
             ),
             (
                 503,
-                "`request_timeout`: the request ran longer than the server's limit (30 s by default) and was abandoned.",
+                "`service_unavailable`: the database is briefly unable to serve (locked past the busy timeout, a lost connection, a full disk); retry after `Retry-After` seconds, with the same `Idempotency-Key` so that a write whose answer was lost is never applied twice. Or `request_timeout`: the request ran longer than the server's limit (30 s by default) and was abandoned.",
             ),
             (
                 500,
@@ -358,10 +361,29 @@ impl ApiResponse for ApiError {
     }
 }
 
-/// Maps storage failures. Constraint violations that are the client's doing become client
-/// errors; anything else is a 500 whose cause is logged.
+/// Maps storage failures. Trouble that passes (a lock held past the busy timeout, a lost or
+/// refused connection, a full disk, a read-only file) is 503 `service_unavailable` with
+/// `Retry-After`, so a client can tell "retry" from "bug"; a write that lost its idempotency
+/// claim to a retry is 409 `idempotency_in_progress`; anything else is a 500 whose cause is logged.
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
+        if crate::repo::idempotency::is_claim_lost(&err) {
+            return ApiError::new(
+                ErrorCode::IdempotencyInProgress,
+                "a retry with this Idempotency-Key took over this request; nothing was stored by this one",
+            );
+        }
+        if crate::db::is_transient(&err) {
+            crate::db::note_trouble();
+            tracing::warn!(request_id = %request_id::current(), error = %err, "storage unavailable");
+            return ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(
+                    ErrorCode::ServiceUnavailable,
+                    "the database is briefly unavailable; retry shortly (with the same Idempotency-Key a retry never applies a write twice)",
+                )
+            };
+        }
         ApiError::internal(err)
     }
 }

@@ -10,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod instance;
 pub mod metrics;
 pub mod middleware;
 pub mod pagination;

@@ -21,6 +21,8 @@ pub struct AppState {
     pub key_cache: Arc<crate::auth::KeyCache>,
     /// When each key's `last_used_at` was last written.
     pub key_usage: Arc<Mutex<HashMap<ApiKeyId, std::time::Instant>>>,
+    /// This process as owner of `Idempotency-Key` claims; registered on the first keyed request.
+    pub instance: Arc<tokio::sync::OnceCell<crate::instance::Instance>>,
 }
 
 impl AppState {
@@ -34,7 +36,17 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             key_cache: Arc::new(crate::auth::KeyCache::default()),
             key_usage: Arc::new(Mutex::new(HashMap::new())),
+            instance: Arc::new(tokio::sync::OnceCell::new()),
             config: Arc::new(config),
         }
+    }
+
+    /// This process's instance, registered (lock taken) on first use.
+    pub async fn instance(&self) -> Result<&crate::instance::Instance, sea_orm::DbErr> {
+        self.instance
+            .get_or_try_init(|| {
+                crate::instance::Instance::start(&self.db, &self.config.database_url)
+            })
+            .await
     }
 }

@@ -26,6 +26,9 @@ use serde_json::Value;
 use crate::protection::{metric, metrics};
 use crate::support::*;
 
+/// One CLI run that must be refused: what it is, its arguments, its environment.
+type ZeroRun = (String, Vec<String>, Vec<(&'static str, &'static str)>);
+
 pub fn cases() -> Vec<Case> {
     cases![
         thousands_of_requests_with_invented_methods_and_paths_leave_the_metrics_series_bounded,
@@ -747,7 +750,7 @@ fn zero_values_of_cli_settings_are_refused_naming_the_flag() -> Result<(), Faile
             "0".into(),
         ]
     };
-    let mut runs: Vec<(String, Vec<String>, Vec<(&str, &str)>)> = [
+    let mut runs: Vec<ZeroRun> = [
         "--rate-limit-per-minute",
         "--auth-failures-per-minute",
         "--request-timeout-seconds",

@@ -25,6 +25,7 @@ mod edges;
 mod errors;
 mod event_types;
 mod events;
+mod faults;
 mod hardening;
 mod integrity;
 mod isolation;
@@ -61,9 +62,9 @@ fn main() {
         ("integrity", integrity::cases()),
         ("calendars", calendars::cases()),
         ("cursor", cursor::cases()),
+        ("edges", edges::cases()),
         ("event_types", event_types::cases()),
         ("auth", auth::cases()),
-        ("edges", edges::cases()),
         ("errors", errors::cases()),
         ("isolation", isolation::cases()),
         ("service", service::cases()),
@@ -78,6 +79,7 @@ fn main() {
         service::openapi_yaml_matches_what_the_code_generates,
     )];
     trials.extend(hardening::process_trials());
+    trials.extend(faults::trials(postgres_url.clone()));
     for backend in [Backend::Sqlite, Backend::Postgres] {
         for (module, cases) in &modules {
             for case in cases {
