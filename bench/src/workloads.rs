@@ -464,7 +464,7 @@ pub async fn baseline(
                 location: None,
                 status: "confirmed",
             };
-            match quando_api::repo::events::create(&db, org, new).await {
+            match quando_api::repo::events::create(&db, org, new, &|_| (201, String::new())).await {
                 Ok(_) => Ok(201),
                 Err(BookingError::Conflict(_)) => Ok(409),
                 Err(err) => Err(format!("{err:?}")),

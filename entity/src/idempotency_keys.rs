@@ -16,6 +16,8 @@ pub struct Model {
     pub response_body: Option<String>,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
+    /// The server instance holding an `in_progress` claim (`None` on rows from before owners).
+    pub owner: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

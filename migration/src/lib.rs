@@ -8,6 +8,7 @@ mod m20261120_000001_create_core_tables;
 mod m20261120_000002_create_idempotency_keys;
 mod m20261121_000003_add_availability_rules;
 mod m20261121_000004_list_index_serves_calendar_order;
+mod m20261201_000005_idempotency_owner_and_probe;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261120_000002_create_idempotency_keys::Migration),
             Box::new(m20261121_000003_add_availability_rules::Migration),
             Box::new(m20261121_000004_list_index_serves_calendar_order::Migration),
+            Box::new(m20261201_000005_idempotency_owner_and_probe::Migration),
         ]
     }
 }

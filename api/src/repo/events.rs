@@ -7,11 +7,12 @@ use chrono::{DateTime, Utc};
 use entity::events::{ActiveModel, Column, Entity, Model};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, QueryFilter,
-    QueryOrder, QuerySelect, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
-use super::{page, scoped};
+use super::idempotency::{self, Render};
+use super::{begin_write, page, scoped};
 use crate::domain::booking::{Block, reach_end};
 use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId};
 use crate::domain::time;
@@ -213,39 +214,14 @@ pub async fn blocks_between<C: ConnectionTrait>(
         .collect())
 }
 
-/// SQLite admits one writer at a time, and a writer that finds the lock taken sleeps in SQLite's
-/// busy handler (naps of up to 100 ms), which turns contention into long tails. Booking writes
-/// queue here instead, first come first served, before they take the lock. (One queue for the
-/// process: a server has one database; tests with many just queue a little more.)
-static SQLITE_WRITERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// A write transaction: `BEGIN IMMEDIATE` on SQLite (behind the writer queue), a plain one on
-/// PostgreSQL, whose exclusion constraint settles races. Keep the guard until the commit.
-async fn begin_write(
-    db: &DatabaseConnection,
-) -> Result<
-    (
-        Option<tokio::sync::MutexGuard<'static, ()>>,
-        sea_orm::DatabaseTransaction,
-    ),
-    DbErr,
-> {
-    let queued = match db.get_database_backend() {
-        sea_orm::DbBackend::Sqlite => Some(SQLITE_WRITERS.lock().await),
-        _ => None,
-    };
-    let options = TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
-    };
-    Ok((queued, db.begin_with_options(options).await?))
-}
-
 /// Books an event unless its block overlaps a live event on the same calendar.
+/// `render` gives the answer the caller will send, stored with the booking when the request
+/// carries an `Idempotency-Key` (see `idempotency::seal`).
 pub async fn create(
     db: &DatabaseConnection,
     org: OrgId,
     new: NewEvent,
+    render: Render<'_, Model>,
 ) -> Result<Model, BookingError> {
     let calendar = new.calendar_id;
     let block = new.block;
@@ -282,6 +258,7 @@ pub async fn create(
     .await;
     match inserted {
         Ok(model) => {
+            idempotency::seal(&txn, &model, render).await?;
             txn.commit().await?;
             Ok(model)
         }
@@ -304,6 +281,7 @@ pub async fn update(
     org: OrgId,
     id: EventId,
     changes: EventChanges,
+    render: Render<'_, Model>,
 ) -> Result<Model, BookingError> {
     let (_queued, txn) = begin_write(db).await?;
     let current = get(&txn, org, id).await?.ok_or(BookingError::NotFound)?;
@@ -367,6 +345,7 @@ pub async fn update(
     active.updated_at = Set(now);
     match active.update(&txn).await {
         Ok(model) => {
+            idempotency::seal(&txn, &model, render).await?;
             txn.commit().await?;
             Ok(model)
         }
@@ -385,6 +364,7 @@ pub async fn cancel(
     org: OrgId,
     id: EventId,
     reason: Option<String>,
+    render: Render<'_, Model>,
 ) -> Result<Model, BookingError> {
     let current = get(db, org, id).await?.ok_or(BookingError::NotFound)?;
     if current.status == "cancelled" {
@@ -399,6 +379,7 @@ pub async fn cancel(
             cancellation_reason: Some(reason),
             ..EventChanges::default()
         },
+        render,
     )
     .await
 }

@@ -8,8 +8,8 @@ pub mod events;
 pub mod idempotency;
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
-    Select,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QuerySelect, Select, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::domain::ids::OrgId;
@@ -60,4 +60,32 @@ where
     }
     let items = query.offset(req.offset()).limit(req.limit).all(db).await?;
     Ok((items, total))
+}
+
+/// SQLite admits one writer at a time, and a writer that finds the lock taken sleeps in SQLite's
+/// busy handler (naps of up to 100 ms), which turns contention into long tails. Booking writes
+/// queue here instead, first come first served, before they take the lock. (One queue for the
+/// process: a server has one database; tests with many just queue a little more.)
+static SQLITE_WRITERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A write transaction: `BEGIN IMMEDIATE` on SQLite (behind the writer queue), a plain one on
+/// PostgreSQL, whose exclusion constraint settles races. Keep the guard until the commit.
+pub async fn begin_write(
+    db: &DatabaseConnection,
+) -> Result<
+    (
+        Option<tokio::sync::MutexGuard<'static, ()>>,
+        sea_orm::DatabaseTransaction,
+    ),
+    DbErr,
+> {
+    let queued = match db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => Some(SQLITE_WRITERS.lock().await),
+        _ => None,
+    };
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    };
+    Ok((queued, db.begin_with_options(options).await?))
 }

@@ -303,6 +303,12 @@ fn envelope(m: entity::calendars::Model) -> Json<CalendarEnvelope> {
     })
 }
 
+/// The answer a create stores with itself for `Idempotency-Key` replays.
+fn render_created(m: &entity::calendars::Model) -> (u16, String) {
+    use poem_openapi::types::ToJSON;
+    (201, envelope(m.clone()).0.to_json_string())
+}
+
 #[derive(ApiResponse)]
 pub enum ListCalendarsResponse {
     /// A page of the organization's calendars, oldest first.
@@ -400,7 +406,11 @@ impl CalendarsApi {
             working_hours: weekly,
             date_overrides: overrides,
         };
-        let model = repo::create(&state.db, auth.0.org_id, new).await?;
+        // One transaction for the row and, with an Idempotency-Key, the answer that describes it.
+        let (_queued, txn) = crate::repo::begin_write(&state.db).await?;
+        let model = repo::create(&txn, auth.0.org_id, new).await?;
+        crate::repo::idempotency::seal(&txn, &model, &render_created).await?;
+        txn.commit().await?;
         Ok(CreateCalendarResponse::Created(envelope(model)))
     }
 

@@ -194,6 +194,12 @@ fn envelope(m: entity::event_types::Model) -> Json<EventTypeEnvelope> {
     })
 }
 
+/// The answer a create stores with itself for `Idempotency-Key` replays.
+fn render_created(m: &entity::event_types::Model) -> (u16, String) {
+    use poem_openapi::types::ToJSON;
+    (201, envelope(m.clone()).0.to_json_string())
+}
+
 #[derive(ApiResponse)]
 pub enum ListEventTypesResponse {
     /// A page of the organization's event types, oldest first.
@@ -305,7 +311,11 @@ impl EventTypesApi {
             location: optional_text(body.location),
             active: body.active.unwrap_or(true),
         };
-        let model = repo::event_types::create(&state.db, org, new).await?;
+        // One transaction for the row and, with an Idempotency-Key, the answer that describes it.
+        let (_queued, txn) = repo::begin_write(&state.db).await?;
+        let model = repo::event_types::create(&txn, org, new).await?;
+        repo::idempotency::seal(&txn, &model, &render_created).await?;
+        txn.commit().await?;
         Ok(CreateEventTypeResponse::Created(envelope(model)))
     }
 

@@ -325,6 +325,17 @@ fn envelope(m: entity::events::Model) -> Json<EventEnvelope> {
     })
 }
 
+/// The answers a write stores with itself for `Idempotency-Key` replays (`idempotency::seal`).
+fn render_created(m: &entity::events::Model) -> (u16, String) {
+    use poem_openapi::types::ToJSON;
+    (201, envelope(m.clone()).0.to_json_string())
+}
+
+fn render_ok(m: &entity::events::Model) -> (u16, String) {
+    use poem_openapi::types::ToJSON;
+    (200, envelope(m.clone()).0.to_json_string())
+}
+
 #[derive(ApiResponse)]
 pub enum ListEventsResponse {
     /// A page of events, sorted by startTime then id.
@@ -593,7 +604,7 @@ impl EventsApi {
                 _ => "confirmed",
             },
         };
-        match repo::events::create(&state.db, org, new).await {
+        match repo::events::create(&state.db, org, new, &render_created).await {
             Ok(model) => {
                 state.metrics.booking_created();
                 Ok(CreateEventResponse::Created(envelope(model)))
@@ -747,7 +758,7 @@ impl EventsApi {
             status: body.status.map(EventStatus::as_str),
             cancellation_reason: None,
         };
-        match repo::events::update(&state.db, org, id, changes).await {
+        match repo::events::update(&state.db, org, id, changes, &render_ok).await {
             Ok(model) => Ok(EventResponse::Ok(envelope(model))),
             Err(BookingError::Conflict(other)) => {
                 let start = if moved { new_start } else { current.start_time };
@@ -788,7 +799,9 @@ impl EventsApi {
     ) -> Result<CancelEventResponse, ApiError> {
         auth.0.require(Scope::CalendarWrite)?;
         let reason = body.0.and_then(|b| optional_text(b.reason));
-        let model = repo::events::cancel(&state.db, auth.0.org_id, EventId(id.0), reason).await?;
+        let model =
+            repo::events::cancel(&state.db, auth.0.org_id, EventId(id.0), reason, &render_ok)
+                .await?;
         Ok(CancelEventResponse::Ok(envelope(model)))
     }
 }
