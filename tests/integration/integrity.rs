@@ -38,6 +38,7 @@ pub fn cases() -> Vec<Case> {
         another_organization_gets_404_on_get_patch_and_cancel_and_changes_nothing,
         // Idempotency-Key
         a_repeat_with_the_same_idempotency_key_and_body_replays_the_first_answer,
+        a_repeat_with_its_json_keys_reordered_and_reindented_replays_the_first_answer,
         the_same_idempotency_key_with_another_body_is_422,
         the_same_idempotency_key_in_two_organizations_books_twice,
         an_idempotency_key_over_255_characters_is_400_naming_it,
@@ -849,6 +850,40 @@ async fn a_repeat_with_the_same_idempotency_key_and_body_replays_the_first_answe
         "each response has its own request id"
     );
     assert_eq!(events_total(&app, &[]).await, 1, "a replay creates nothing");
+}
+
+async fn a_repeat_with_its_json_keys_reordered_and_reindented_replays_the_first_answer(
+    app: TestApp,
+) {
+    let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
+    let compact = format!(
+        r#"{{"calendarId":"{calendar_id}","eventTypeId":"{event_type_id}","startTime":"2027-05-04T10:00:00Z","endTime":"2027-05-04T10:30:00Z","customerName":"Laura Bianchi"}}"#
+    );
+    let reordered = format!(
+        "{{\n  \"customerName\" : \"Laura Bianchi\",\n  \"endTime\": \"2027-05-04T10:30:00Z\",\n  \"startTime\": \"2027-05-04T10:00:00Z\",\n  \"eventTypeId\": \"{event_type_id}\",\n  \"calendarId\": \"{calendar_id}\"\n}}"
+    );
+    let raw = |text: String| {
+        app.req(Method::POST, "/v1/calendar/events")
+            .header(IDEMPOTENCY_KEY, "booking-json-1")
+            .header("content-type", "application/json")
+            .body(text)
+    };
+    let first = send(raw(compact)).await;
+    let created = assert_ok(&first, 201);
+    let again = send(raw(reordered)).await;
+    let replayed_event = assert_ok(&again, 201);
+    assert!(
+        replayed(&again),
+        "the same JSON re-serialised is the same request: {:?}",
+        again.headers
+    );
+    assert_eq!(replayed_event, created);
+    // A different value is still another request.
+    let changed = format!(
+        r#"{{"calendarId":"{calendar_id}","eventTypeId":"{event_type_id}","startTime":"2027-05-04T10:00:00Z","endTime":"2027-05-04T10:30:00Z","customerName":"Laura Bianchi "}}"#
+    );
+    assert_error(&send(raw(changed)).await, 422, "idempotency_conflict");
+    assert_eq!(events_total(&app, &[]).await, 1, "one booking for the key");
 }
 
 async fn the_same_idempotency_key_with_another_body_is_422(app: TestApp) {

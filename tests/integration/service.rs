@@ -11,6 +11,8 @@ pub fn cases() -> Vec<Case> {
     cases![
         healthz_is_200,
         readyz_is_200_when_the_database_is_reachable,
+        readyz_is_503_naming_the_pending_migration_when_the_schema_is_behind_the_binary,
+        readyz_is_503_when_the_schema_is_missing,
         openapi_json_is_the_spec_with_the_calendar_paths,
         openapi_json_names_its_operations,
         openapi_yaml_is_served,
@@ -50,6 +52,42 @@ async fn readyz_is_200_when_the_database_is_reachable(app: TestApp) {
     let resp = send(app.bare(Method::GET, "/readyz")).await;
     assert_eq!(resp.status, 200, "{}", resp.describe());
     resp.request_id();
+}
+
+async fn readyz_is_503_naming_the_pending_migration_when_the_schema_is_behind_the_binary(
+    app: TestApp,
+) {
+    use sea_orm::ConnectionTrait;
+    app.db
+        .execute_unprepared(
+            "DELETE FROM seaql_migrations WHERE version = (SELECT max(version) FROM seaql_migrations)",
+        )
+        .await
+        .expect("forget the newest migration");
+    let resp = send(app.bare(Method::GET, "/readyz")).await;
+    assert_eq!(resp.status, 503, "{}", resp.describe());
+    assert_eq!(resp.body["status"], "unavailable", "{}", resp.describe());
+    let reason = resp.body["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("1 migration(s) pending"),
+        "the reason says the schema is behind: {reason}"
+    );
+    resp.request_id();
+}
+
+async fn readyz_is_503_when_the_schema_is_missing(app: TestApp) {
+    use sea_orm::ConnectionTrait;
+    app.db
+        .execute_unprepared("DROP TABLE seaql_migrations")
+        .await
+        .expect("drop the migrations table");
+    let resp = send(app.bare(Method::GET, "/readyz")).await;
+    assert_eq!(resp.status, 503, "{}", resp.describe());
+    let reason = resp.body["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("schema"),
+        "the reason names the schema: {reason}"
+    );
 }
 
 async fn fetch_spec(app: &TestApp) -> Value {

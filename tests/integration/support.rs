@@ -11,7 +11,6 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use libtest_mimic::Failed;
-use poem::listener::{Acceptor, Listener, TcpListener};
 use quando_api::auth::Scope;
 use reqwest::{Method, RequestBuilder, header::HeaderMap};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
@@ -217,20 +216,24 @@ impl TestApp {
             ..quando_api::config::Config::default()
         };
         let state = quando_api::state::AppState::new(db.clone(), config);
-        let acceptor = TcpListener::bind("127.0.0.1:0")
-            .into_acceptor()
+        // The production accept loop (head deadline, connection cap, envelope for bad heads).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
-        let addr = acceptor
+        let addr = listener
             .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().cloned())
-            .ok_or("the listener has no socket address")?;
+            .map_err(|e| format!("the listener has no socket address: {e}"))?;
+        let (metrics, options) = (state.metrics.clone(), state.config.serve_options());
         let endpoint = quando_api::app(state);
         teardown.server = Some(tokio::spawn(async move {
-            let _ = poem::Server::new_with_acceptor(acceptor)
-                .run(endpoint)
-                .await;
+            let _ = quando_api::server::serve(
+                listener,
+                endpoint,
+                options,
+                Some(metrics),
+                std::future::pending(),
+            )
+            .await;
         }));
 
         let org = quando_api::admin::create_organization(&db, "Studio Dentistico Rossi")
