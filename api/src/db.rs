@@ -158,6 +158,23 @@ fn transient_sqlstate(code: &str) -> bool {
         )
 }
 
+/// Whether a database error is PostgreSQL refusing an overlapping booking through the
+/// exclusion constraint (SQLSTATE 23P01). `DbErr::sql_err()` does not recognise it.
+pub fn is_exclusion_violation(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    let runtime = match err {
+        DbErr::Query(r) | DbErr::Exec(r) => r,
+        _ => return false,
+    };
+    match runtime {
+        RuntimeErr::SqlxError(e) => match e.as_ref() {
+            sea_orm::sqlx::Error::Database(d) => d.code().as_deref() == Some("23P01"),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }

@@ -4,10 +4,12 @@
 //! all build it from here, so what is tested is what runs.
 
 pub mod admin;
+pub mod app;
 pub mod auth;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod dialects;
 pub mod domain;
 pub mod error;
 pub mod instance;
@@ -17,7 +19,6 @@ pub mod pagination;
 pub mod payload;
 pub mod rate_limit;
 pub mod repo;
-pub mod routes;
 pub mod schema;
 pub mod server;
 pub mod state;
@@ -30,11 +31,11 @@ use poem::web::Html;
 use poem::{Endpoint, EndpointExt, IntoResponse, Route};
 use poem_openapi::OpenApiService;
 
-use routes::availability::AvailabilityApi;
-use routes::calendars::CalendarsApi;
-use routes::event_types::EventTypesApi;
-use routes::events::EventsApi;
-use routes::service::ServiceApi;
+use dialects::native::availability::AvailabilityApi;
+use dialects::native::calendars::CalendarsApi;
+use dialects::native::event_types::EventTypesApi;
+use dialects::native::events::EventsApi;
+use dialects::native::service::ServiceApi;
 use state::AppState;
 
 pub type Api = (

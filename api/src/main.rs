@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use quando_api::auth::parse_scopes;
 use quando_api::config::{Config, DEFAULT_BIND, DEFAULT_DATABASE_URL};
-use quando_api::{admin, api_service, app, db, server, state::AppState, telemetry};
+use quando_api::{admin, api_service, db, telemetry};
 use uuid::Uuid;
 
 #[derive(Parser)]
@@ -148,7 +148,7 @@ async fn main() -> ExitCode {
     }
 }
 
-type AnyError = Box<dyn std::error::Error>;
+type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn open(url: &str) -> Result<sea_orm::DatabaseConnection, AnyError> {
     let conn = db::connect(url).await?;
@@ -191,22 +191,10 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
                 ..Config::default()
             };
-            quando_api::db::analyze(&conn).await?;
-            tokio::spawn(housekeeping(conn.clone()));
-            let listener = tokio::net::TcpListener::bind(&bind).await?;
-            let addr = listener.local_addr()?;
-            tracing::info!(%addr, "quando listening");
-            let state = AppState::new(conn.clone(), config);
-            let (metrics, options) = (state.metrics.clone(), state.config.serve_options());
-            server::serve(
-                listener,
-                app(state),
-                options,
-                Some(metrics),
-                shutdown_signal(),
-            )
-            .await?;
-            conn.close().await?;
+            quando_api::app::Application::build_with(conn, config)
+                .await?
+                .run_until(shutdown_signal())
+                .await?;
             Ok(())
         }
         Command::Migrate { db } => {
@@ -264,25 +252,6 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 SpecFormat::Json => println!("{}", service.spec()),
             }
             Ok(())
-        }
-    }
-}
-
-/// Hourly housekeeping: stored Idempotency-Key responses are deleted once past their 24 hours,
-/// and the planner's statistics are refreshed.
-async fn housekeeping(db: sea_orm::DatabaseConnection) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
-    loop {
-        tick.tick().await;
-        if let Err(err) = quando_api::db::analyze(&db).await {
-            tracing::warn!(error = %err, "statistics refresh failed");
-        }
-        match quando_api::repo::idempotency::purge_expired(&db, quando_api::domain::time::now())
-            .await
-        {
-            Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys purged"),
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = %err, "idempotency purge failed"),
         }
     }
 }

@@ -8,48 +8,27 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use quando_api::config::Config;
-use quando_api::state::AppState;
 
 use crate::AnyError;
 
 const READY_LINE: &str = "quando-bench child listening on ";
 
-/// The child side: what `quando serve` runs (logging set-up, connect, migrate, analyze, the same app on
-/// poem with the same idle timeout, the idempotency purge), on 127.0.0.1:0, with a per-key
-/// rate limit no benchmark reaches. Prints its address on stdout first.
+/// The child side: what `quando serve` runs (logging set-up, then `Application::build` and
+/// `run_until`: migrations, statistics, the accept loop, the hourly housekeeping), on
+/// 127.0.0.1:0, with a per-key rate limit no benchmark reaches. Prints its address first.
 pub async fn serve_child(database_url: String) -> Result<(), AnyError> {
     let log_json = std::env::var("QUANDO_LOG_FORMAT").is_ok_and(|f| f == "json");
     quando_api::telemetry::init(std::env::var("QUANDO_LOG").ok().as_deref(), log_json);
-    let db = quando_api::db::connect(&database_url).await?;
-    quando_api::db::migrate(&db).await?;
-    quando_api::db::analyze(&db).await?;
-    let acceptor =
-        poem::listener::Listener::into_acceptor(poem::listener::TcpListener::bind("127.0.0.1:0"))
-            .await?;
-    let addr = poem::listener::Acceptor::local_addr(&acceptor)
-        .into_iter()
-        .find_map(|a| a.as_socket_addr().copied())
-        .ok_or("no local address")?;
     let config = Config {
         database_url,
-        bind: addr.to_string(),
+        bind: "127.0.0.1:0".into(),
         rate_limit_per_minute: 1_000_000_000,
         ..Config::default()
     };
-    let purge_db = db.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            tick.tick().await;
-            let now = quando_api::domain::time::now();
-            let _ = quando_api::repo::idempotency::purge_expired(&purge_db, now).await;
-        }
-    });
+    let application = quando_api::app::Application::build(config).await?;
+    let addr = application.local_addr()?;
     println!("{READY_LINE}http://{addr}");
-    poem::Server::new_with_acceptor(acceptor)
-        .idle_timeout(Duration::from_secs(60))
-        .run(quando_api::app(AppState::new(db, config)))
-        .await?;
+    application.run_until(std::future::pending()).await?;
     Ok(())
 }
 

@@ -14,7 +14,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use libtest_mimic::{Failed, Trial};
-use poem::listener::{Acceptor, Listener, TcpListener};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 
@@ -60,29 +59,19 @@ struct Server {
 
 impl Server {
     async fn start(url: &str) -> Result<Server, String> {
-        let db = quando_api::db::connect(url)
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        quando_api::db::migrate(&db)
-            .await
-            .map_err(|e| format!("migrate: {e}"))?;
         let config = quando_api::config::Config {
             database_url: url.to_string(),
+            bind: "127.0.0.1:0".into(),
             rate_limit_per_minute: 1_000_000,
             ..quando_api::config::Config::default()
         };
-        let acceptor = TcpListener::bind("127.0.0.1:0")
-            .into_acceptor()
+        let application = quando_api::app::Application::build(config)
             .await
-            .map_err(|e| format!("bind: {e}"))?;
-        let addr = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().cloned())
-            .ok_or("no socket address")?;
-        let app = quando_api::app(quando_api::state::AppState::new(db.clone(), config));
+            .map_err(|e| format!("Application::build: {e}"))?;
+        let addr = application.local_addr().map_err(|e| e.to_string())?;
+        let db = application.state().db.clone();
         let task = tokio::spawn(async move {
-            let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
+            let _ = application.run_until(std::future::pending()).await;
         });
         Ok(Server {
             base: format!("http://{addr}"),

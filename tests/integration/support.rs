@@ -213,27 +213,18 @@ impl TestApp {
 
         let config = quando_api::config::Config {
             database_url: database_url.clone(),
+            bind: "127.0.0.1:0".into(),
             ..quando_api::config::Config::default()
         };
-        let state = quando_api::state::AppState::new(db.clone(), config);
-        // The production accept loop (head deadline, connection cap, envelope for bad heads).
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        // The one way the server starts (`quando serve` runs the same), with its accept loop.
+        let application = quando_api::app::Application::build_with(db.clone(), config)
             .await
-            .map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
-        let addr = listener
+            .map_err(|e| format!("Application::build_with: {e}"))?;
+        let addr = application
             .local_addr()
             .map_err(|e| format!("the listener has no socket address: {e}"))?;
-        let (metrics, options) = (state.metrics.clone(), state.config.serve_options());
-        let endpoint = quando_api::app(state);
         teardown.server = Some(tokio::spawn(async move {
-            let _ = quando_api::server::serve(
-                listener,
-                endpoint,
-                options,
-                Some(metrics),
-                std::future::pending(),
-            )
-            .await;
+            let _ = application.run_until(std::future::pending()).await;
         }));
 
         let org = quando_api::admin::create_organization(&db, "Studio Dentistico Rossi")

@@ -13,10 +13,10 @@ use uuid::Uuid;
 
 use super::idempotency::{self, Render};
 use super::{begin_write, page, scoped};
+use crate::db::is_exclusion_violation;
 use crate::domain::booking::{Block, reach_end};
 use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId};
 use crate::domain::time;
-use crate::error::is_exclusion_violation;
 use crate::pagination::PageRequest;
 
 /// Statuses that hold time on a calendar.

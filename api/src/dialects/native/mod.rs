@@ -1,4 +1,5 @@
-//! One file per resource: its DTOs, its per-operation response enums and its `#[OpenApi]` impl.
+//! The native (Replicer) dialect under `/v1`: one file per resource with its DTOs, its
+//! per-operation response enums and its `#[OpenApi]` impl.
 
 pub mod availability;
 pub mod calendars;

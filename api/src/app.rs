@@ -1,0 +1,97 @@
+//! One way to start the server: `Application::build` connects, migrates, refreshes the planner's
+//! statistics and binds; `run_until` serves with the production accept loop and runs the hourly
+//! housekeeping beside it. `quando serve`, the integration tests and the bench's server child all
+//! start Quando through here, so what is tested and measured is what runs.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::state::AppState;
+use crate::{app, db, server};
+
+pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A bound, ready server on a migrated database.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to `config.database_url`, applies pending migrations, refreshes statistics and
+    /// binds `config.bind` (`127.0.0.1:0` picks a free port).
+    pub async fn build(config: Config) -> Result<Application, BuildError> {
+        let conn = db::connect(&config.database_url).await?;
+        db::migrate(&conn).await?;
+        Self::build_with(conn, config).await
+    }
+
+    /// The same on a pool the caller opened and migrated (a test that made the database).
+    pub async fn build_with(
+        conn: DatabaseConnection,
+        config: Config,
+    ) -> Result<Application, BuildError> {
+        db::analyze(&conn).await?;
+        let listener = TcpListener::bind(&config.bind).await?;
+        Ok(Application {
+            listener,
+            state: AppState::new(conn, config),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish and closes the pool.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let conn = self.state.db.clone();
+        let (metrics, options) = (
+            self.state.metrics.clone(),
+            self.state.config.serve_options(),
+        );
+        if let Ok(addr) = self.listener.local_addr() {
+            tracing::info!(%addr, "quando listening");
+        }
+        let serving = server::serve(
+            self.listener,
+            app(self.state),
+            options,
+            Some(metrics),
+            shutdown,
+        );
+        let result = tokio::select! {
+            r = serving => r,
+            () = housekeeping(conn.clone()) => Ok(()),
+        };
+        let _ = conn.close().await;
+        result
+    }
+}
+
+/// Hourly: stored Idempotency-Key responses past their 24 hours are deleted, and the planner's
+/// statistics are refreshed. Never returns.
+async fn housekeeping(conn: DatabaseConnection) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    tick.tick().await; // the first tick is now: statistics were just refreshed by `build`
+    loop {
+        tick.tick().await;
+        if let Err(err) = db::analyze(&conn).await {
+            tracing::warn!(error = %err, "statistics refresh failed");
+        }
+        match crate::repo::idempotency::purge_expired(&conn, crate::domain::time::now()).await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys purged"),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "idempotency purge failed"),
+        }
+    }
+}
