@@ -21,6 +21,7 @@ pub mod rate_limit;
 pub mod repo;
 pub mod schema;
 pub mod server;
+pub mod spec;
 pub mod state;
 pub mod telemetry;
 #[cfg(test)]
@@ -73,8 +74,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
 /// The whole HTTP server.
 pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> + 'static {
     let service = api_service();
-    let json = service.spec();
-    let yaml = service.spec_yaml();
+    let (yaml, json) = spec::spec_yaml_and_json();
     let docs = service.swagger_ui_html();
     Route::new()
         .nest("/", service)

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use quando_api::auth::parse_scopes;
 use quando_api::config::{Config, DEFAULT_BIND, DEFAULT_DATABASE_URL};
-use quando_api::{admin, api_service, db, telemetry};
+use quando_api::{admin, db, telemetry};
 use uuid::Uuid;
 
 #[derive(Parser)]
@@ -246,10 +246,9 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             print_json(&serde_json::json!({ "id": id, "revoked": true }))
         }
         Command::Openapi { format } => {
-            let service = api_service();
             match format {
-                SpecFormat::Yaml => print!("{}", service.spec_yaml()),
-                SpecFormat::Json => println!("{}", service.spec()),
+                SpecFormat::Yaml => print!("{}", quando_api::spec::spec_yaml()),
+                SpecFormat::Json => println!("{}", quando_api::spec::spec_json()),
             }
             Ok(())
         }
