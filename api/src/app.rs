@@ -37,6 +37,7 @@ impl Application {
         config: Config,
     ) -> Result<Application, BuildError> {
         db::analyze(&conn).await?;
+        crate::domain::contact::Phone::warm_up();
         let listener = TcpListener::bind(&config.bind).await?;
         Ok(Application {
             listener,
