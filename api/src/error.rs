@@ -225,43 +225,22 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-/// Collects field errors so a request hears about every bad field at once.
-#[derive(Debug, Default)]
-pub struct Violations(Vec<FieldError>);
+use crate::domain::violations::Invalid;
+pub use crate::domain::violations::Violations;
 
-impl Violations {
-    pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0.push(FieldError {
-            field: field.to_string(),
-            message: message.into(),
-        });
-    }
-
-    /// Keeps the value of a successful parse, records the failure of another.
-    pub fn check<T, E: std::fmt::Display>(
-        &mut self,
-        field: &str,
-        result: Result<T, E>,
-    ) -> Option<T> {
-        match result {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.add(field, e.to_string());
-                None
-            }
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn into_result(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::fields(self.0))
-        }
+/// Every problem of a request that could not be parsed: `validation_error` naming each field.
+impl From<Invalid> for ApiError {
+    fn from(invalid: Invalid) -> Self {
+        ApiError::fields(
+            invalid
+                .0
+                .into_iter()
+                .map(|v| FieldError {
+                    field: v.field,
+                    message: v.message,
+                })
+                .collect(),
+        )
     }
 }
 

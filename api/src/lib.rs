@@ -20,6 +20,7 @@ pub mod payload;
 pub mod rate_limit;
 pub mod repo;
 pub mod schema;
+pub mod service;
 pub mod server;
 pub mod spec;
 pub mod state;

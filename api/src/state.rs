@@ -14,6 +14,8 @@ use crate::rate_limit::Limits;
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
+    /// The booking core every dialect calls.
+    pub service: crate::service::Service,
     pub config: Arc<Config>,
     pub limits: Arc<Limits>,
     pub metrics: Arc<Metrics>,
@@ -27,13 +29,15 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: DatabaseConnection, config: Config) -> Self {
+        let metrics = Arc::new(Metrics::default());
         AppState {
+            service: crate::service::Service::new(db.clone(), metrics.clone()),
+            metrics,
             db,
             limits: Arc::new(Limits::new(
                 config.rate_limit_per_minute,
                 config.auth_failures_per_minute,
             )),
-            metrics: Arc::new(Metrics::default()),
             key_cache: Arc::new(crate::auth::KeyCache::default()),
             key_usage: Arc::new(Mutex::new(HashMap::new())),
             instance: Arc::new(tokio::sync::OnceCell::new()),

@@ -8,3 +8,4 @@ pub mod ids;
 pub mod schedule;
 pub mod slots;
 pub mod time;
+pub mod violations;

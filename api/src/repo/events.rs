@@ -1,19 +1,16 @@
-//! Events (bookings) of one organization. Creating one is the only place where the overlap rule
-//! meets storage: the check and the insert run in one write transaction (`BEGIN IMMEDIATE` on
-//! SQLite, so writers serialise), and on PostgreSQL the exclusion constraint `events_no_overlap`
-//! refuses whatever a race lets through.
+//! Events (bookings) of one organization: reads, and the insert and update the service runs
+//! inside its write transaction (`service::events` checks the rules and the overlap there; on
+//! PostgreSQL the exclusion constraint `events_no_overlap` refuses whatever a race lets through).
 
 use chrono::{DateTime, Utc};
 use entity::events::{ActiveModel, Column, Entity, Model};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, QueryFilter, QueryOrder, QuerySelect,
+    Set,
 };
 use uuid::Uuid;
 
-use super::idempotency::{self, Render};
-use super::{begin_write, page, scoped};
-use crate::db::is_exclusion_violation;
+use super::{page, scoped};
 use crate::domain::booking::{Block, reach_end};
 use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId};
 use crate::domain::time;
@@ -66,21 +63,6 @@ pub struct EventChanges {
     pub location: Option<Option<String>>,
     pub status: Option<&'static str>,
     pub cancellation_reason: Option<Option<String>>,
-}
-
-#[derive(Debug)]
-pub enum BookingError {
-    /// The time overlaps this live event on the same calendar.
-    Conflict(Uuid),
-    /// No such event in this organization.
-    NotFound,
-    Db(DbErr),
-}
-
-impl From<DbErr> for BookingError {
-    fn from(err: DbErr) -> Self {
-        BookingError::Db(err)
-    }
 }
 
 /// The organization's events matching a filter, in list order (startTime, then id).
@@ -215,31 +197,20 @@ pub async fn blocks_between<C: ConnectionTrait>(
 }
 
 /// Books an event unless its block overlaps a live event on the same calendar.
-/// `render` gives the answer the caller will send, stored with the booking when the request
-/// carries an `Idempotency-Key` (see `idempotency::seal`).
-pub async fn create(
-    db: &DatabaseConnection,
-    org: OrgId,
-    new: NewEvent,
-    render: Render<'_, Model>,
-) -> Result<Model, BookingError> {
-    let calendar = new.calendar_id;
-    let block = new.block;
-    let blocking = BLOCKING_STATUSES.contains(&new.status);
-    let (_queued, txn) = begin_write(db).await?;
-    if blocking && let Some(conflict) = find_conflict(&txn, org, calendar, block, None).await? {
-        return Err(BookingError::Conflict(conflict));
-    }
+/// Inserts a booking. The caller (the service) owns the transaction and has checked the rules
+/// and the overlap inside it; on PostgreSQL the exclusion constraint still refuses whatever a
+/// race lets through (see `db::is_exclusion_violation`).
+pub async fn insert<C: ConnectionTrait>(db: &C, org: OrgId, new: NewEvent) -> Result<Model, DbErr> {
     let now = time::now();
-    let inserted = ActiveModel {
+    ActiveModel {
         id: Set(EventId::generate().0),
         org_id: Set(org.0),
         calendar_id: Set(new.calendar_id.0),
         event_type_id: Set(new.event_type_id.0),
         start_time: Set(new.start),
         end_time: Set(new.end),
-        block_start: Set(block.start),
-        block_end: Set(block.end),
+        block_start: Set(new.block.start),
+        block_end: Set(new.block.end),
         timezone: Set(new.timezone),
         customer_name: Set(new.customer_name),
         customer_phone: Set(new.customer_phone),
@@ -254,54 +225,22 @@ pub async fn create(
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(&txn)
-    .await;
-    match inserted {
-        Ok(model) => {
-            idempotency::seal(&txn, &model, render).await?;
-            txn.commit().await?;
-            Ok(model)
-        }
-        Err(err) if is_exclusion_violation(&err) => {
-            // A concurrent booking committed between our check and our insert (PostgreSQL
-            // checks are not serialised); the constraint refused ours. Name the winner.
-            drop(txn);
-            let winner = find_conflict(db, org, calendar, block, None).await?;
-            Err(BookingError::Conflict(winner.unwrap_or_default()))
-        }
-        Err(err) => Err(err.into()),
-    }
+    .insert(db)
+    .await
 }
 
-/// Applies changes in one write transaction. When the event ends up holding time (confirmed or
-/// tentative) and its times or status change, its new block is checked against every other live
-/// event on the calendar, as a new booking would be; it never collides with itself.
-pub async fn update(
-    db: &DatabaseConnection,
-    org: OrgId,
-    id: EventId,
+/// Applies changes to an event read in the same transaction. Checks nothing: the service has.
+pub async fn apply<C: ConnectionTrait>(
+    db: &C,
+    current: Model,
     changes: EventChanges,
-    render: Render<'_, Model>,
-) -> Result<Model, BookingError> {
-    let (_queued, txn) = begin_write(db).await?;
-    let current = get(&txn, org, id).await?.ok_or(BookingError::NotFound)?;
-    let calendar = CalendarId(current.calendar_id);
-    let was_blocking = BLOCKING_STATUSES.contains(&current.status.as_str());
+) -> Result<Model, DbErr> {
+    let now = time::now();
     let status = changes.status.unwrap_or(match current.status.as_str() {
         "tentative" => "tentative",
         "cancelled" => "cancelled",
         _ => "confirmed",
     });
-    let blocking = BLOCKING_STATUSES.contains(&status);
-    let block = changes.times.map(|(_, _, b)| b).unwrap_or(Block {
-        start: current.block_start,
-        end: current.block_end,
-    });
-    let recheck = blocking && (changes.times.is_some() || !was_blocking);
-    if recheck && let Some(conflict) = find_conflict(&txn, org, calendar, block, Some(id)).await? {
-        return Err(BookingError::Conflict(conflict));
-    }
-    let now = time::now();
     let mut active: ActiveModel = current.clone().into();
     if let Some((start, end, block)) = changes.times {
         active.start_time = Set(start);
@@ -343,43 +282,5 @@ pub async fn update(
         active.cancellation_reason = Set(reason);
     }
     active.updated_at = Set(now);
-    match active.update(&txn).await {
-        Ok(model) => {
-            idempotency::seal(&txn, &model, render).await?;
-            txn.commit().await?;
-            Ok(model)
-        }
-        Err(err) if is_exclusion_violation(&err) => {
-            drop(txn);
-            let winner = find_conflict(db, org, calendar, block, Some(id)).await?;
-            Err(BookingError::Conflict(winner.unwrap_or_default()))
-        }
-        Err(err) => Err(err.into()),
-    }
-}
-
-/// Cancels an event: it stops holding its time. Cancelling a cancelled event changes nothing.
-pub async fn cancel(
-    db: &DatabaseConnection,
-    org: OrgId,
-    id: EventId,
-    reason: Option<String>,
-    render: Render<'_, Model>,
-) -> Result<Model, BookingError> {
-    let current = get(db, org, id).await?.ok_or(BookingError::NotFound)?;
-    if current.status == "cancelled" {
-        return Ok(current);
-    }
-    update(
-        db,
-        org,
-        id,
-        EventChanges {
-            status: Some("cancelled"),
-            cancellation_reason: Some(reason),
-            ..EventChanges::default()
-        },
-        render,
-    )
-    .await
+    active.update(db).await
 }

@@ -406,11 +406,10 @@ impl CalendarsApi {
             working_hours: weekly,
             date_overrides: overrides,
         };
-        // One transaction for the row and, with an Idempotency-Key, the answer that describes it.
-        let (_queued, txn) = crate::repo::begin_write(&state.db).await?;
-        let model = repo::create(&txn, auth.0.org_id, new).await?;
-        crate::repo::idempotency::seal(&txn, &model, &render_created).await?;
-        txn.commit().await?;
+        let model = state
+            .service
+            .create_calendar(auth.0.org_id, new, &render_created)
+            .await?;
         Ok(CreateCalendarResponse::Created(envelope(model)))
     }
 
@@ -426,9 +425,10 @@ impl CalendarsApi {
         id: Path<Uuid>,
     ) -> Result<CalendarResponse, ApiError> {
         auth.0.require(Scope::CalendarRead)?;
-        let model = repo::get(&state.db, auth.0.org_id, CalendarId(id.0))
-            .await?
-            .ok_or_else(|| ApiError::not_found("calendar"))?;
+        let model = state
+            .service
+            .calendar(auth.0.org_id, CalendarId(id.0))
+            .await?;
         Ok(CalendarResponse::Ok(envelope(model)))
     }
 
@@ -469,9 +469,10 @@ impl CalendarsApi {
             working_hours,
             date_overrides,
         };
-        let model = repo::update(&state.db, auth.0.org_id, CalendarId(id.0), changes)
-            .await?
-            .ok_or_else(|| ApiError::not_found("calendar"))?;
+        let model = state
+            .service
+            .update_calendar(auth.0.org_id, CalendarId(id.0), changes)
+            .await?;
         Ok(CalendarResponse::Ok(envelope(model)))
     }
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{ApiTags, maybe, optional_text};
 use crate::auth::{Scope, TenantAuth};
-use crate::domain::ids::{CalendarId, EventTypeId, OrgId};
+use crate::domain::ids::{CalendarId, EventTypeId};
 use crate::error::{ApiError, Violations};
 use crate::middleware::request_id;
 use crate::pagination::{PageRequest, Pagination};
@@ -221,14 +221,6 @@ pub enum EventTypeResponse {
     Ok(Json<EventTypeEnvelope>),
 }
 
-/// A calendar named by an event type must be one of the caller's.
-async fn own_calendar(state: &AppState, org: OrgId, id: Uuid) -> Result<CalendarId, ApiError> {
-    repo::calendars::get(&state.db, org, CalendarId(id))
-        .await?
-        .map(|c| CalendarId(c.id))
-        .ok_or_else(|| ApiError::not_found("calendar"))
-}
-
 fn blank_name(v: &mut Violations, name: Option<&str>) {
     if name.is_some_and(|n| n.trim().is_empty()) {
         v.add("name", "must not be blank");
@@ -295,10 +287,7 @@ impl EventTypesApi {
         let mut v = Violations::default();
         blank_name(&mut v, Some(&body.name));
         v.into_result()?;
-        let calendar_id = match body.calendar_id {
-            Some(id) => Some(own_calendar(&state, org, id).await?),
-            None => None,
-        };
+        let calendar_id = body.calendar_id.map(CalendarId);
         let new = NewEventType {
             calendar_id,
             name: body.name.trim().to_string(),
@@ -311,11 +300,10 @@ impl EventTypesApi {
             location: optional_text(body.location),
             active: body.active.unwrap_or(true),
         };
-        // One transaction for the row and, with an Idempotency-Key, the answer that describes it.
-        let (_queued, txn) = repo::begin_write(&state.db).await?;
-        let model = repo::event_types::create(&txn, org, new).await?;
-        repo::idempotency::seal(&txn, &model, &render_created).await?;
-        txn.commit().await?;
+        let model = state
+            .service
+            .create_event_type(org, new, &render_created)
+            .await?;
         Ok(CreateEventTypeResponse::Created(envelope(model)))
     }
 
@@ -331,9 +319,10 @@ impl EventTypesApi {
         id: Path<Uuid>,
     ) -> Result<EventTypeResponse, ApiError> {
         auth.0.require(Scope::CalendarRead)?;
-        let model = repo::event_types::get(&state.db, auth.0.org_id, EventTypeId(id.0))
-            .await?
-            .ok_or_else(|| ApiError::not_found("event type"))?;
+        let model = state
+            .service
+            .event_type(auth.0.org_id, EventTypeId(id.0))
+            .await?;
         Ok(EventTypeResponse::Ok(envelope(model)))
     }
 
@@ -356,17 +345,7 @@ impl EventTypesApi {
         let mut v = Violations::default();
         blank_name(&mut v, body.name.as_deref());
         v.into_result()?;
-        if repo::event_types::get(&state.db, org, EventTypeId(id.0))
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::not_found("event type"));
-        }
-        let calendar_id = match body.calendar_id {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(c) => Some(Some(own_calendar(&state, org, c).await?)),
-        };
+        let calendar_id = maybe(body.calendar_id).map(|c| c.map(CalendarId));
         let changes = EventTypeChanges {
             calendar_id,
             name: body.name.map(|n| n.trim().to_string()),
@@ -379,9 +358,10 @@ impl EventTypesApi {
             location: maybe(body.location).map(optional_text),
             active: body.active,
         };
-        let model = repo::event_types::update(&state.db, org, EventTypeId(id.0), changes)
-            .await?
-            .ok_or_else(|| ApiError::not_found("event type"))?;
+        let model = state
+            .service
+            .update_event_type(org, EventTypeId(id.0), changes)
+            .await?;
         Ok(EventTypeResponse::Ok(envelope(model)))
     }
 }

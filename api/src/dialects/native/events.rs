@@ -8,21 +8,22 @@ use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
-use super::availability::{Refusal, Rules, bookable};
 use super::{ApiTags, maybe, optional_text, request_zone};
 use crate::auth::{Scope, TenantAuth};
-use crate::domain::booking::{self, Block};
+use crate::domain::booking;
 use crate::domain::contact::{Email, Phone};
 use crate::domain::ids::{CalendarId, EventId, EventTypeId};
-use crate::domain::slots::{self, Reason};
-use crate::domain::time::{self, Zone, parse_instant};
+
+use crate::domain::time::{Zone, parse_instant};
+use crate::domain::violations::Invalid;
 use crate::error::{ApiError, Violations};
 use crate::middleware::request_id;
 use crate::pagination::{Cursor, PageRequest, Pagination};
 use crate::payload::{JsonBody, OptionalJsonBody};
 use crate::repo;
-use crate::repo::events::{BookingError, EventChanges, EventFilter, NewEvent};
+use crate::repo::events::EventFilter;
 use crate::schema::Timestamp;
+use crate::service::events::{BookingRequest, EventUpdate, Status};
 use crate::state::AppState;
 
 /// The state of an event. `cancelled` events no longer hold their time.
@@ -392,15 +393,87 @@ fn parse_email(v: &mut Violations, email: &str) -> Option<String> {
         .map(|e| e.as_str().to_string())
 }
 
-impl From<BookingError> for ApiError {
-    fn from(err: BookingError) -> Self {
-        match err {
-            BookingError::Conflict(id) => {
-                ApiError::slot_unavailable(Reason::Conflict, Some(id), Vec::new())
-            }
-            BookingError::NotFound => ApiError::not_found("event"),
-            BookingError::Db(e) => e.into(),
+impl From<EventStatus> for Status {
+    fn from(s: EventStatus) -> Self {
+        match s {
+            EventStatus::Confirmed => Status::Confirmed,
+            EventStatus::Tentative => Status::Tentative,
+            EventStatus::Cancelled => Status::Cancelled,
         }
+    }
+}
+
+/// A native POST body as a domain booking request, or every bad field at once.
+impl TryFrom<EventIn> for BookingRequest {
+    type Error = Invalid;
+
+    fn try_from(body: EventIn) -> Result<Self, Invalid> {
+        let mut v = Violations::default();
+        let zone = request_zone(&mut v, body.timezone.as_deref());
+        let start = v.check("startTime", parse_instant(&body.start_time, zone));
+        let end = v.check("endTime", parse_instant(&body.end_time, zone));
+        if let (Some(start), Some(end)) = (start, end) {
+            v.check("endTime", booking::check_length(start, end));
+        }
+        let contact = parse_contact(
+            &mut v,
+            body.customer_phone.as_deref(),
+            body.customer_email.as_deref(),
+        );
+        v.finish(|| {
+            Some(BookingRequest {
+                calendar: CalendarId(body.calendar_id),
+                event_type: EventTypeId(body.event_type_id),
+                start: start?,
+                end: end?,
+                zone: zone.unwrap_or(Zone::UTC),
+                customer_name: optional_text(body.customer_name),
+                customer_phone: contact.phone,
+                customer_email: contact.email,
+                title: optional_text(body.title),
+                location: optional_text(body.location),
+                notes: optional_text(body.notes),
+                status: match body.status {
+                    Some(NewEventStatus::Tentative) => Status::Tentative,
+                    _ => Status::Confirmed,
+                },
+                force: body.force == Some(true),
+            })
+        })
+    }
+}
+
+/// A native PATCH body as a domain update, or every bad field at once.
+impl TryFrom<EventPatch> for EventUpdate {
+    type Error = Invalid;
+
+    fn try_from(body: EventPatch) -> Result<Self, Invalid> {
+        let mut v = Violations::default();
+        let zone = request_zone(&mut v, body.timezone.as_deref());
+        let start = body
+            .start_time
+            .as_deref()
+            .and_then(|s| v.check("startTime", parse_instant(s, zone)));
+        let end = body
+            .end_time
+            .as_deref()
+            .and_then(|e| v.check("endTime", parse_instant(e, zone)));
+        let phone = maybe(body.customer_phone).map(|p| p.and_then(|p| parse_phone(&mut v, &p)));
+        let email = maybe(body.customer_email).map(|e| e.and_then(|e| parse_email(&mut v, &e)));
+        v.into_result()?;
+        Ok(EventUpdate {
+            start,
+            end,
+            zone,
+            customer_name: maybe(body.customer_name).map(optional_text),
+            customer_phone: phone,
+            customer_email: email,
+            title: maybe(body.title).map(optional_text),
+            location: maybe(body.location).map(optional_text),
+            notes: maybe(body.notes).map(optional_text),
+            status: body.status.map(Into::into),
+            force: body.force == Some(true),
+        })
     }
 }
 
@@ -539,91 +612,12 @@ impl EventsApi {
         body: JsonBody<EventIn>,
     ) -> Result<CreateEventResponse, ApiError> {
         auth.0.require(Scope::CalendarWrite)?;
-        let org = auth.0.org_id;
-        let body = body.0;
-        let mut v = Violations::default();
-        let zone = request_zone(&mut v, body.timezone.as_deref());
-        let start = v.check("startTime", parse_instant(&body.start_time, zone));
-        let end = v.check("endTime", parse_instant(&body.end_time, zone));
-        if let (Some(start), Some(end)) = (start, end) {
-            v.check("endTime", booking::check_length(start, end));
-        }
-        let contact = parse_contact(
-            &mut v,
-            body.customer_phone.as_deref(),
-            body.customer_email.as_deref(),
-        );
-        v.into_result()?;
-        let (Some(start), Some(end)) = (start, end) else {
-            return Err(ApiError::internal("validated fields missing"));
-        };
-        let zone = zone.unwrap_or(Zone::UTC);
-        let calendar = CalendarId(body.calendar_id);
-        let (calendar_model, event_type) =
-            bookable(&state, org, calendar, EventTypeId(body.event_type_id)).await?;
-        let rules = Rules::of(&calendar_model, &event_type)?;
-        rules.check_storable(start, end)?;
-        if body.force != Some(true)
-            && let Err(reason) =
-                slots::check_booking(&rules.schedule, &rules.slot, time::now(), start, end)
-        {
-            return Err(rules
-                .refuse(
-                    &state,
-                    org,
-                    Refusal {
-                        reason,
-                        conflicting: None,
-                        requested_start: start,
-                        except: None,
-                        zone,
-                    },
-                )
-                .await);
-        }
-        let new = NewEvent {
-            calendar_id: calendar,
-            event_type_id: EventTypeId(event_type.id),
-            start,
-            end,
-            block: Block::around(
-                start,
-                end,
-                event_type.buffer_before_minutes,
-                event_type.buffer_after_minutes,
-            ),
-            timezone: zone.name().to_string(),
-            customer_name: optional_text(body.customer_name),
-            customer_phone: contact.phone,
-            customer_email: contact.email,
-            notes: optional_text(body.notes),
-            title: optional_text(body.title),
-            location: optional_text(body.location),
-            status: match body.status {
-                Some(NewEventStatus::Tentative) => "tentative",
-                _ => "confirmed",
-            },
-        };
-        match repo::events::create(&state.db, org, new, &render_created).await {
-            Ok(model) => {
-                state.metrics.booking_created();
-                Ok(CreateEventResponse::Created(envelope(model)))
-            }
-            Err(BookingError::Conflict(id)) => Err(rules
-                .refuse(
-                    &state,
-                    org,
-                    Refusal {
-                        reason: Reason::Conflict,
-                        conflicting: Some(id),
-                        requested_start: start,
-                        except: None,
-                        zone,
-                    },
-                )
-                .await),
-            Err(other) => Err(other.into()),
-        }
+        let request = BookingRequest::try_from(body.0)?;
+        let model = state
+            .service
+            .book(auth.0.org_id, request, &render_created)
+            .await?;
+        Ok(CreateEventResponse::Created(envelope(model)))
     }
 
     /// Get an event
@@ -638,9 +632,7 @@ impl EventsApi {
         id: Path<Uuid>,
     ) -> Result<EventResponse, ApiError> {
         auth.0.require(Scope::CalendarRead)?;
-        let model = repo::events::get(&state.db, auth.0.org_id, EventId(id.0))
-            .await?
-            .ok_or_else(|| ApiError::not_found("event"))?;
+        let model = state.service.event(auth.0.org_id, EventId(id.0)).await?;
         Ok(EventResponse::Ok(envelope(model)))
     }
 
@@ -661,123 +653,12 @@ impl EventsApi {
         body: JsonBody<EventPatch>,
     ) -> Result<EventResponse, ApiError> {
         auth.0.require(Scope::CalendarWrite)?;
-        let org = auth.0.org_id;
-        let id = EventId(id.0);
-        let body = body.0;
-        let current = repo::events::get(&state.db, org, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("event"))?;
-        let mut v = Violations::default();
-        let zone = request_zone(&mut v, body.timezone.as_deref());
-        let start = body
-            .start_time
-            .as_deref()
-            .and_then(|s| v.check("startTime", parse_instant(s, zone)));
-        let end = body
-            .end_time
-            .as_deref()
-            .and_then(|e| v.check("endTime", parse_instant(e, zone)));
-        let phone = maybe(body.customer_phone).map(|p| p.and_then(|p| parse_phone(&mut v, &p)));
-        let email = maybe(body.customer_email).map(|e| e.and_then(|e| parse_email(&mut v, &e)));
-        let (new_start, new_end) =
-            booking::reschedule((current.start_time, current.end_time), start, end);
-        // Times sent unchanged (a client echoing the whole event) are no move: they are not held
-        // to rules that changed since the booking was made.
-        let moved = (new_start, new_end) != (current.start_time, current.end_time);
-        // Leaving `cancelled` takes the time again, so it is held to every rule a new booking is.
-        let uncancelling = current.status == EventStatus::Cancelled.as_str()
-            && body.status.is_some_and(|s| s != EventStatus::Cancelled);
-        if moved && v.is_empty() {
-            v.check("endTime", booking::check_length(new_start, new_end));
-        }
-        v.into_result()?;
-        let event_type = repo::event_types::get(&state.db, org, EventTypeId(current.event_type_id))
-            .await?
-            .ok_or_else(|| ApiError::internal("event type of an event is missing"))?;
-        let calendar = repo::calendars::get(&state.db, org, CalendarId(current.calendar_id))
-            .await?
-            .ok_or_else(|| ApiError::internal("calendar of an event is missing"))?;
-        if uncancelling && !event_type.active {
-            // As for a new booking (`bookable`), `force` does not lift this.
-            return Err(ApiError::field(
-                "status",
-                "this event's event type is not active: the event cannot be booked again",
-            ));
-        }
-        let rules = Rules::of(&calendar, &event_type)?;
-        if moved {
-            rules.check_storable(new_start, new_end)?;
-        }
-        let reply_zone = zone
-            .or_else(|| Zone::parse(&current.timezone).ok())
-            .unwrap_or(Zone::UTC);
-        if (moved || uncancelling)
-            && body.force != Some(true)
-            && let Err(reason) = slots::check_booking(
-                &rules.schedule,
-                &rules.slot,
-                time::now(),
-                new_start,
-                new_end,
-            )
-        {
-            return Err(rules
-                .refuse(
-                    &state,
-                    org,
-                    Refusal {
-                        reason,
-                        conflicting: None,
-                        requested_start: new_start,
-                        except: Some(id),
-                        zone: reply_zone,
-                    },
-                )
-                .await);
-        }
-        let times = if moved {
-            let block = Block::around(
-                new_start,
-                new_end,
-                event_type.buffer_before_minutes,
-                event_type.buffer_after_minutes,
-            );
-            Some((new_start, new_end, block))
-        } else {
-            None
-        };
-        let changes = EventChanges {
-            times,
-            timezone: zone.map(|z| z.name().to_string()),
-            customer_name: maybe(body.customer_name).map(optional_text),
-            customer_phone: phone,
-            customer_email: email,
-            notes: maybe(body.notes).map(optional_text),
-            title: maybe(body.title).map(optional_text),
-            location: maybe(body.location).map(optional_text),
-            status: body.status.map(EventStatus::as_str),
-            cancellation_reason: None,
-        };
-        match repo::events::update(&state.db, org, id, changes, &render_ok).await {
-            Ok(model) => Ok(EventResponse::Ok(envelope(model))),
-            Err(BookingError::Conflict(other)) => {
-                let start = if moved { new_start } else { current.start_time };
-                Err(rules
-                    .refuse(
-                        &state,
-                        org,
-                        Refusal {
-                            reason: Reason::Conflict,
-                            conflicting: Some(other),
-                            requested_start: start,
-                            except: Some(id),
-                            zone: reply_zone,
-                        },
-                    )
-                    .await)
-            }
-            Err(other) => Err(other.into()),
-        }
+        let update = EventUpdate::try_from(body.0)?;
+        let model = state
+            .service
+            .update(auth.0.org_id, EventId(id.0), update, &render_ok)
+            .await?;
+        Ok(EventResponse::Ok(envelope(model)))
     }
 
     /// Cancel an event
@@ -799,9 +680,10 @@ impl EventsApi {
     ) -> Result<CancelEventResponse, ApiError> {
         auth.0.require(Scope::CalendarWrite)?;
         let reason = body.0.and_then(|b| optional_text(b.reason));
-        let model =
-            repo::events::cancel(&state.db, auth.0.org_id, EventId(id.0), reason, &render_ok)
-                .await?;
+        let model = state
+            .service
+            .cancel(auth.0.org_id, EventId(id.0), reason, &render_ok)
+            .await?;
         Ok(CancelEventResponse::Ok(envelope(model)))
     }
 }

@@ -50,3 +50,30 @@ pub fn request_zone(
 ) -> Option<crate::domain::time::Zone> {
     name.and_then(|z| v.check("timezone", crate::domain::time::Zone::parse(z)))
 }
+
+/// The native envelope of every core error: 404 `not_found`, 400 `validation_error` naming each
+/// field, 409 `slot_unavailable` with the reason, the event in the way and the next free slots,
+/// 409 `idempotency_in_progress`, and storage trouble as 503 (or 500 for a bug).
+impl From<crate::service::ServiceError> for crate::error::ApiError {
+    fn from(err: crate::service::ServiceError) -> Self {
+        use crate::error::ApiError;
+        use crate::service::ServiceError;
+        match err {
+            ServiceError::NotFound(resource) => ApiError::not_found(resource.name()),
+            ServiceError::Invalid(invalid) => invalid.into(),
+            ServiceError::Refused(refusal) => {
+                let next = refusal
+                    .next_slots
+                    .into_iter()
+                    .filter_map(|s| crate::schema::SlotOut::new(s, refusal.zone))
+                    .collect();
+                ApiError::slot_unavailable(refusal.reason, refusal.conflicting, next)
+            }
+            ServiceError::IdempotencyInProgress => ApiError::new(
+                crate::error::ErrorCode::IdempotencyInProgress,
+                "a retry with this Idempotency-Key took over this request; nothing was stored by this one",
+            ),
+            ServiceError::Storage(err) => err.into(),
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! Calendar writes: each one transaction, the idempotency answer sealed with a create.
+
+use entity::calendars::Model;
+
+use super::{Render, Resource, Service, ServiceError};
+use crate::domain::ids::{CalendarId, OrgId};
+use crate::repo::calendars::{CalendarChanges, NewCalendar};
+use crate::repo::{self, begin_write, idempotency};
+
+impl Service {
+    pub async fn create_calendar(
+        &self,
+        org: OrgId,
+        new: NewCalendar,
+        render: Render<'_, Model>,
+    ) -> Result<Model, ServiceError> {
+        let (_queued, txn) = begin_write(&self.db).await?;
+        let model = repo::calendars::create(&txn, org, new).await?;
+        idempotency::seal(&txn, &model, render).await?;
+        txn.commit().await?;
+        Ok(model)
+    }
+
+    pub async fn update_calendar(
+        &self,
+        org: OrgId,
+        id: CalendarId,
+        changes: CalendarChanges,
+    ) -> Result<Model, ServiceError> {
+        let (_queued, txn) = begin_write(&self.db).await?;
+        let model = repo::calendars::update(&txn, org, id, changes)
+            .await?
+            .ok_or(ServiceError::NotFound(Resource::Calendar))?;
+        txn.commit().await?;
+        Ok(model)
+    }
+
+    pub async fn calendar(&self, org: OrgId, id: CalendarId) -> Result<Model, ServiceError> {
+        repo::calendars::get(&self.db, org, id)
+            .await?
+            .ok_or(ServiceError::NotFound(Resource::Calendar))
+    }
+}

@@ -1,0 +1,322 @@
+//! Booking, rescheduling and cancelling: each one write transaction that loads what it needs,
+//! applies every rule, checks the overlap, writes, and seals the idempotency answer with the
+//! write. A refusal leaves the transaction first, then looks up the next free slots.
+
+use chrono::{DateTime, Utc};
+use entity::events::Model;
+
+use super::rules::{Refused, Rules, bookable};
+use super::{Render, Resource, Service, ServiceError};
+use crate::db::is_exclusion_violation;
+use crate::domain::booking;
+use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId};
+use crate::domain::slots::{self, Reason};
+use crate::domain::time::{self, Zone};
+use crate::domain::violations::Invalid;
+use crate::repo::events::{BLOCKING_STATUSES, EventChanges, NewEvent};
+use crate::repo::{self, begin_write, idempotency};
+
+/// The state of an event. `Cancelled` events no longer hold their time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Confirmed,
+    Tentative,
+    Cancelled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Confirmed => "confirmed",
+            Status::Tentative => "tentative",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn from_stored(s: &str) -> Status {
+        match s {
+            "tentative" => Status::Tentative,
+            "cancelled" => Status::Cancelled,
+            _ => Status::Confirmed,
+        }
+    }
+
+    /// Whether an event in this state holds its time.
+    pub fn holds_time(self) -> bool {
+        self != Status::Cancelled
+    }
+}
+
+/// A new booking, parsed: every field valid, times in UTC.
+#[derive(Clone, Debug)]
+pub struct BookingRequest {
+    pub calendar: CalendarId,
+    pub event_type: EventTypeId,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// The appointment's zone (stored; local times were read in it).
+    pub zone: Zone,
+    pub customer_name: Option<String>,
+    /// E.164.
+    pub customer_phone: Option<String>,
+    pub customer_email: Option<String>,
+    pub title: Option<String>,
+    pub location: Option<String>,
+    pub notes: Option<String>,
+    /// `Confirmed` or `Tentative`.
+    pub status: Status,
+    /// Lifts working hours, overrides, notice and advance (never the overlap rule).
+    pub force: bool,
+}
+
+/// Changes to an event, parsed. `None` leaves a field as it is; `Some(None)` clears it.
+#[derive(Clone, Debug, Default)]
+pub struct EventUpdate {
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+    /// The zone the request's local times were read in; becomes the event's zone.
+    pub zone: Option<Zone>,
+    pub customer_name: Option<Option<String>>,
+    pub customer_phone: Option<Option<String>>,
+    pub customer_email: Option<Option<String>>,
+    pub title: Option<Option<String>>,
+    pub location: Option<Option<String>>,
+    pub notes: Option<Option<String>>,
+    pub status: Option<Status>,
+    pub force: bool,
+}
+
+impl Service {
+    /// Books an event unless a rule refuses it; `render` is the answer the caller will send,
+    /// sealed with the booking when the request carries an `Idempotency-Key`.
+    pub async fn book(
+        &self,
+        org: OrgId,
+        req: BookingRequest,
+        render: Render<'_, Model>,
+    ) -> Result<Model, ServiceError> {
+        booking::check_length(req.start, req.end).map_err(|e| Invalid::one("endTime", e))?;
+        let (queued, txn) = begin_write(&self.db).await?;
+        let (calendar, event_type) = bookable(&txn, org, req.calendar, req.event_type).await?;
+        let rules = Rules::of(&calendar, &event_type)?;
+        rules.check_storable(req.start, req.end)?;
+        let refused = |reason, conflicting| Refused {
+            reason,
+            conflicting,
+            requested_start: req.start,
+            except: None,
+            zone: req.zone,
+        };
+        if !req.force
+            && let Err(reason) = slots::check_booking(
+                &rules.schedule,
+                &rules.slot,
+                time::now(),
+                req.start,
+                req.end,
+            )
+        {
+            drop((txn, queued));
+            return Err(self.refuse(org, &rules, refused(reason, None)).await);
+        }
+        let block = rules.block(req.start, req.end);
+        if let Some(conflict) =
+            repo::events::find_conflict(&txn, org, rules.calendar, block, None).await?
+        {
+            drop((txn, queued));
+            return Err(self
+                .refuse(org, &rules, refused(Reason::Conflict, Some(conflict)))
+                .await);
+        }
+        let new = NewEvent {
+            calendar_id: req.calendar,
+            event_type_id: req.event_type,
+            start: req.start,
+            end: req.end,
+            block,
+            timezone: req.zone.name().to_string(),
+            customer_name: req.customer_name,
+            customer_phone: req.customer_phone,
+            customer_email: req.customer_email,
+            notes: req.notes,
+            title: req.title,
+            location: req.location,
+            status: req.status.as_str(),
+        };
+        match repo::events::insert(&txn, org, new).await {
+            Ok(model) => {
+                idempotency::seal(&txn, &model, render).await?;
+                txn.commit().await?;
+                drop(queued);
+                self.metrics.booking_created();
+                Ok(model)
+            }
+            Err(err) if is_exclusion_violation(&err) => {
+                // A concurrent booking committed between our check and our insert (PostgreSQL
+                // checks are not serialised); the constraint refused ours. Name the winner.
+                drop((txn, queued));
+                let winner =
+                    repo::events::find_conflict(&self.db, org, rules.calendar, block, None).await?;
+                Err(self
+                    .refuse(org, &rules, refused(Reason::Conflict, winner))
+                    .await)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Reschedules or edits an event. New times, and leaving `cancelled`, are held to every rule
+    /// a new booking is (all but overlap lifted by `force`); times that do not change are not
+    /// re-checked, so editing notes keeps a booking whose hours changed since. An event never
+    /// collides with itself.
+    pub async fn update(
+        &self,
+        org: OrgId,
+        id: EventId,
+        update: EventUpdate,
+        render: Render<'_, Model>,
+    ) -> Result<Model, ServiceError> {
+        let (queued, txn) = begin_write(&self.db).await?;
+        let current = repo::events::get(&txn, org, id)
+            .await?
+            .ok_or(ServiceError::NotFound(Resource::Event))?;
+        let (new_start, new_end) = booking::reschedule(
+            (current.start_time, current.end_time),
+            update.start,
+            update.end,
+        );
+        // Times sent unchanged (a client echoing the whole event) are no move.
+        let moved = (new_start, new_end) != (current.start_time, current.end_time);
+        let was = Status::from_stored(&current.status);
+        let status = update.status.unwrap_or(was);
+        // Leaving `cancelled` takes the time again: held to every rule a new booking is.
+        let uncancelling = !was.holds_time() && status.holds_time();
+        if moved {
+            booking::check_length(new_start, new_end).map_err(|e| Invalid::one("endTime", e))?;
+        }
+        let event_type = repo::event_types::get(&txn, org, EventTypeId(current.event_type_id))
+            .await?
+            .ok_or(ServiceError::NotFound(Resource::EventType))?;
+        let calendar = repo::calendars::get(&txn, org, CalendarId(current.calendar_id))
+            .await?
+            .ok_or(ServiceError::NotFound(Resource::Calendar))?;
+        if uncancelling && !event_type.active {
+            // As for a new booking (`bookable`), `force` does not lift this.
+            return Err(Invalid::one(
+                "status",
+                "this event's event type is not active: the event cannot be booked again",
+            )
+            .into());
+        }
+        let rules = Rules::of(&calendar, &event_type)?;
+        if moved {
+            rules.check_storable(new_start, new_end)?;
+        }
+        let reply_zone = update
+            .zone
+            .or_else(|| Zone::parse(&current.timezone).ok())
+            .unwrap_or(Zone::UTC);
+        let refused = |reason, conflicting| Refused {
+            reason,
+            conflicting,
+            requested_start: new_start,
+            except: Some(id),
+            zone: reply_zone,
+        };
+        if (moved || uncancelling)
+            && !update.force
+            && let Err(reason) = slots::check_booking(
+                &rules.schedule,
+                &rules.slot,
+                time::now(),
+                new_start,
+                new_end,
+            )
+        {
+            drop((txn, queued));
+            return Err(self.refuse(org, &rules, refused(reason, None)).await);
+        }
+        let block = if moved {
+            rules.block(new_start, new_end)
+        } else {
+            booking::Block {
+                start: current.block_start,
+                end: current.block_end,
+            }
+        };
+        let was_blocking = BLOCKING_STATUSES.contains(&current.status.as_str());
+        if status.holds_time()
+            && (moved || !was_blocking)
+            && let Some(other) =
+                repo::events::find_conflict(&txn, org, rules.calendar, block, Some(id)).await?
+        {
+            drop((txn, queued));
+            return Err(self
+                .refuse(org, &rules, refused(Reason::Conflict, Some(other)))
+                .await);
+        }
+        let changes = EventChanges {
+            times: moved.then_some((new_start, new_end, block)),
+            timezone: update.zone.map(|z| z.name().to_string()),
+            customer_name: update.customer_name,
+            customer_phone: update.customer_phone,
+            customer_email: update.customer_email,
+            notes: update.notes,
+            title: update.title,
+            location: update.location,
+            status: update.status.map(Status::as_str),
+            cancellation_reason: None,
+        };
+        match repo::events::apply(&txn, current, changes).await {
+            Ok(model) => {
+                idempotency::seal(&txn, &model, render).await?;
+                txn.commit().await?;
+                Ok(model)
+            }
+            Err(err) if is_exclusion_violation(&err) => {
+                drop((txn, queued));
+                let winner =
+                    repo::events::find_conflict(&self.db, org, rules.calendar, block, Some(id))
+                        .await?;
+                Err(self
+                    .refuse(org, &rules, refused(Reason::Conflict, winner))
+                    .await)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Cancels an event: it stops holding its time. Cancelling a cancelled event changes nothing
+    /// and returns it as it is.
+    pub async fn cancel(
+        &self,
+        org: OrgId,
+        id: EventId,
+        reason: Option<String>,
+        render: Render<'_, Model>,
+    ) -> Result<Model, ServiceError> {
+        let (_queued, txn) = begin_write(&self.db).await?;
+        let current = repo::events::get(&txn, org, id)
+            .await?
+            .ok_or(ServiceError::NotFound(Resource::Event))?;
+        if !Status::from_stored(&current.status).holds_time() {
+            return Ok(current);
+        }
+        let changes = EventChanges {
+            status: Some(Status::Cancelled.as_str()),
+            cancellation_reason: Some(reason),
+            ..EventChanges::default()
+        };
+        let model = repo::events::apply(&txn, current, changes).await?;
+        idempotency::seal(&txn, &model, render).await?;
+        txn.commit().await?;
+        Ok(model)
+    }
+
+    /// One event of the organization.
+    pub async fn event(&self, org: OrgId, id: EventId) -> Result<Model, ServiceError> {
+        repo::events::get(&self.db, org, id)
+            .await?
+            .ok_or(ServiceError::NotFound(Resource::Event))
+    }
+}

@@ -1,0 +1,112 @@
+//! The booking core under every dialect. It takes parsed domain requests and returns domain
+//! values or one `ServiceError`; it owns every transaction: loading the calendar and event type,
+//! working hours, overrides, notice, advance and `force`, the block, the overlap check, the
+//! write, the idempotency answer sealed with it (`repo::idempotency::seal`), and a refusal with
+//! the next free slots. A dialect is a folder of mappers: parse its body into a request here,
+//! call the service, map the result and the error to its own envelope.
+//!
+//! Never imports poem, poem-openapi or a dialect: no HTTP type crosses this line.
+
+pub mod calendars;
+pub mod event_types;
+pub mod events;
+pub mod rules;
+
+use std::sync::Arc;
+
+use sea_orm::{DatabaseConnection, DbErr};
+use uuid::Uuid;
+
+use crate::domain::slots::{Reason, Slot};
+use crate::domain::time::Zone;
+use crate::domain::violations::Invalid;
+use crate::metrics::Metrics;
+
+pub use crate::repo::idempotency::Render;
+
+/// The core, cheap to clone: the database and the counters it keeps.
+#[derive(Clone)]
+pub struct Service {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl Service {
+    pub fn new(db: DatabaseConnection, metrics: Arc<Metrics>) -> Service {
+        Service { db, metrics }
+    }
+}
+
+/// What a request can be looked up as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resource {
+    Event,
+    Calendar,
+    EventType,
+}
+
+impl Resource {
+    pub fn name(self) -> &'static str {
+        match self {
+            Resource::Event => "event",
+            Resource::Calendar => "calendar",
+            Resource::EventType => "event type",
+        }
+    }
+}
+
+/// A time the rules refuse: why, who is in the way (for `conflict`), and what is free next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: Reason,
+    pub conflicting: Option<Uuid>,
+    /// Up to three free slots after the requested time (from now when it was too far ahead).
+    pub next_slots: Vec<Slot>,
+    /// The zone the caller reads local times in (for the slots' local start).
+    pub zone: Zone,
+}
+
+/// The one error of the core; each dialect maps it to its own envelope.
+#[derive(Debug)]
+pub enum ServiceError {
+    /// No such resource in the organization (another organization's is the same).
+    NotFound(Resource),
+    /// The request breaks a rule about its fields; every problem named.
+    Invalid(Invalid),
+    /// The time cannot be booked.
+    Refused(Box<Refusal>),
+    /// A retry with the same `Idempotency-Key` took this request over; nothing was written.
+    IdempotencyInProgress,
+    /// Storage failed (transient trouble or a bug: the dialect's mapper tells them apart).
+    Storage(DbErr),
+}
+
+impl From<DbErr> for ServiceError {
+    fn from(err: DbErr) -> Self {
+        if crate::repo::idempotency::is_claim_lost(&err) {
+            ServiceError::IdempotencyInProgress
+        } else {
+            ServiceError::Storage(err)
+        }
+    }
+}
+
+impl From<Invalid> for ServiceError {
+    fn from(invalid: Invalid) -> Self {
+        ServiceError::Invalid(invalid)
+    }
+}
+
+impl std::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServiceError::NotFound(r) => write!(f, "{} not found", r.name()),
+            ServiceError::Invalid(i) => write!(f, "invalid: {i}"),
+            ServiceError::Refused(r) => write!(f, "refused: {}", r.reason.as_str()),
+            ServiceError::IdempotencyInProgress => write!(f, "idempotency claim lost"),
+            ServiceError::Storage(e) => write!(f, "storage: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServiceError {}

@@ -1,0 +1,217 @@
+//! What a calendar and an event type allow, and the answers built from it: free slots in a
+//! window, the next free slots after a refused time, and the refusal itself. Every write and
+//! every availability answer goes through here, so they can never disagree.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ConnectionTrait, DbErr};
+use uuid::Uuid;
+
+use super::{Refusal, Resource, Service, ServiceError};
+use crate::domain::booking::Block;
+use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId};
+use crate::domain::schedule::Schedule;
+use crate::domain::slots::{self, Availability, BlockIndex, Reason, Slot, SlotRules};
+use crate::domain::time::{self, Zone};
+use crate::domain::violations::Invalid;
+use crate::repo;
+
+/// The longest window one availability request may cover.
+pub const MAX_WINDOW: Duration = Duration::days(62);
+/// How many free slots a refusal offers.
+pub const NEXT_SLOTS: usize = 3;
+/// The most slots one availability answer lists; the rest are one request away
+/// (`next_from`). 62 days of 5-minute slots around the clock would be almost 18,000.
+pub const MAX_SLOTS: usize = 1000;
+
+/// The calendar and event type of a booking or a lookup, both the organization's, the event
+/// type active and bookable on that calendar.
+pub(crate) async fn bookable<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: CalendarId,
+    event_type: EventTypeId,
+) -> Result<(entity::calendars::Model, entity::event_types::Model), ServiceError> {
+    let calendar_model = repo::calendars::get(db, org, calendar)
+        .await?
+        .ok_or(ServiceError::NotFound(Resource::Calendar))?;
+    let event_type = repo::event_types::get(db, org, event_type)
+        .await?
+        .ok_or(ServiceError::NotFound(Resource::EventType))?;
+    if !event_type.active {
+        return Err(Invalid::one("eventTypeId", "this event type is not active").into());
+    }
+    if event_type.calendar_id.is_some_and(|c| c != calendar.0) {
+        return Err(
+            Invalid::one("eventTypeId", "this event type belongs to another calendar").into(),
+        );
+    }
+    Ok((calendar_model, event_type))
+}
+
+/// What a calendar and event type allow.
+pub(crate) struct Rules {
+    pub calendar: CalendarId,
+    pub schedule: Schedule,
+    pub slot: SlotRules,
+}
+
+impl Rules {
+    pub fn of(
+        calendar: &entity::calendars::Model,
+        event_type: &entity::event_types::Model,
+    ) -> Result<Self, ServiceError> {
+        Ok(Rules {
+            calendar: CalendarId(calendar.id),
+            schedule: repo::calendars::schedule_of(calendar).map_err(|e| {
+                ServiceError::Storage(DbErr::Custom(format!(
+                    "stored working hours unreadable: {e}"
+                )))
+            })?,
+            slot: repo::event_types::rules_of(event_type),
+        })
+    }
+
+    /// The block a booking of `[start, end)` holds: widened by the event type's buffers.
+    pub fn block(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Block {
+        Block {
+            start: start - self.slot.buffer_before,
+            end: end + self.slot.buffer_after,
+        }
+    }
+
+    /// Refuses a booking whose block would leave years 0001-9999: it could be neither stored
+    /// nor printed.
+    pub fn check_storable(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<(), Invalid> {
+        self.block(start, end)
+            .check_storable()
+            .map_err(|(field, message)| Invalid::one(field, message))
+    }
+
+    /// Free slots in `[from, to)`, ignoring one event's own block (a reschedule frees it).
+    pub async fn availability<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        org: OrgId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        except: Option<EventId>,
+    ) -> Result<Availability, DbErr> {
+        // Existing blocks that can touch a candidate's block, kept inside the storable years:
+        // SQLite compares times as text, where `+10000-...` sorts before `9999-...`.
+        let reach_from = (from - self.slot.buffer_before).max(time::earliest());
+        let reach_to = (to + self.slot.duration + self.slot.buffer_after).min(time::latest());
+        let blocks =
+            repo::events::blocks_between(db, org, self.calendar, reach_from, reach_to, except)
+                .await?;
+        Ok(slots::availability(
+            &self.schedule,
+            &self.slot,
+            &BlockIndex::new(blocks),
+            time::now(),
+            from,
+            to,
+        ))
+    }
+
+    /// The first free slots at or after `after` (and not before now), looking up to 62 days ahead.
+    pub async fn next_slots<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        org: OrgId,
+        after: DateTime<Utc>,
+        except: Option<EventId>,
+    ) -> Result<Vec<Slot>, DbErr> {
+        let mut from = after.max(time::now());
+        let horizon = (from + MAX_WINDOW).min(time::latest());
+        let mut found = Vec::new();
+        while found.len() < NEXT_SLOTS && from < horizon {
+            let to = (from + Duration::days(7)).min(horizon);
+            let page = self.availability(db, org, from, to, except).await?;
+            found.extend(page.slots.into_iter().take(NEXT_SLOTS - found.len()));
+            from = to;
+        }
+        Ok(found)
+    }
+}
+
+/// A write the rules refuse, before its next slots are looked up.
+pub(crate) struct Refused {
+    pub reason: Reason,
+    /// The event in the way, for `conflict`.
+    pub conflicting: Option<Uuid>,
+    pub requested_start: DateTime<Utc>,
+    /// The event being rescheduled: its own block does not count.
+    pub except: Option<EventId>,
+    /// The zone of the caller's local times.
+    pub zone: Zone,
+}
+
+impl Service {
+    /// The refusal for a write the rules refuse, with the next free slots: after the requested
+    /// start, or from now when the request was too far ahead (the slots before the limit). Run
+    /// after the write's transaction has ended.
+    pub(crate) async fn refuse(&self, org: OrgId, rules: &Rules, refused: Refused) -> ServiceError {
+        self.metrics.booking_refused(refused.reason.as_str());
+        let after = match refused.reason {
+            Reason::BeyondMaxAdvance => time::now(),
+            _ => refused.requested_start,
+        };
+        match rules.next_slots(&self.db, org, after, refused.except).await {
+            Ok(next_slots) => ServiceError::Refused(Box::new(Refusal {
+                reason: refused.reason,
+                conflicting: refused.conflicting,
+                next_slots,
+                zone: refused.zone,
+            })),
+            Err(err) => err.into(),
+        }
+    }
+
+    /// Free slots of an event type on a calendar in `[from, to)` (at most 62 days), at most
+    /// `MAX_SLOTS` of them, with where to continue when there were more.
+    pub async fn availability(
+        &self,
+        org: OrgId,
+        query: AvailabilityQuery,
+    ) -> Result<AvailabilityAnswer, ServiceError> {
+        if query.to <= query.from {
+            return Err(Invalid::one("dateTo", "must be after dateFrom").into());
+        }
+        if query.to - query.from > MAX_WINDOW {
+            return Err(Invalid::one("dateTo", "the window is at most 62 days").into());
+        }
+        let (calendar, event_type) =
+            bookable(&self.db, org, query.calendar, query.event_type).await?;
+        let rules = Rules::of(&calendar, &event_type)?;
+        let found = rules
+            .availability(&self.db, org, query.from, query.to, None)
+            .await?;
+        let mut slots = found.slots;
+        let next_from = slots.get(MAX_SLOTS).map(|s| s.start);
+        slots.truncate(MAX_SLOTS);
+        Ok(AvailabilityAnswer {
+            calendar_zone: rules.schedule.zone,
+            slots,
+            reason: found.reason,
+            next_from,
+        })
+    }
+}
+
+/// A window of free slots to look up.
+pub struct AvailabilityQuery {
+    pub calendar: CalendarId,
+    pub event_type: EventTypeId,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// Free slots, and why there are none.
+pub struct AvailabilityAnswer {
+    /// The calendar's zone, for callers that name none.
+    pub calendar_zone: Zone,
+    pub slots: Vec<Slot>,
+    pub reason: Option<Reason>,
+    /// Set when more than `MAX_SLOTS` were free: the start of the first one left out.
+    pub next_from: Option<DateTime<Utc>>,
+}
