@@ -4,33 +4,37 @@
 //! fixed set: the route is a template of the spec (or one of the few routes outside it, or
 //! `unmatched`), the method one of the standard ones (or `other`), the status three digits. No
 //! request, however invented its method or path, can add a series of its own.
+//!
+//! The series live in a `prometheus` registry of their own per `Metrics` (so servers in one
+//! process, as in the tests, never share counts): lock-free atomics once a series exists, no
+//! allocation per request, and the text exposition format 0.0.4 written by the crate.
 
-use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use poem_openapi::OpenApi;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    bookings_created: IntCounter,
+    booking_refusals: IntCounterVec,
+    rate_limited: IntCounter,
 }
 
-#[derive(Default)]
-pub struct Metrics {
-    requests: Mutex<BTreeMap<(&'static str, &'static str, u16), u64>>,
-    latency: Mutex<BTreeMap<(&'static str, &'static str), Histogram>>,
-    bookings_created: AtomicU64,
-    booking_refusals: Mutex<BTreeMap<&'static str, u64>>,
-    rate_limited: AtomicU64,
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
 }
 
 /// Routes served outside the OpenAPI document.
@@ -112,7 +116,66 @@ pub fn route_template(operation_id: Option<&str>) -> &'static str {
         .unwrap_or("unmatched")
 }
 
+/// A status code as a label without formatting it per request: `"100"` to `"999"`.
+fn status_label(status: u16) -> &'static str {
+    static LABELS: OnceLock<Vec<String>> = OnceLock::new();
+    let labels = LABELS.get_or_init(|| (100..1000).map(|s: u16| s.to_string()).collect());
+    status
+        .checked_sub(100)
+        .and_then(|i| labels.get(usize::from(i)))
+        .map_or("other", String::as_str)
+}
+
 impl Metrics {
+    /// A fresh registry with every family of the exposition.
+    pub fn new() -> Self {
+        // Fixed, distinct, well-formed names into a new registry: this cannot fail at run time
+        // (a unit test builds it), only by an edit to the definitions below.
+        Self::try_new().unwrap_or_else(|err| panic!("the metric definitions are invalid: {err}"))
+    }
+
+    fn try_new() -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "quando_http_requests_total",
+                "HTTP requests by route template, method and status.",
+            ),
+            &["route", "method", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "quando_http_request_duration_seconds",
+                "Time from request to response.",
+            )
+            .buckets(BUCKETS.to_vec()),
+            &["route", "method"],
+        )?;
+        let bookings_created = IntCounter::new("quando_bookings_created_total", "Events booked.")?;
+        let booking_refusals = IntCounterVec::new(
+            Opts::new(
+                "quando_booking_refusals_total",
+                "Bookings and reschedules refused with slot_unavailable, by reason.",
+            ),
+            &["reason"],
+        )?;
+        let rate_limited =
+            IntCounter::new("quando_rate_limited_total", "Requests refused with 429.")?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(bookings_created.clone()))?;
+        registry.register(Box::new(booking_refusals.clone()))?;
+        registry.register(Box::new(rate_limited.clone()))?;
+        Ok(Metrics {
+            registry,
+            requests,
+            latency,
+            bookings_created,
+            booking_refusals,
+            rate_limited,
+        })
+    }
+
     /// Counts one request. `route` and `method` come from `route_template`/`route_of_path`
     /// and `method_label`, so the label sets stay fixed.
     pub fn record_request(
@@ -122,118 +185,44 @@ impl Metrics {
         status: u16,
         seconds: f64,
     ) {
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((route, method, status))
-            .or_default() += 1;
-        let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let h = latency.entry((route, method)).or_default();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if seconds <= *bound {
-                h.counts[i] += 1;
-            }
+        // Label counts match the definitions, so these lookups cannot fail.
+        if let Ok(counter) =
+            self.requests
+                .get_metric_with_label_values(&[route, method, status_label(status)])
+        {
+            counter.inc();
         }
-        h.sum += seconds;
-        h.count += 1;
+        if let Ok(histogram) = self.latency.get_metric_with_label_values(&[route, method]) {
+            histogram.observe(seconds);
+        }
     }
 
     pub fn booking_created(&self) {
-        self.bookings_created.fetch_add(1, Ordering::Relaxed);
+        self.bookings_created.inc();
     }
 
     /// A booking or reschedule refused with `slot_unavailable`, by reason.
     pub fn booking_refused(&self, reason: &'static str) {
-        *self
+        if let Ok(counter) = self
             .booking_refusals
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(reason)
-            .or_default() += 1;
+            .get_metric_with_label_values(&[reason])
+        {
+            counter.inc();
+        }
     }
 
     pub fn rate_limited(&self) {
-        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        self.rate_limited.inc();
     }
 
-    /// The Prometheus text exposition.
+    /// The Prometheus text exposition (format 0.0.4). A family with no series yet (no request
+    /// counted, no refusal) is left out until it has one.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        out.push_str("# HELP quando_http_requests_total HTTP requests by route template, method and status.\n");
-        out.push_str("# TYPE quando_http_requests_total counter\n");
-        for ((route, method, status), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "quando_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
-            );
+        let mut out = Vec::new();
+        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %err, "metrics could not be encoded");
         }
-        out.push_str(
-            "# HELP quando_http_request_duration_seconds Time from request to response.\n",
-        );
-        out.push_str("# TYPE quando_http_request_duration_seconds histogram\n");
-        for ((route, method), h) in self
-            .latency
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let labels = format!("route=\"{route}\",method=\"{method}\"");
-            for (bound, n) in BUCKETS.iter().zip(h.counts) {
-                let _ = writeln!(
-                    out,
-                    "quando_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "quando_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "quando_http_request_duration_seconds_sum{{{labels}}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "quando_http_request_duration_seconds_count{{{labels}}} {}",
-                h.count
-            );
-        }
-        out.push_str("# HELP quando_bookings_created_total Events booked.\n");
-        out.push_str("# TYPE quando_bookings_created_total counter\n");
-        let _ = writeln!(
-            out,
-            "quando_bookings_created_total {}",
-            self.bookings_created.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP quando_booking_refusals_total Bookings and reschedules refused with slot_unavailable, by reason.\n");
-        out.push_str("# TYPE quando_booking_refusals_total counter\n");
-        for (reason, n) in self
-            .booking_refusals
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "quando_booking_refusals_total{{reason=\"{reason}\"}} {n}"
-            );
-        }
-        out.push_str("# HELP quando_rate_limited_total Requests refused with 429.\n");
-        out.push_str("# TYPE quando_rate_limited_total counter\n");
-        let _ = writeln!(
-            out,
-            "quando_rate_limited_total {}",
-            self.rate_limited.load(Ordering::Relaxed)
-        );
-        out
+        String::from_utf8(out).unwrap_or_default()
     }
 }
 
@@ -277,11 +266,53 @@ mod tests {
         m.booking_created();
         m.booking_refused("conflict");
         let text = m.render();
-        assert!(text.contains("quando_http_requests_total{route=\"/v1/calendar/events\",method=\"POST\",status=\"201\"} 2"));
+        assert!(text.contains("# TYPE quando_http_requests_total counter"));
+        assert!(text.contains("quando_http_requests_total{method=\"POST\",route=\"/v1/calendar/events\",status=\"201\"} 2"));
+        assert!(text.contains("# TYPE quando_http_request_duration_seconds histogram"));
+        assert!(text.contains("le=\"0.001\"} 0"));
         assert!(text.contains("le=\"0.005\"} 1"));
         assert!(text.contains("le=\"0.25\"} 2"));
         assert!(text.contains("le=\"+Inf\"} 2"));
         assert!(text.contains("quando_bookings_created_total 1"));
         assert!(text.contains("quando_booking_refusals_total{reason=\"conflict\"} 1"));
+    }
+
+    #[test]
+    fn every_documented_family_is_exposed_with_its_type() {
+        let m = Metrics::new();
+        m.record_request("unmatched", "other", 400, 0.0);
+        m.booking_refused("outside_working_hours");
+        m.rate_limited();
+        let text = m.render();
+        for (name, kind) in [
+            ("quando_http_requests_total", "counter"),
+            ("quando_http_request_duration_seconds", "histogram"),
+            ("quando_bookings_created_total", "counter"),
+            ("quando_booking_refusals_total", "counter"),
+            ("quando_rate_limited_total", "counter"),
+        ] {
+            assert!(
+                text.contains(&format!("# TYPE {name} {kind}\n")),
+                "{name}: {text}"
+            );
+        }
+        assert!(text.contains("quando_bookings_created_total 0"));
+        assert!(text.contains("quando_rate_limited_total 1"));
+        assert!(text.contains("status=\"400\""));
+    }
+
+    #[test]
+    fn servers_in_one_process_count_apart() {
+        let (a, b) = (Metrics::new(), Metrics::new());
+        a.booking_created();
+        assert!(a.render().contains("quando_bookings_created_total 1"));
+        assert!(b.render().contains("quando_bookings_created_total 0"));
+    }
+
+    #[test]
+    fn status_labels_are_the_three_digits() {
+        assert_eq!(status_label(201), "201");
+        assert_eq!(status_label(599), "599");
+        assert_eq!(status_label(99), "other");
     }
 }
