@@ -60,6 +60,7 @@ impl Application {
             self.state.metrics.clone(),
             self.state.config.serve_options(),
         );
+        let limits = self.state.limits.clone();
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, "quando listening");
         }
@@ -73,6 +74,7 @@ impl Application {
         let result = tokio::select! {
             r = serving => r,
             () = housekeeping(conn.clone()) => Ok(()),
+            () = sweep_auth_failures(limits) => Ok(()),
         };
         let _ = conn.close().await;
         result
@@ -94,5 +96,15 @@ async fn housekeeping(conn: DatabaseConnection) {
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "idempotency purge failed"),
         }
+    }
+}
+
+/// Every `SWEEP_INTERVAL`: per-IP failed-authentication buckets that are full again are
+/// dropped, so the limiter's memory follows the guessing going on now. Never returns.
+async fn sweep_auth_failures(limits: std::sync::Arc<crate::rate_limit::Limits>) {
+    let mut tick = tokio::time::interval(crate::rate_limit::SWEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        limits.sweep_auth_failures();
     }
 }

@@ -6,14 +6,15 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use governor::clock::{Clock, DefaultClock};
-use governor::middleware::StateInformationMiddleware;
+use governor::clock::{Clock, DefaultClock, Reference};
+use governor::middleware::{NoOpMiddleware, StateInformationMiddleware};
+use governor::state::keyed::DashMapStateStore;
 use governor::state::{InMemoryState, NotKeyed};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{Quota, RateLimiter};
 
 use crate::domain::ids::ApiKeyId;
 
@@ -35,15 +36,87 @@ pub struct Budget {
 pub struct Limits {
     default_per_minute: u32,
     keys: Mutex<HashMap<ApiKeyId, (u32, Arc<KeyBucket>)>>,
-    auth_failures: DefaultKeyedRateLimiter<IpAddr>,
-    /// Failed authentications counted since the per-IP buckets were last swept.
-    failures_since_sweep: AtomicU32,
+    auth_failures: FailureBudget,
     clock: DefaultClock,
 }
 
-/// Every this many failed authentications, per-IP buckets that are full again are dropped, so
-/// guessers from ever new addresses cannot grow the map without end.
-const SWEEP_EVERY: u32 = 1024;
+/// Failed authentications per client IP: a keyed GCRA limiter whose store holds an address only
+/// until its bucket is full again. `sweep` (governor's `retain_recent`) drops every address
+/// whose bucket has been full for one refill interval, which at 30 failures a minute is 4 s
+/// after a single failure and a minute after a full burst. `Application::run_until` sweeps
+/// every `SWEEP_INTERVAL`, and a failure that finds more than `SWEEP_ABOVE` addresses in the
+/// store sweeps at once (at most once per `SWEEP_INTERVAL / 10`, so a flood cannot make every
+/// failure walk the store). The store therefore holds no more than the addresses that failed
+/// within about the last minute plus one interval, and empties by itself once guessing stops.
+pub struct FailureBudget<C: Clock = DefaultClock> {
+    limiter: RateLimiter<IpAddr, DashMapStateStore<IpAddr>, C, NoOpMiddleware<C::Instant>>,
+    clock: C,
+    start: C::Instant,
+    /// When the store was last swept, in nanoseconds after `start`.
+    last_sweep: AtomicU64,
+}
+
+/// How often the running server sweeps the per-IP store.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
+/// A failure that finds more addresses than this in the store sweeps it.
+const SWEEP_ABOVE: usize = 10_000;
+
+impl<C: Clock + Clone> FailureBudget<C> {
+    pub fn with_clock(per_minute_limit: u32, clock: C) -> Self {
+        let start = clock.now();
+        FailureBudget {
+            limiter: RateLimiter::dashmap_with_clock(per_minute(per_minute_limit), clock.clone()),
+            clock,
+            start,
+            last_sweep: AtomicU64::new(0),
+        }
+    }
+
+    fn elapsed_nanos(&self) -> u64 {
+        let elapsed: Duration = self.clock.now().duration_since(self.start).into();
+        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Counts one failure from `ip`; `Err(retry_after seconds)` once it is over budget.
+    pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
+        if self.limiter.len() > SWEEP_ABOVE {
+            let now = self.elapsed_nanos();
+            let last = self.last_sweep.load(Ordering::Relaxed);
+            let gap = u64::try_from((SWEEP_INTERVAL / 10).as_nanos()).unwrap_or(u64::MAX);
+            if now.saturating_sub(last) >= gap
+                && self
+                    .last_sweep
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                self.sweep();
+            }
+        }
+        self.limiter.check_key(&ip).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+        })
+    }
+
+    /// Drops every address whose bucket is full again (governor's `retain_recent`) and gives
+    /// the freed capacity back; returns how many addresses are still held.
+    pub fn sweep(&self) -> usize {
+        self.last_sweep
+            .store(self.elapsed_nanos(), Ordering::Relaxed);
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+        self.limiter.len()
+    }
+
+    /// Addresses held right now.
+    pub fn len(&self) -> usize {
+        self.limiter.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.limiter.is_empty()
+    }
+}
 
 fn per_minute(n: u32) -> Quota {
     Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN))
@@ -60,8 +133,10 @@ impl Limits {
         Limits {
             default_per_minute: default_per_minute.max(1),
             keys: Mutex::new(HashMap::new()),
-            auth_failures: RateLimiter::keyed(per_minute(auth_failures_per_minute)),
-            failures_since_sweep: AtomicU32::new(0),
+            auth_failures: FailureBudget::with_clock(
+                auth_failures_per_minute,
+                DefaultClock::default(),
+            ),
             clock: DefaultClock::default(),
         }
     }
@@ -117,15 +192,12 @@ impl Limits {
     /// Only failures are budgeted: a valid key is never refused for its address, so one
     /// guesser behind a shared proxy cannot lock everyone else out.
     pub fn check_auth_failure(&self, ip: IpAddr) -> Result<(), u64> {
-        if self.failures_since_sweep.fetch_add(1, Ordering::Relaxed) + 1 >= SWEEP_EVERY {
-            self.failures_since_sweep.store(0, Ordering::Relaxed);
-            self.auth_failures.retain_recent();
-            self.auth_failures.shrink_to_fit();
-        }
-        self.auth_failures.check_key(&ip).map_err(|not_until| {
-            let wait = not_until.wait_time_from(self.clock.now());
-            (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
-        })
+        self.auth_failures.check(ip)
+    }
+
+    /// Drops the per-IP failure buckets that are full again; returns how many remain.
+    pub fn sweep_auth_failures(&self) -> usize {
+        self.auth_failures.sweep()
     }
 }
 
@@ -168,6 +240,62 @@ mod tests {
             limits
                 .check_auth_failure("10.0.0.2".parse().unwrap())
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn the_per_ip_failure_store_shrinks_once_its_buckets_are_full_again() {
+        let clock = governor::clock::FakeRelativeClock::default();
+        let budget = FailureBudget::with_clock(30, clock.clone());
+        for i in 0..500u32 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            assert!(budget.check(ip).is_ok());
+        }
+        let burst: IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..30 {
+            assert!(budget.check(burst).is_ok());
+        }
+        assert!(budget.check(burst).is_err());
+        assert_eq!(budget.len(), 501);
+        // Nothing has recovered yet: a sweep keeps every address.
+        assert_eq!(budget.sweep(), 501);
+
+        // One failure refills in 2 s (30 a minute) and is dropped one refill later; the burst
+        // needs the whole minute.
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(
+            budget.sweep(),
+            1,
+            "only the address still over budget is kept"
+        );
+        // Its bucket was kept: two failures refilled in 5 s, not a fresh budget of 30.
+        assert!(budget.check(burst).is_ok());
+        assert!(budget.check(burst).is_ok());
+        assert!(budget.check(burst).is_err());
+
+        clock.advance(Duration::from_secs(70));
+        assert_eq!(budget.sweep(), 0);
+        assert!(budget.is_empty());
+        assert!(
+            budget.check(burst).is_ok(),
+            "a recovered address starts afresh"
+        );
+    }
+
+    #[test]
+    fn a_failure_that_finds_the_store_over_its_cap_sweeps_it() {
+        let clock = governor::clock::FakeRelativeClock::default();
+        let budget = FailureBudget::with_clock(30, clock.clone());
+        for i in 0..=u32::try_from(SWEEP_ABOVE).unwrap() {
+            let _ = budget.check(IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i)));
+        }
+        assert_eq!(budget.len(), SWEEP_ABOVE + 1);
+        clock.advance(SWEEP_INTERVAL);
+        let _ = budget.check("192.0.2.7".parse().unwrap());
+        assert_eq!(
+            budget.len(),
+            1,
+            "the recovered addresses went with that failure"
         );
     }
 }
