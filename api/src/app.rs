@@ -19,12 +19,14 @@ pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
 /// A bound, ready server on a migrated database.
 pub struct Application {
     listener: TcpListener,
+    /// `--metrics-bind`: the listener `/metrics` is served on, apart from the API.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
 }
 
 impl Application {
     /// Connects to `config.database_url`, applies pending migrations, refreshes statistics and
-    /// binds `config.bind` (`127.0.0.1:0` picks a free port).
+    /// binds `config.bind` (`127.0.0.1:0` picks a free port), and `config.metrics_bind` if set.
     pub async fn build(config: Config) -> Result<Application, BuildError> {
         let conn = db::connect(&config.database_url).await?;
         db::migrate(&conn).await?;
@@ -39,14 +41,28 @@ impl Application {
         db::analyze(&conn).await?;
         crate::domain::contact::Phone::warm_up();
         let listener = TcpListener::bind(&config.bind).await?;
+        let metrics_listener = match &config.metrics_bind {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                format!("cannot listen for /metrics on {addr} (QUANDO_METRICS_BIND): {e}")
+            })?),
+            None => None,
+        };
         Ok(Application {
             listener,
+            metrics_listener,
             state: AppState::new(conn, config),
         })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served when `config.metrics_bind` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -64,6 +80,7 @@ impl Application {
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, "quando listening");
         }
+        let metrics_server = serve_metrics(self.metrics_listener, self.state.clone());
         let serving = server::serve(
             self.listener,
             app(self.state),
@@ -75,6 +92,7 @@ impl Application {
             r = serving => r,
             () = housekeeping(conn.clone()) => Ok(()),
             () = sweep_auth_failures(limits) => Ok(()),
+            () = metrics_server => Ok(()),
         };
         let _ = conn.close().await;
         result
@@ -107,4 +125,28 @@ async fn sweep_auth_failures(limits: std::sync::Arc<crate::rate_limit::Limits>) 
         tick.tick().await;
         limits.sweep_auth_failures();
     }
+}
+
+/// Serves `/metrics` on its own listener, with the API's connection limits, until the API server
+/// stops (the caller drops this then). Without a listener, or should its accept loop fail, it
+/// waits forever: the API goes on either way.
+async fn serve_metrics(listener: Option<TcpListener>, state: AppState) {
+    if let Some(listener) = listener {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "metrics listening");
+        }
+        let (metrics, options) = (state.metrics.clone(), state.config.serve_options());
+        let served = server::serve(
+            listener,
+            crate::metrics_app(state),
+            options,
+            Some(metrics),
+            std::future::pending(),
+        )
+        .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "the metrics listener stopped");
+        }
+    }
+    std::future::pending::<()>().await;
 }

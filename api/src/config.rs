@@ -19,6 +19,41 @@ pub struct Config {
     pub idle_timeout: std::time::Duration,
     /// `QUANDO_MAX_CONNECTIONS`: connections served at once; more wait in the listen backlog.
     pub max_connections: usize,
+    /// `QUANDO_METRICS_BIND`: an address of its own on which `/metrics` is served (e.g.
+    /// `127.0.0.1:9090`). With it, `/metrics` is not served on the API port at all.
+    pub metrics_bind: Option<String>,
+    /// `QUANDO_METRICS_TOKEN`: `/metrics` answers only `Authorization: Bearer <token>`, on the
+    /// metrics address if there is one, else on the API port. With neither setting, `/metrics`
+    /// is served nowhere (404 on the API port).
+    pub metrics_token: Option<String>,
+}
+
+/// Where `/metrics` is served, from `metrics_bind` and `metrics_token`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsExposure {
+    /// Neither setting: nowhere.
+    Nowhere,
+    /// A token and no address of its own: on the API port, to that token only.
+    ApiPortWithToken,
+    /// An address of its own (with or without a token): there only.
+    OwnAddress,
+}
+
+/// The shortest `QUANDO_METRICS_TOKEN` accepted: guessing it must be hopeless.
+pub const MIN_METRICS_TOKEN_LEN: usize = 16;
+
+/// A metrics token, checked at start-up: at least `MIN_METRICS_TOKEN_LEN` visible ASCII
+/// characters, so that it fits a header and cannot be guessed.
+pub fn parse_metrics_token(token: &str) -> Result<String, String> {
+    if token.len() < MIN_METRICS_TOKEN_LEN {
+        return Err(format!(
+            "the metrics token must be at least {MIN_METRICS_TOKEN_LEN} characters"
+        ));
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("the metrics token must be visible ASCII characters, no spaces".to_string());
+    }
+    Ok(token.to_string())
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://quando.db?mode=rwc";
@@ -35,11 +70,22 @@ impl Default for Config {
             header_read_timeout: std::time::Duration::from_secs(10),
             idle_timeout: std::time::Duration::from_secs(60),
             max_connections: 1024,
+            metrics_bind: None,
+            metrics_token: None,
         }
     }
 }
 
 impl Config {
+    /// Where `/metrics` is served.
+    pub fn metrics_exposure(&self) -> MetricsExposure {
+        match (&self.metrics_bind, &self.metrics_token) {
+            (Some(_), _) => MetricsExposure::OwnAddress,
+            (None, Some(_)) => MetricsExposure::ApiPortWithToken,
+            (None, None) => MetricsExposure::Nowhere,
+        }
+    }
+
     /// The connection limits `server::serve` enforces.
     pub fn serve_options(&self) -> crate::server::ServeOptions {
         crate::server::ServeOptions {

@@ -20,8 +20,8 @@ pub mod payload;
 pub mod rate_limit;
 pub mod repo;
 pub mod schema;
-pub mod service;
 pub mod server;
+pub mod service;
 pub mod spec;
 pub mod state;
 pub mod telemetry;
@@ -33,6 +33,7 @@ use poem::web::Html;
 use poem::{Endpoint, EndpointExt, IntoResponse, Route};
 use poem_openapi::OpenApiService;
 
+use config::MetricsExposure;
 use dialects::native::availability::AvailabilityApi;
 use dialects::native::calendars::CalendarsApi;
 use dialects::native::event_types::EventTypesApi;
@@ -77,7 +78,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> + 'static 
     let service = api_service();
     let (yaml, json) = spec::spec_yaml_and_json();
     let docs = service.swagger_ui_html();
-    Route::new()
+    let routes = Route::new()
         .nest("/", service)
         .at(
             "/openapi.json",
@@ -96,20 +97,54 @@ pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> + 'static 
         .at(
             "/docs",
             make_sync(move |_| Html(docs.clone()).into_response()),
-        )
-        .at("/metrics", poem::get(metrics_text))
+        );
+    // `/metrics` is on the API port only behind a token with no address of its own; otherwise a
+    // request for it is the 404 of any unknown path.
+    let routes = match state.config.metrics_exposure() {
+        MetricsExposure::ApiPortWithToken => routes.at("/metrics", poem::get(metrics_text)),
+        MetricsExposure::Nowhere | MetricsExposure::OwnAddress => routes,
+    };
+    routes
         .around(middleware::idempotency::layer)
         .around(middleware::tenant::layer)
         .around(middleware::request_id::layer)
         .data(state)
 }
 
-/// `GET /metrics`: Prometheus text exposition.
+/// The server of `--metrics-bind`: `GET /metrics` (behind the token when one is set) and the
+/// JSON 404 for anything else, with request ids, time limit and request metrics like the API.
+pub fn metrics_app(state: AppState) -> impl Endpoint<Output = poem::Response> + 'static {
+    Route::new()
+        .at("/metrics", poem::get(metrics_text))
+        .around(middleware::request_id::layer)
+        .data(state)
+}
+
+/// `GET /metrics`: Prometheus text exposition. With `QUANDO_METRICS_TOKEN` set, only to
+/// `Authorization: Bearer <token>` (compared in constant time); else 401 in the envelope.
 #[poem::handler]
-fn metrics_text(state: poem::web::Data<&AppState>) -> poem::Response {
-    state
+fn metrics_text(
+    state: poem::web::Data<&AppState>,
+    req: &poem::Request,
+) -> Result<poem::Response, error::ApiError> {
+    if let Some(token) = &state.config.metrics_token {
+        let given = req
+            .headers()
+            .get(poem::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let matches: bool =
+            subtle::ConstantTimeEq::ct_eq(given.as_bytes(), token.as_bytes()).into();
+        if !matches {
+            return Err(error::ApiError::unauthorized(
+                "/metrics needs Authorization: Bearer <the server's QUANDO_METRICS_TOKEN>",
+            ));
+        }
+    }
+    Ok(state
         .metrics
         .render()
         .with_content_type("text/plain; version=0.0.4; charset=utf-8")
-        .into_response()
+        .into_response())
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use quando_api::auth::parse_scopes;
-use quando_api::config::{Config, DEFAULT_BIND, DEFAULT_DATABASE_URL};
+use quando_api::config::{Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, parse_metrics_token};
 use quando_api::{admin, db, telemetry};
 use uuid::Uuid;
 
@@ -58,6 +58,17 @@ enum Command {
         #[arg(long, env = "QUANDO_MAX_CONNECTIONS", default_value_t = 1024,
               value_parser = clap::value_parser!(u32).range(1..))]
         max_connections: u32,
+        /// Serve /metrics on this address of its own (e.g. 127.0.0.1:9090) and not on the API
+        /// port. Without it and without --metrics-token, /metrics is served nowhere.
+        #[arg(long, env = "QUANDO_METRICS_BIND",
+              value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        metrics_bind: Option<String>,
+        /// /metrics answers only `Authorization: Bearer <token>` (at least 16 visible
+        /// characters); on the API port when there is no --metrics-bind. Prefer the environment
+        /// variable: a flag is visible to other users in the process list.
+        #[arg(long, env = "QUANDO_METRICS_TOKEN", hide_env_values = true,
+              value_parser = parse_metrics_token)]
+        metrics_token: Option<String>,
         /// Create (once) a demo organization with a calendar and an event type, and print a key.
         #[arg(long)]
         demo: bool,
@@ -171,6 +182,8 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             request_timeout_seconds,
             header_read_timeout_seconds,
             max_connections,
+            metrics_bind,
+            metrics_token,
             demo,
         } => {
             let log_json = std::env::var("QUANDO_LOG_FORMAT").is_ok_and(|f| f == "json");
@@ -189,6 +202,8 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 request_timeout: Duration::from_secs(request_timeout_seconds),
                 header_read_timeout: Duration::from_secs(header_read_timeout_seconds),
                 max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+                metrics_bind,
+                metrics_token,
                 ..Config::default()
             };
             quando_api::app::Application::build_with(conn, config)

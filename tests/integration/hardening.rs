@@ -189,7 +189,7 @@ fn assert_envelope_or_closed(raw: &Raw, status: u16, code: &str, what: &str) {
 
 /// The number of lines of `/metrics`.
 async fn metrics_lines(app: &TestApp) -> usize {
-    let resp = send(app.bare(Method::GET, "/metrics")).await;
+    let resp = send(app.client.get(format!("{}/metrics", app.metrics_url))).await;
     assert_eq!(resp.status, 200, "GET /metrics: {}", resp.describe());
     resp.text.lines().count()
 }
@@ -767,6 +767,28 @@ fn zero_values_of_cli_settings_are_refused_naming_the_flag() -> Result<(), Faile
         "--rate-limit-per-minute".to_owned(),
         vec!["serve".into(), "--bind".into(), "127.0.0.1:0".into()],
         vec![("QUANDO_RATE_LIMIT_PER_MINUTE", "0")],
+    ));
+    // Empty metrics settings, and a token too short to be secret, are refused the same way.
+    let bare_serve =
+        || -> Vec<String> { vec!["serve".into(), "--bind".into(), "127.0.0.1:0".into()] };
+    for (flag, value) in [
+        ("--metrics-bind", ""),
+        ("--metrics-token", ""),
+        ("--metrics-token", "short"),
+    ] {
+        let mut args = bare_serve();
+        args.push(format!("{flag}={value}"));
+        runs.push((flag.to_owned(), args, Vec::new()));
+    }
+    runs.push((
+        "--metrics-bind".to_owned(),
+        bare_serve(),
+        vec![("QUANDO_METRICS_BIND", "")],
+    ));
+    runs.push((
+        "--metrics-token".to_owned(),
+        bare_serve(),
+        vec![("QUANDO_METRICS_TOKEN", "")],
     ));
     for (flag, args, env) in runs {
         let mut child = Command::new(&bin)

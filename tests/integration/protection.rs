@@ -25,6 +25,10 @@ pub fn cases() -> Vec<Case> {
         a_body_over_64_kib_with_an_idempotency_key_is_413_and_creates_nothing,
         failed_authentications_from_one_address_are_throttled_after_30_but_valid_keys_still_work,
         metrics_count_requests_bookings_conflicts_and_rate_limited_requests,
+        metrics_on_the_api_port_is_404_in_the_envelope_when_it_has_an_address_of_its_own,
+        metrics_with_neither_an_address_nor_a_token_is_served_nowhere,
+        metrics_behind_a_token_on_the_api_port_answers_only_that_bearer_token,
+        metrics_on_its_own_address_with_a_token_answers_only_that_token_and_nothing_else,
         each_request_writes_one_json_log_line_with_its_request_id_org_route_status_and_latency,
         a_title_over_200_characters_is_400_naming_title_and_200_characters_are_accepted,
     ]
@@ -211,11 +215,14 @@ async fn a_key_without_its_own_limit_reports_the_server_default_of_600_even_on_e
 }
 
 async fn unauthenticated_responses_carry_no_rate_limit_headers(app: TestApp) {
-    for path in ["/healthz", "/readyz", "/openapi.json", "/metrics"] {
+    for path in ["/healthz", "/readyz", "/openapi.json"] {
         let resp = send(app.bare(Method::GET, path)).await;
         assert_eq!(resp.status, 200, "GET {path}: {}", resp.describe());
         assert_no_rate_limit_headers(&resp, path);
     }
+    let resp = send(app.client.get(format!("{}/metrics", app.metrics_url))).await;
+    assert_eq!(resp.status, 200, "GET /metrics: {}", resp.describe());
+    assert_no_rate_limit_headers(&resp, "/metrics on its own address");
     let resp = send(app.bare(Method::GET, EVENTS)).await;
     assert_error(&resp, 401, "unauthorized");
     assert_no_rate_limit_headers(&resp, "GET /v1/calendar/events without a key");
@@ -486,9 +493,15 @@ pub(crate) fn metric(samples: &[Sample], name: &str, labels: &[(&str, &str)]) ->
         .sum()
 }
 
-/// GET /metrics: 200, Prometheus text.
+/// GET /metrics on the server's metrics address: 200, Prometheus text.
 pub(crate) async fn metrics(app: &TestApp) -> Vec<Sample> {
-    let resp = send(app.bare(Method::GET, "/metrics")).await;
+    let resp = send(app.client.get(format!("{}/metrics", app.metrics_url))).await;
+    assert_metrics_text(&resp)
+}
+
+/// A 200 of Prometheus text: its samples.
+#[track_caller]
+fn assert_metrics_text(resp: &Resp) -> Vec<Sample> {
     assert_eq!(resp.status, 200, "GET /metrics: {}", resp.describe());
     assert!(
         resp.content_type().starts_with("text/plain"),
@@ -585,6 +598,123 @@ async fn metrics_count_requests_bookings_conflicts_and_rate_limited_requests(app
         1.0,
         "quando_rate_limited_total after one 429"
     );
+}
+
+/// Another server on the case's database, started the one way the binary starts it, with
+/// `metrics_bind` and `metrics_token` as given: its API and metrics base URLs.
+async fn spawn_with_metrics(
+    app: &TestApp,
+    metrics_bind: Option<&str>,
+    metrics_token: Option<&str>,
+) -> (String, Option<String>) {
+    let config = quando_api::config::Config {
+        bind: "127.0.0.1:0".into(),
+        metrics_bind: metrics_bind.map(str::to_owned),
+        metrics_token: metrics_token.map(str::to_owned),
+        ..quando_api::config::Config::default()
+    };
+    let application = quando_api::app::Application::build_with(app.db.clone(), config)
+        .await
+        .unwrap_or_else(|e| panic!("Application::build_with: {e}"));
+    let api = application
+        .local_addr()
+        .unwrap_or_else(|e| panic!("local_addr: {e}"));
+    let metrics = application.metrics_addr();
+    // Ends with the case's runtime.
+    tokio::spawn(application.run_until(std::future::pending()));
+    (
+        format!("http://{api}"),
+        metrics.map(|addr| format!("http://{addr}")),
+    )
+}
+
+const METRICS_TOKEN: &str = "metrics-token-0123456789abcdef";
+
+async fn metrics_on_the_api_port_is_404_in_the_envelope_when_it_has_an_address_of_its_own(
+    app: TestApp,
+) {
+    let resp = send(app.bare(Method::GET, "/metrics")).await;
+    assert_error(&resp, 404, "not_found");
+    assert!(
+        !resp.text.contains("quando_"),
+        "no metric on the API port: {}",
+        resp.describe()
+    );
+    // The metrics address serves /metrics and nothing else, in the envelope too.
+    metrics(&app).await;
+    let resp = send(app.client.get(format!("{}{EVENTS}", app.metrics_url))).await;
+    assert_error(&resp, 404, "not_found");
+}
+
+async fn metrics_with_neither_an_address_nor_a_token_is_served_nowhere(app: TestApp) {
+    let (api, metrics_url) = spawn_with_metrics(&app, None, None).await;
+    assert!(metrics_url.is_none());
+    let resp = send(app.client.get(format!("{api}/metrics"))).await;
+    assert_error(&resp, 404, "not_found");
+    let resp = send(
+        app.client
+            .get(format!("{api}/metrics"))
+            .bearer_auth(&app.key),
+    )
+    .await;
+    assert_error(&resp, 404, "not_found");
+}
+
+async fn metrics_behind_a_token_on_the_api_port_answers_only_that_bearer_token(app: TestApp) {
+    let (api, metrics_url) = spawn_with_metrics(&app, None, Some(METRICS_TOKEN)).await;
+    assert!(metrics_url.is_none());
+    let url = format!("{api}/metrics");
+    let refused = [
+        ("no Authorization", app.client.get(&url)),
+        ("an API key", app.client.get(&url).bearer_auth(&app.key)),
+        (
+            "a token one character short",
+            app.client
+                .get(&url)
+                .bearer_auth(&METRICS_TOKEN[..METRICS_TOKEN.len() - 1]),
+        ),
+        (
+            "the token as Basic",
+            app.client
+                .get(&url)
+                .header("authorization", format!("Basic {METRICS_TOKEN}")),
+        ),
+    ];
+    for (what, request) in refused {
+        let resp = send(request).await;
+        let error = assert_error(&resp, 401, "unauthorized");
+        assert!(
+            !resp.text.contains("quando_http"),
+            "{what}: no metric in a refusal: {error}"
+        );
+    }
+    let samples = assert_metrics_text(&send(app.client.get(&url).bearer_auth(METRICS_TOKEN)).await);
+    assert!(
+        metric(
+            &samples,
+            "quando_http_requests_total",
+            &[("route", "/metrics"), ("status", "401")]
+        ) >= 4.0,
+        "the refusals are counted"
+    );
+}
+
+async fn metrics_on_its_own_address_with_a_token_answers_only_that_token_and_nothing_else(
+    app: TestApp,
+) {
+    let (api, metrics_url) =
+        spawn_with_metrics(&app, Some("127.0.0.1:0"), Some(METRICS_TOKEN)).await;
+    let metrics_url = metrics_url.unwrap_or_else(|| panic!("no metrics address"));
+    let resp = send(
+        app.client
+            .get(format!("{api}/metrics"))
+            .bearer_auth(METRICS_TOKEN),
+    )
+    .await;
+    assert_error(&resp, 404, "not_found");
+    let url = format!("{metrics_url}/metrics");
+    assert_error(&send(app.client.get(&url)).await, 401, "unauthorized");
+    assert_metrics_text(&send(app.client.get(&url).bearer_auth(METRICS_TOKEN)).await);
 }
 
 // ----- the JSON request log -----

@@ -151,6 +151,8 @@ impl Teardown {
 #[derive(Clone)]
 pub struct TestApp {
     pub base_url: String,
+    /// `http://` and the address of the server's own `/metrics` listener (`metrics_bind`).
+    pub metrics_url: String,
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
     pub org_id: Uuid,
@@ -214,6 +216,7 @@ impl TestApp {
         let config = quando_api::config::Config {
             database_url: database_url.clone(),
             bind: "127.0.0.1:0".into(),
+            metrics_bind: Some("127.0.0.1:0".into()),
             ..quando_api::config::Config::default()
         };
         // The one way the server starts (`quando serve` runs the same), with its accept loop.
@@ -223,6 +226,9 @@ impl TestApp {
         let addr = application
             .local_addr()
             .map_err(|e| format!("the listener has no socket address: {e}"))?;
+        let metrics_addr = application
+            .metrics_addr()
+            .ok_or("the metrics listener has no socket address")?;
         teardown.server = Some(tokio::spawn(async move {
             let _ = application.run_until(std::future::pending()).await;
         }));
@@ -237,6 +243,7 @@ impl TestApp {
             .map_err(|e| format!("reqwest client: {e}"))?;
         Ok(TestApp {
             base_url: format!("http://{addr}"),
+            metrics_url: format!("http://{metrics_addr}"),
             client,
             db,
             org_id: org.organization.id,
