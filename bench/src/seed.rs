@@ -175,7 +175,7 @@ pub async fn seed(
                 id: Set(id),
                 org_id: Set(org.0),
                 calendar_id: Set(*calendar),
-                event_type_id: Set(event_type.id),
+                event_type_id: Set(Some(event_type.id)),
                 start_time: Set(start),
                 end_time: Set(end),
                 block_start: Set(start),
@@ -193,6 +193,8 @@ pub async fn seed(
                 cancelled_at: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
+                // The richer event's columns take their database defaults (opaque, not all-day).
+                ..Default::default()
             });
             if rows.len() == ROWS_PER_TRANSACTION {
                 insert_rows(db, std::mem::take(&mut rows)).await?;

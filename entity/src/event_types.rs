@@ -3,9 +3,12 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "event_types")]
 pub struct Model {
+    /// Part of the key: every update and delete the ORM issues filters on the tenant too (on
+    /// Citus, one shard instead of all of them).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub org_id: Uuid,
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub org_id: Uuid,
     pub calendar_id: Option<Uuid>,
     pub name: String,
     pub duration_minutes: i32,

@@ -3,11 +3,15 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "events")]
 pub struct Model {
+    /// Part of the key: every update and delete the ORM issues filters on the tenant too (on
+    /// Citus, one shard instead of all of them).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub org_id: Uuid,
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub org_id: Uuid,
     pub calendar_id: Uuid,
-    pub event_type_id: Uuid,
+    /// `None` for events made through a dialect without event types.
+    pub event_type_id: Option<Uuid>,
     pub start_time: DateTimeUtc,
     pub end_time: DateTimeUtc,
     /// `start_time` minus the event type's buffer before: what the overlap rule compares.
@@ -27,6 +31,28 @@ pub struct Model {
     pub cancelled_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub description: Option<String>,
+    /// A free tag (meeting, block, appointment), at most 64 characters.
+    #[sea_orm(column_name = "type")]
+    pub kind: Option<String>,
+    /// JSON array of `{name, email, optional, responseStatus}`.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub attendees: Option<Json>,
+    pub owner_id: Option<String>,
+    /// `user` or `agent`.
+    pub owner_type: Option<String>,
+    pub created_by: Option<String>,
+    /// JSON object, string -> string: integrators' own ids.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub metadata: Option<Json>,
+    /// Given as `start_date`/`end_date` (end exclusive), which block whole local days in
+    /// `timezone`; `start_time`/`end_time` then hold those days' instants.
+    pub all_day: bool,
+    pub start_date: Option<Date>,
+    pub end_date: Option<Date>,
+    /// `opaque` (default) holds its time; `transparent` blocks nothing.
+    pub transparency: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

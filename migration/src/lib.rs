@@ -1,6 +1,7 @@
 //! The one Migrator for SQLite and PostgreSQL. Steps that only PostgreSQL can express (the
 //! exclusion constraint that forbids double booking) are guarded by the backend; everything else
-//! is portable schema built with sea-query.
+//! is portable schema built with sea-query. Keys are shaped for Citus (every tenant table's
+//! primary key, foreign keys and exclusion constraint include `org_id`; see m20261201_000006).
 
 pub use sea_orm_migration::prelude::*;
 
@@ -9,6 +10,7 @@ mod m20261120_000002_create_idempotency_keys;
 mod m20261121_000003_add_availability_rules;
 mod m20261121_000004_list_index_serves_calendar_order;
 mod m20261201_000005_idempotency_owner_and_probe;
+mod m20261201_000006_citus_ready_keys_and_richer_events;
 
 pub struct Migrator;
 
@@ -21,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_add_availability_rules::Migration),
             Box::new(m20261121_000004_list_index_serves_calendar_order::Migration),
             Box::new(m20261201_000005_idempotency_owner_and_probe::Migration),
+            Box::new(m20261201_000006_citus_ready_keys_and_richer_events::Migration),
         ]
     }
 }

@@ -29,6 +29,7 @@ mod faults;
 mod hardening;
 mod integrity;
 mod isolation;
+mod migration;
 mod protection;
 mod service;
 mod spec_walk;
@@ -80,6 +81,7 @@ fn main() {
     )];
     trials.extend(hardening::process_trials());
     trials.extend(faults::trials(postgres_url.clone()));
+    trials.extend(migration::trials(postgres_url.clone()));
     for backend in [Backend::Sqlite, Backend::Postgres] {
         for (module, cases) in &modules {
             for case in cases {

@@ -206,7 +206,7 @@ pub async fn insert<C: ConnectionTrait>(db: &C, org: OrgId, new: NewEvent) -> Re
         id: Set(EventId::generate().0),
         org_id: Set(org.0),
         calendar_id: Set(new.calendar_id.0),
-        event_type_id: Set(new.event_type_id.0),
+        event_type_id: Set(Some(new.event_type_id.0)),
         start_time: Set(new.start),
         end_time: Set(new.end),
         block_start: Set(new.block.start),
@@ -224,6 +224,17 @@ pub async fn insert<C: ConnectionTrait>(db: &C, org: OrgId, new: NewEvent) -> Re
         cancelled_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        description: Set(None),
+        kind: Set(None),
+        attendees: Set(None),
+        owner_id: Set(None),
+        owner_type: Set(None),
+        created_by: Set(None),
+        metadata: Set(None),
+        all_day: Set(false),
+        start_date: Set(None),
+        end_date: Set(None),
+        transparency: Set("opaque".into()),
     }
     .insert(db)
     .await

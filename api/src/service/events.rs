@@ -194,7 +194,11 @@ impl Service {
         if moved {
             booking::check_length(new_start, new_end).map_err(|e| Invalid::one("endTime", e))?;
         }
-        let event_type = repo::event_types::get(&txn, org, EventTypeId(current.event_type_id))
+        // Events without an event type come with the dialects that make them.
+        let event_type_id = current
+            .event_type_id
+            .ok_or(ServiceError::NotFound(Resource::EventType))?;
+        let event_type = repo::event_types::get(&txn, org, EventTypeId(event_type_id))
             .await?
             .ok_or(ServiceError::NotFound(Resource::EventType))?;
         let calendar = repo::calendars::get(&txn, org, CalendarId(current.calendar_id))

@@ -192,7 +192,9 @@ impl From<entity::events::Model> for EventOut {
         EventOut {
             id: m.id,
             calendar_id: m.calendar_id,
-            event_type_id: m.event_type_id,
+            // Every event the native API stores has one; a null from another dialect becomes
+            // `eventTypeId: null` when the native DTO learns the richer event.
+            event_type_id: m.event_type_id.unwrap_or_default(),
             start_time: m.start_time.into(),
             end_time: m.end_time.into(),
             timezone: m.timezone,

@@ -1,0 +1,14 @@
+-- Distribute a migrated Quando database over a Citus cluster (run on the coordinator, once,
+-- after `quando migrate`, before the first request). See README.md, "Scale-out with Citus".
+--
+-- Shared, small, looked up by key or id on every request: copies on every node.
+SELECT create_reference_table('organizations');
+SELECT create_reference_table('api_keys');
+-- Tenant tables: sharded by organization, colocated, so one organization's rows (and every
+-- foreign key and the exclusion constraint between them) live on one shard.
+SELECT create_distributed_table('calendars', 'org_id');
+SELECT create_distributed_table('event_types', 'org_id', colocate_with => 'calendars');
+SELECT create_distributed_table('events', 'org_id', colocate_with => 'calendars');
+SELECT create_distributed_table('idempotency_keys', 'org_id', colocate_with => 'calendars');
+-- service_probe (the readiness probe's one row) and seaql_migrations (the migration log) stay
+-- local tables on the coordinator.
