@@ -1,5 +1,7 @@
-//! API keys and the bearer security scheme. A handler that takes `TenantAuth` cannot run
-//! unauthenticated; the scope check is the first line of the handler.
+//! API keys and the bearer security schemes. The scope is in the signature: a handler that takes
+//! `ReadAuth` cannot run without a key holding `calendar:read`, one that takes `WriteAuth`
+//! without `calendar:write` (warpgate's two schemes with different checkers); the spec names
+//! the scheme, and so the scope, of every operation.
 //!
 //! Keys look like `qnd_live_<40 base62 characters>`. The first 12 random characters are a public
 //! lookup id (indexed); the whole key is stored only as a SHA-256 salted with the key's own id and
@@ -103,15 +105,46 @@ impl Tenant {
     }
 }
 
-/// Bearer API key of an organization: `Authorization: Bearer qnd_live_...`. GET operations need
-/// the scope `calendar:read`; POST, PATCH and DELETE need `calendar:write`.
+/// Bearer API key of an organization with the scope `calendar:read`: `Authorization: Bearer
+/// qnd_live_...`. Every GET takes it.
 #[derive(SecurityScheme)]
 #[oai(
+    rename = "calendarRead",
     ty = "bearer",
     bearer_format = "qnd_live_...",
-    checker = "check_bearer"
+    checker = "check_read"
 )]
-pub struct TenantAuth(pub Tenant);
+pub struct ReadAuth(pub Tenant);
+
+/// Bearer API key of an organization with the scope `calendar:write`: `Authorization: Bearer
+/// qnd_live_...`. Every POST, PATCH and DELETE takes it.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "calendarWrite",
+    ty = "bearer",
+    bearer_format = "qnd_live_...",
+    checker = "check_write"
+)]
+pub struct WriteAuth(pub Tenant);
+
+/// The scope of each security scheme, by its name in the spec: what the spec-driven auth tests
+/// and clients read to know which key an operation needs.
+pub const SCHEME_SCOPES: [(&str, Scope); 2] = [
+    ("calendarRead", Scope::CalendarRead),
+    ("calendarWrite", Scope::CalendarWrite),
+];
+
+async fn check_read(req: &Request, bearer: Bearer) -> poem::Result<Tenant> {
+    let tenant = check_bearer(req, bearer).await?;
+    tenant.require(Scope::CalendarRead)?;
+    Ok(tenant)
+}
+
+async fn check_write(req: &Request, bearer: Bearer) -> poem::Result<Tenant> {
+    let tenant = check_bearer(req, bearer).await?;
+    tenant.require(Scope::CalendarWrite)?;
+    Ok(tenant)
+}
 
 /// The tenant layer (`middleware::tenant`) authenticated the key already; this reads its verdict.
 async fn check_bearer(req: &Request, _bearer: Bearer) -> poem::Result<Tenant> {

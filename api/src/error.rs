@@ -6,9 +6,8 @@
 
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
-use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
-use poem_openapi::types::{ToJSON, Type};
-use poem_openapi::{ApiResponse, Enum, Object};
+use poem_openapi::types::ToJSON;
+use poem_openapi::{Enum, Object};
 use sea_orm::DbErr;
 use uuid::Uuid;
 
@@ -268,75 +267,6 @@ impl poem::error::ResponseError for ApiError {
 
     fn as_response(&self) -> Response {
         self.clone().into_response()
-    }
-}
-
-/// Every error an operation can answer with, declared with the envelope schema.
-impl ApiResponse for ApiError {
-    fn meta() -> MetaResponses {
-        let statuses: &[(u16, &'static str)] = &[
-            (
-                400,
-                "`bad_request` (malformed JSON or query string) or `validation_error` (`details.fields` names each invalid field).",
-            ),
-            (
-                401,
-                "`unauthorized`: missing, malformed or unknown API key.",
-            ),
-            (
-                403,
-                "`forbidden` (key revoked or expired) or `insufficient_scope` (the message names the missing scope).",
-            ),
-            (404, "`not_found`: no such resource in your organization."),
-            (
-                409,
-                "`slot_unavailable`: the time cannot be booked; `details.reason` says why (`conflict` with `details.conflictingEventId`, `outside_working_hours`, `closed_override`, `before_minimum_notice`, `beyond_max_advance`) and `details.nextSlots` offers the next free slots; or `idempotency_in_progress`: the first request with this Idempotency-Key is still running after 10 s.",
-            ),
-            (413, "`payload_too_large`: the body is over 64 KiB."),
-            (
-                415,
-                "`unsupported_media_type`: the body is not `application/json`.",
-            ),
-            (
-                422,
-                "`idempotency_conflict`: this Idempotency-Key was used with a different request.",
-            ),
-            (
-                431,
-                "`headers_too_large`: more than 64 headers or 16 KiB of them.",
-            ),
-            (
-                429,
-                "`rate_limit_exceeded`: too many requests for this key; see `Retry-After`.",
-            ),
-            (
-                503,
-                "`service_unavailable`: the database is briefly unable to serve (locked past the busy timeout, a lost connection, a full disk); retry after `Retry-After` seconds, with the same `Idempotency-Key` so that a write whose answer was lost is never applied twice. Or `request_timeout`: the request ran longer than the server's limit (30 s by default) and was abandoned.",
-            ),
-            (
-                500,
-                "`internal_error`: logged with the request id; nothing else is revealed.",
-            ),
-        ];
-        MetaResponses {
-            responses: statuses
-                .iter()
-                .map(|(status, description)| MetaResponse {
-                    description,
-                    status: Some(*status),
-                    status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: "application/json; charset=utf-8",
-                        schema: ErrorEnvelope::schema_ref(),
-                    }],
-                    headers: vec![],
-                })
-                .collect(),
-        }
-    }
-
-    fn register(registry: &mut Registry) {
-        ErrorEnvelope::register(registry);
     }
 }
 

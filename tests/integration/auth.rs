@@ -1,5 +1,10 @@
 //! API keys: missing, malformed and unknown keys (401), revoked keys (403 forbidden), and scope
 //! enforcement (403 insufficient_scope naming the missing scope).
+//!
+//! The walks are driven by the spec the server serves: every operation of `/openapi.json` with a
+//! security requirement is called, its scope read from the requirement (the scheme
+//! `calendarRead` or `calendarWrite`, `quando_api::auth::SCHEME_SCOPES`). An operation added
+//! without a scope check, or with the wrong scheme, fails here without anyone listing it.
 
 use quando_api::auth::Scope;
 use reqwest::Method;
@@ -10,68 +15,197 @@ use crate::support::*;
 pub fn cases() -> Vec<Case> {
     cases![
         organization_keys_look_like_qnd_live_keys,
-        every_v1_endpoint_without_a_key_is_401,
+        every_operation_with_a_security_requirement_is_401_without_a_key,
         a_bearer_token_that_is_not_a_key_is_401,
         an_unknown_key_of_the_right_shape_is_401,
         basic_auth_is_401,
         a_revoked_key_is_403_forbidden,
-        a_read_only_key_can_read_everything,
-        a_read_only_key_writing_is_403_insufficient_scope_naming_calendar_write,
-        a_write_only_key_reading_is_403_insufficient_scope_naming_calendar_read,
+        a_read_only_key_can_call_every_operation_of_the_calendar_read_scheme,
+        a_key_without_an_operations_scope_is_403_insufficient_scope_naming_it_on_every_operation,
         a_write_only_key_can_create,
     ]
 }
 
-/// Every /v1 operation with a body that would be valid, so that only the key decides the answer.
-/// `ids` = (calendar id, event type id, event id) of the caller's organization.
-fn operations(ids: &(String, String, String)) -> Vec<(Method, String, Option<Value>)> {
+/// One operation of the served spec that has a security requirement, ready to call with only
+/// the key deciding the answer: its path filled with the caller's ids, its required query
+/// parameters set, and a body that would be valid.
+struct Secured {
+    id: String,
+    method: Method,
+    path: String,
+    query: Vec<(String, String)>,
+    body: Option<Value>,
+    scope: Scope,
+}
+
+impl Secured {
+    fn request(&self, app: &TestApp, key: Option<&str>) -> reqwest::RequestBuilder {
+        let request = match key {
+            Some(key) => app.req_as(key, self.method.clone(), &self.path),
+            None => app.bare(self.method.clone(), &self.path),
+        };
+        with_body(request.query(&self.query), &self.body)
+    }
+
+    fn describe(&self) -> String {
+        format!("{} ({} {})", self.id, self.method, self.path)
+    }
+}
+
+/// A body that would be valid, by operationId. An operation with a request body that is not
+/// here fails the walk: add it.
+fn valid_body(operation_id: &str, ids: &(String, String, String)) -> Option<Value> {
+    let (calendar_id, event_type_id, _) = ids;
+    Some(match operation_id {
+        "createEvent" => event_body(
+            calendar_id,
+            event_type_id,
+            "2027-05-03T09:00:00Z",
+            "2027-05-03T09:30:00Z",
+        ),
+        "updateEvent" => json!({"title": "Rinominato"}),
+        "cancelEvent" => json!({"reason": "test"}),
+        "createCalendar" => json!({"name": "Nuovo", "timezone": "Europe/Rome"}),
+        "updateCalendar" => json!({"name": "Rinominato"}),
+        "createEventType" => {
+            json!({"calendarId": calendar_id, "name": "Nuovo tipo", "durationMinutes": 20})
+        }
+        "updateEventType" => json!({"name": "Rinominato"}),
+        _ => return None,
+    })
+}
+
+/// A value for a required query parameter, by name.
+fn query_value(name: &str, ids: &(String, String, String)) -> Option<String> {
+    let (calendar_id, event_type_id, _) = ids;
+    Some(match name {
+        "calendarId" => calendar_id.clone(),
+        "eventTypeId" => event_type_id.clone(),
+        "dateFrom" => "2027-05-03T00:00:00Z".into(),
+        "dateTo" => "2027-05-04T00:00:00Z".into(),
+        _ => return None,
+    })
+}
+
+/// Every operation of the served spec with a security requirement. Fails when a `/v1`
+/// operation has none, names a scheme of no known scope, or cannot be called (a path parameter,
+/// a required query parameter or a body the walk does not know).
+async fn secured_operations(app: &TestApp, ids: &(String, String, String)) -> Vec<Secured> {
+    let spec = crate::spec_walk::fetch_spec(app).await;
     let (calendar_id, event_type_id, event_id) = ids;
-    vec![
-        (Method::GET, "/v1/calendar/events".into(), None),
-        (
-            Method::POST,
-            "/v1/calendar/events".into(),
-            Some(event_body(
-                calendar_id,
-                event_type_id,
-                "2027-05-03T09:00:00Z",
-                "2027-05-03T09:30:00Z",
-            )),
-        ),
-        (Method::GET, format!("/v1/calendar/events/{event_id}"), None),
-        (Method::GET, "/v1/calendar/calendars".into(), None),
-        (
-            Method::POST,
-            "/v1/calendar/calendars".into(),
-            Some(json!({"name": "Nuovo", "timezone": "Europe/Rome"})),
-        ),
-        (
-            Method::GET,
-            format!("/v1/calendar/calendars/{calendar_id}"),
-            None,
-        ),
-        (
-            Method::PATCH,
-            format!("/v1/calendar/calendars/{calendar_id}"),
-            Some(json!({"name": "Rinominato"})),
-        ),
-        (Method::GET, "/v1/calendar/event-types".into(), None),
-        (
-            Method::POST,
-            "/v1/calendar/event-types".into(),
-            Some(json!({"calendarId": calendar_id, "name": "Nuovo tipo", "durationMinutes": 20})),
-        ),
-        (
-            Method::GET,
-            format!("/v1/calendar/event-types/{event_type_id}"),
-            None,
-        ),
-        (
-            Method::PATCH,
-            format!("/v1/calendar/event-types/{event_type_id}"),
-            Some(json!({"name": "Rinominato"})),
-        ),
-    ]
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for (template, item) in spec["paths"].as_object().expect("the spec has no paths") {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let Ok(http_method) = Method::from_bytes(method.to_uppercase().as_bytes()) else {
+                continue;
+            };
+            let id = op["operationId"].as_str().unwrap_or("?").to_owned();
+            let requirements = op["security"].as_array().cloned().unwrap_or_default();
+            if requirements.is_empty() {
+                if template.starts_with("/v1/") {
+                    problems.push(format!(
+                        "{id}: a /v1 operation without a security requirement"
+                    ));
+                }
+                continue;
+            }
+            let schemes: Vec<&String> = requirements
+                .iter()
+                .flat_map(|r| r.as_object().into_iter().flatten().map(|(k, _)| k))
+                .collect();
+            let scope = match schemes.as_slice() {
+                [only] => quando_api::auth::SCHEME_SCOPES
+                    .iter()
+                    .find(|(name, _)| name == only)
+                    .map(|(_, scope)| *scope),
+                _ => None,
+            };
+            let Some(scope) = scope else {
+                problems.push(format!(
+                    "{id}: security {schemes:?} is not exactly one scheme of a known scope"
+                ));
+                continue;
+            };
+            let path = template
+                .replace("/events/{id}", &format!("/events/{event_id}"))
+                .replace("/calendars/{id}", &format!("/calendars/{calendar_id}"))
+                .replace(
+                    "/event-types/{id}",
+                    &format!("/event-types/{event_type_id}"),
+                );
+            if path.contains('{') {
+                problems.push(format!(
+                    "{id}: a path parameter the walk does not know: {path}"
+                ));
+                continue;
+            }
+            let mut query = Vec::new();
+            for parameter in op["parameters"].as_array().into_iter().flatten() {
+                if parameter["in"] != json!("query") || parameter["required"] != json!(true) {
+                    continue;
+                }
+                let name = parameter["name"].as_str().unwrap_or("?");
+                match query_value(name, ids) {
+                    Some(value) => query.push((name.to_owned(), value)),
+                    None => problems.push(format!("{id}: required query parameter {name}")),
+                }
+            }
+            let body = if op["requestBody"].is_object() {
+                let body = valid_body(&id, ids);
+                if body.is_none() {
+                    problems.push(format!("{id}: takes a body; add a valid one to valid_body"));
+                    continue;
+                }
+                body
+            } else {
+                None
+            };
+            out.push(Secured {
+                id,
+                method: http_method,
+                path,
+                query,
+                body,
+                scope,
+            });
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "the spec-driven walk cannot call: {problems:#?}"
+    );
+    let walked: Vec<&str> = out.iter().map(|o| o.id.as_str()).collect();
+    for known in [
+        "listEvents",
+        "createEvent",
+        "getEvent",
+        "updateEvent",
+        "cancelEvent",
+        "getAvailability",
+        "listCalendars",
+        "createCalendar",
+        "getCalendar",
+        "updateCalendar",
+        "listEventTypes",
+        "createEventType",
+        "getEventType",
+        "updateEventType",
+    ] {
+        assert!(
+            walked.contains(&known),
+            "{known} is not a secured operation of the spec: {walked:?}"
+        );
+    }
+    out
+}
+
+/// The other scope: what a key lacking `scope` holds.
+fn other(scope: Scope) -> Scope {
+    match scope {
+        Scope::CalendarRead => Scope::CalendarWrite,
+        Scope::CalendarWrite => Scope::CalendarRead,
+    }
 }
 
 /// A calendar, an event type and an event of the first organization.
@@ -131,15 +265,16 @@ async fn organization_keys_look_like_qnd_live_keys(app: TestApp) {
     assert_ne!(key, app.key, "every key is new");
 }
 
-async fn every_v1_endpoint_without_a_key_is_401(app: TestApp) {
+async fn every_operation_with_a_security_requirement_is_401_without_a_key(app: TestApp) {
     let ids = fixtures(&app).await;
     let before = counts(&app).await;
-    for (method, path, body) in operations(&ids) {
-        let resp = send(with_body(app.bare(method.clone(), &path), &body)).await;
+    for op in secured_operations(&app, &ids).await {
+        let resp = send(op.request(&app, None)).await;
         assert_eq!(
             resp.status,
             401,
-            "{method} {path} without a key: {}",
+            "{} without a key: {}",
+            op.describe(),
             resp.describe()
         );
         assert_error(&resp, 401, "unauthorized");
@@ -232,52 +367,83 @@ async fn a_revoked_key_is_403_forbidden(app: TestApp) {
     assert_list(&app.get("/v1/calendar/events").await);
 }
 
-async fn a_read_only_key_can_read_everything(app: TestApp) {
+async fn a_read_only_key_can_call_every_operation_of_the_calendar_read_scheme(app: TestApp) {
     let ids = fixtures(&app).await;
     let key = app
         .key_with_scopes(app.org_id, &[Scope::CalendarRead])
         .await;
-    for (method, path, _) in operations(&ids)
+    let reads: Vec<Secured> = secured_operations(&app, &ids)
+        .await
         .into_iter()
-        .filter(|(m, _, _)| *m == Method::GET)
-    {
-        let resp = app.get_as(&key, &path).await;
+        .filter(|op| op.scope == Scope::CalendarRead)
+        .collect();
+    assert!(
+        reads.iter().all(|op| op.method == Method::GET),
+        "calendar:read is for GET operations only: {:?}",
+        reads.iter().map(Secured::describe).collect::<Vec<_>>()
+    );
+    for op in reads {
+        let resp = send(op.request(&app, Some(&key))).await;
         assert_eq!(
             resp.status,
             200,
-            "{method} {path} with calendar:read: {}",
+            "{} with calendar:read: {}",
+            op.describe(),
             resp.describe()
         );
         assert_ok(&resp, 200);
     }
 }
 
-async fn a_read_only_key_writing_is_403_insufficient_scope_naming_calendar_write(app: TestApp) {
+async fn a_key_without_an_operations_scope_is_403_insufficient_scope_naming_it_on_every_operation(
+    app: TestApp,
+) {
     let ids = fixtures(&app).await;
     let before = counts(&app).await;
-    let calendar_before = assert_ok(
-        &app.get(&format!("/v1/calendar/calendars/{}", ids.0)).await,
-        200,
-    );
-    let key = app
+    let calendar_path = format!("/v1/calendar/calendars/{}", ids.0);
+    let event_path = format!("/v1/calendar/events/{}", ids.2);
+    let calendar_before = assert_ok(&app.get(&calendar_path).await, 200);
+    let event_before = assert_ok(&app.get(&event_path).await, 200);
+    let read_only = app
         .key_with_scopes(app.org_id, &[Scope::CalendarRead])
         .await;
-    for (method, path, body) in operations(&ids)
-        .into_iter()
-        .filter(|(m, _, _)| *m != Method::GET)
-    {
-        let resp = send(with_body(app.req_as(&key, method.clone(), &path), &body)).await;
+    let write_only = app
+        .key_with_scopes(app.org_id, &[Scope::CalendarWrite])
+        .await;
+    let operations = secured_operations(&app, &ids).await;
+    for scope in Scope::ALL {
+        assert!(
+            operations.iter().any(|op| op.scope == scope),
+            "no operation of the spec needs {}",
+            scope.as_str()
+        );
+    }
+    for op in &operations {
+        let key = match other(op.scope) {
+            Scope::CalendarRead => &read_only,
+            Scope::CalendarWrite => &write_only,
+        };
+        assert!(
+            op.method == Method::GET || op.scope == Scope::CalendarWrite,
+            "{} changes state and must need calendar:write",
+            op.describe()
+        );
+        let resp = send(op.request(&app, Some(key))).await;
         assert_eq!(
             resp.status,
             403,
-            "{method} {path} with only calendar:read: {}",
+            "{} with only {}: {}",
+            op.describe(),
+            other(op.scope).as_str(),
             resp.describe()
         );
         let error = assert_error(&resp, 403, "insufficient_scope");
         let message = error["message"].as_str().unwrap_or_default();
         assert!(
-            message.contains("calendar:write"),
-            "the message should name calendar:write: {error}"
+            message.contains(op.scope.as_str()),
+            "{}: the message should name {}: {error}",
+            op.describe(),
+            op.scope.as_str()
         );
     }
     assert_eq!(
@@ -285,39 +451,16 @@ async fn a_read_only_key_writing_is_403_insufficient_scope_naming_calendar_write
         before,
         "refused writes must create nothing"
     );
-    let calendar_after = assert_ok(
-        &app.get(&format!("/v1/calendar/calendars/{}", ids.0)).await,
-        200,
-    );
     assert_eq!(
-        calendar_after, calendar_before,
+        assert_ok(&app.get(&calendar_path).await, 200),
+        calendar_before,
         "refused patches must change nothing"
     );
-}
-
-async fn a_write_only_key_reading_is_403_insufficient_scope_naming_calendar_read(app: TestApp) {
-    let ids = fixtures(&app).await;
-    let key = app
-        .key_with_scopes(app.org_id, &[Scope::CalendarWrite])
-        .await;
-    for (method, path, _) in operations(&ids)
-        .into_iter()
-        .filter(|(m, _, _)| *m == Method::GET)
-    {
-        let resp = app.get_as(&key, &path).await;
-        assert_eq!(
-            resp.status,
-            403,
-            "{method} {path} with only calendar:write: {}",
-            resp.describe()
-        );
-        let error = assert_error(&resp, 403, "insufficient_scope");
-        let message = error["message"].as_str().unwrap_or_default();
-        assert!(
-            message.contains("calendar:read"),
-            "the message should name calendar:read: {error}"
-        );
-    }
+    assert_eq!(
+        assert_ok(&app.get(&event_path).await, 200),
+        event_before,
+        "refused patches and cancels must change nothing"
+    );
 }
 
 async fn a_write_only_key_can_create(app: TestApp) {

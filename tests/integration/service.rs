@@ -16,6 +16,7 @@ pub fn cases() -> Vec<Case> {
         openapi_json_is_the_spec_with_the_calendar_paths,
         openapi_json_names_its_operations,
         openapi_yaml_is_served,
+        every_operation_declares_only_the_errors_its_method_and_inputs_can_produce,
         docs_is_an_html_page,
     ]
 }
@@ -148,6 +149,91 @@ async fn openapi_json_names_its_operations(app: TestApp) {
                 "{method} {path} has no operationId"
             );
         }
+    }
+}
+
+/// The error statuses an operation declares follow from what it takes: a key (401, 403, 429,
+/// and 500/503 like any operation on storage), a JSON body (400, 413, 415), an
+/// `Idempotency-Key` (409 `idempotency_in_progress`, 422); nothing else can add a status but
+/// 404 (a resource named by id) and 409 `slot_unavailable` on booking writes. So a GET never
+/// declares 409, 413, 415 or 422, and the health endpoints declare none of the key's errors.
+async fn every_operation_declares_only_the_errors_its_method_and_inputs_can_produce(app: TestApp) {
+    use std::collections::BTreeSet;
+    let spec = fetch_spec(&app).await;
+    let mut walked = 0;
+    for (path, item) in spec["paths"].as_object().expect("spec has no paths") {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let id = op["operationId"].as_str().unwrap_or("?");
+            let declared: BTreeSet<u16> = op["responses"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(status, _)| status.parse().ok())
+                .filter(|status| *status >= 400)
+                .collect();
+            let secured = op["security"].as_array().is_some_and(|r| !r.is_empty());
+            let has_body = op["requestBody"].is_object();
+            let idempotent = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| p["name"] == "Idempotency-Key");
+            let mut allowed: BTreeSet<u16> = BTreeSet::new();
+            let mut required: BTreeSet<u16> = BTreeSet::new();
+            if secured {
+                required.extend([401, 403, 429, 500, 503]);
+                allowed.extend([400, 404]);
+            } else {
+                // Health and readiness: readiness says 503 when the database is not ready.
+                allowed.insert(503);
+            }
+            if has_body {
+                required.extend([400, 413, 415]);
+                allowed.insert(409);
+            }
+            if idempotent {
+                required.extend([409, 422]);
+            }
+            allowed.extend(&required);
+            match method.as_str() {
+                "get" => assert!(
+                    !has_body && !idempotent,
+                    "{id}: a GET takes no body and no Idempotency-Key"
+                ),
+                "patch" => assert!(!idempotent, "{id}: Idempotency-Key is for POST only"),
+                _ => {}
+            }
+            let undeclared: Vec<_> = required.difference(&declared).collect();
+            let unexpected: Vec<_> = declared.difference(&allowed).collect();
+            assert!(
+                undeclared.is_empty() && unexpected.is_empty(),
+                "{id} ({method} {path}) declares {declared:?}: missing {undeclared:?}, \
+                 cannot produce {unexpected:?}"
+            );
+            for status in &declared {
+                let content = &op["responses"][status.to_string()]["content"];
+                let schema = content
+                    .as_object()
+                    .and_then(|c| c.values().next())
+                    .map(|m| &m["schema"]);
+                if secured || *status != 503 {
+                    assert_eq!(
+                        schema.and_then(|s| s["$ref"].as_str()),
+                        Some("#/components/schemas/ErrorEnvelope"),
+                        "{id}: {status} must be declared with the error envelope"
+                    );
+                }
+            }
+            walked += 1;
+        }
+    }
+    assert!(walked >= 16, "only {walked} operations in the spec");
+    let get_calendar = &spec["paths"]["/v1/calendar/calendars/{id}"]["get"]["responses"];
+    for status in ["409", "413", "415", "422"] {
+        assert!(
+            get_calendar[status].is_null(),
+            "getCalendar advertises {status}: {get_calendar}"
+        );
     }
 }
 

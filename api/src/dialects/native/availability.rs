@@ -7,12 +7,13 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
+use super::errors::{AVAILABILITY, Fail};
 use super::{ApiTags, request_zone};
-use crate::auth::{Scope, TenantAuth};
+use crate::auth::{ReadAuth, Scope};
 use crate::domain::ids::{CalendarId, EventTypeId};
 use crate::domain::slots::Reason;
 use crate::domain::time::parse_instant;
-use crate::error::{ApiError, Violations};
+use crate::error::Violations;
 use crate::middleware::request_id;
 use crate::schema::{SlotOut, Timestamp};
 use crate::service::rules::AvailabilityQuery;
@@ -102,7 +103,7 @@ impl AvailabilityApi {
     #[allow(clippy::too_many_arguments)]
     async fn get(
         &self,
-        auth: TenantAuth,
+        auth: ReadAuth,
         state: Data<&AppState>,
         /// The calendar.
         #[oai(name = "calendarId")]
@@ -122,7 +123,7 @@ impl AvailabilityApi {
         /// working hours are always the calendar's, in the calendar's zone.
         #[oai(validator(max_length = 64))]
         timezone: Query<Option<String>>,
-    ) -> Result<AvailabilityResponse, ApiError> {
+    ) -> Result<AvailabilityResponse, Fail<AVAILABILITY>> {
         auth.0.require(Scope::CalendarRead)?;
         let mut v = Violations::default();
         let named = request_zone(&mut v, timezone.0.as_deref());

@@ -7,12 +7,13 @@ use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
+use super::errors::{CREATE, Fail, LIST, READ, UPDATE};
 use super::{ApiTags, maybe, optional_text, request_zone};
-use crate::auth::{Scope, TenantAuth};
+use crate::auth::{ReadAuth, Scope, WriteAuth};
 use crate::domain::ids::CalendarId;
 use crate::domain::schedule::{OverrideDoc, RangeDoc, Schedule, WeeklyRangeDoc};
 use crate::domain::time::Zone;
-use crate::error::{ApiError, Violations};
+use crate::error::Violations;
 use crate::middleware::request_id;
 use crate::pagination::{PageRequest, Pagination};
 use crate::payload::JsonBody;
@@ -340,7 +341,7 @@ impl CalendarsApi {
     #[oai(path = "/", method = "get", operation_id = "listCalendars")]
     async fn list(
         &self,
-        auth: TenantAuth,
+        auth: ReadAuth,
         state: Data<&AppState>,
         /// Page number, from 1.
         #[oai(
@@ -354,7 +355,7 @@ impl CalendarsApi {
             validator(minimum(value = "1"), maximum(value = "100"))
         )]
         limit: Query<u64>,
-    ) -> Result<ListCalendarsResponse, ApiError> {
+    ) -> Result<ListCalendarsResponse, Fail<LIST>> {
         auth.0.require(Scope::CalendarRead)?;
         let req = PageRequest::new(Some(page.0), Some(limit.0));
         let (items, total) = repo::list(&state.db, auth.0.org_id, req).await?;
@@ -371,13 +372,13 @@ impl CalendarsApi {
     #[oai(path = "/", method = "post", operation_id = "createCalendar")]
     async fn create(
         &self,
-        auth: TenantAuth,
+        auth: WriteAuth,
         state: Data<&AppState>,
         /// Makes retries safe: the first response to this key is replayed for 24 hours.
         #[oai(name = "Idempotency-Key", validator(max_length = 255))]
         _idempotency_key: Header<Option<String>>,
         body: JsonBody<CalendarIn>,
-    ) -> Result<CreateCalendarResponse, ApiError> {
+    ) -> Result<CreateCalendarResponse, Fail<CREATE>> {
         auth.0.require(Scope::CalendarWrite)?;
         let body = body.0;
         let mut v = Violations::default();
@@ -419,11 +420,11 @@ impl CalendarsApi {
     #[oai(path = "/:id", method = "get", operation_id = "getCalendar")]
     async fn get(
         &self,
-        auth: TenantAuth,
+        auth: ReadAuth,
         state: Data<&AppState>,
         /// Calendar id.
         id: Path<Uuid>,
-    ) -> Result<CalendarResponse, ApiError> {
+    ) -> Result<CalendarResponse, Fail<READ>> {
         auth.0.require(Scope::CalendarRead)?;
         let model = state
             .service
@@ -438,12 +439,12 @@ impl CalendarsApi {
     #[oai(path = "/:id", method = "patch", operation_id = "updateCalendar")]
     async fn update(
         &self,
-        auth: TenantAuth,
+        auth: WriteAuth,
         state: Data<&AppState>,
         /// Calendar id.
         id: Path<Uuid>,
         body: JsonBody<CalendarPatch>,
-    ) -> Result<CalendarResponse, ApiError> {
+    ) -> Result<CalendarResponse, Fail<UPDATE>> {
         auth.0.require(Scope::CalendarWrite)?;
         let body = body.0;
         let mut v = Violations::default();

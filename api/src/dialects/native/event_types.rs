@@ -7,10 +7,11 @@ use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
+use super::errors::{CREATE_REFERRING, Fail, LIST, READ, UPDATE};
 use super::{ApiTags, maybe, optional_text};
-use crate::auth::{Scope, TenantAuth};
+use crate::auth::{ReadAuth, Scope, WriteAuth};
 use crate::domain::ids::{CalendarId, EventTypeId};
-use crate::error::{ApiError, Violations};
+use crate::error::Violations;
 use crate::middleware::request_id;
 use crate::pagination::{PageRequest, Pagination};
 use crate::payload::JsonBody;
@@ -238,7 +239,7 @@ impl EventTypesApi {
     #[oai(path = "/", method = "get", operation_id = "listEventTypes")]
     async fn list(
         &self,
-        auth: TenantAuth,
+        auth: ReadAuth,
         state: Data<&AppState>,
         /// Page number, from 1.
         #[oai(
@@ -255,7 +256,7 @@ impl EventTypesApi {
         /// Only event types bound to this calendar.
         #[oai(name = "calendarId")]
         calendar_id: Query<Option<Uuid>>,
-    ) -> Result<ListEventTypesResponse, ApiError> {
+    ) -> Result<ListEventTypesResponse, Fail<LIST>> {
         auth.0.require(Scope::CalendarRead)?;
         let req = PageRequest::new(Some(page.0), Some(limit.0));
         let (items, total) =
@@ -274,13 +275,13 @@ impl EventTypesApi {
     #[oai(path = "/", method = "post", operation_id = "createEventType")]
     async fn create(
         &self,
-        auth: TenantAuth,
+        auth: WriteAuth,
         state: Data<&AppState>,
         /// Makes retries safe: the first response to this key is replayed for 24 hours.
         #[oai(name = "Idempotency-Key", validator(max_length = 255))]
         _idempotency_key: Header<Option<String>>,
         body: JsonBody<EventTypeIn>,
-    ) -> Result<CreateEventTypeResponse, ApiError> {
+    ) -> Result<CreateEventTypeResponse, Fail<CREATE_REFERRING>> {
         auth.0.require(Scope::CalendarWrite)?;
         let org = auth.0.org_id;
         let body = body.0;
@@ -313,11 +314,11 @@ impl EventTypesApi {
     #[oai(path = "/:id", method = "get", operation_id = "getEventType")]
     async fn get(
         &self,
-        auth: TenantAuth,
+        auth: ReadAuth,
         state: Data<&AppState>,
         /// Event type id.
         id: Path<Uuid>,
-    ) -> Result<EventTypeResponse, ApiError> {
+    ) -> Result<EventTypeResponse, Fail<READ>> {
         auth.0.require(Scope::CalendarRead)?;
         let model = state
             .service
@@ -333,12 +334,12 @@ impl EventTypesApi {
     #[oai(path = "/:id", method = "patch", operation_id = "updateEventType")]
     async fn update(
         &self,
-        auth: TenantAuth,
+        auth: WriteAuth,
         state: Data<&AppState>,
         /// Event type id.
         id: Path<Uuid>,
         body: JsonBody<EventTypePatch>,
-    ) -> Result<EventTypeResponse, ApiError> {
+    ) -> Result<EventTypeResponse, Fail<UPDATE>> {
         auth.0.require(Scope::CalendarWrite)?;
         let org = auth.0.org_id;
         let body = body.0;

@@ -8,8 +8,9 @@ use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
+use super::errors::{CANCEL_EVENT, CREATE_EVENT, Fail, LIST, READ, UPDATE_EVENT};
 use super::{ApiTags, maybe, optional_text, request_zone};
-use crate::auth::{Scope, TenantAuth};
+use crate::auth::{ReadAuth, Scope, WriteAuth};
 use crate::domain::booking;
 use crate::domain::contact::{Email, Phone};
 use crate::domain::ids::{CalendarId, EventId, EventTypeId};
@@ -491,7 +492,7 @@ impl EventsApi {
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
-        auth: TenantAuth,
+        auth: ReadAuth,
         state: Data<&AppState>,
         /// Page number, from 1.
         #[oai(
@@ -530,7 +531,7 @@ impl EventsApi {
         /// Only events of this customer email (the domain compared case-insensitively).
         #[oai(name = "customerEmail", validator(max_length = 254))]
         customer_email: Query<Option<String>>,
-    ) -> Result<ListEventsResponse, ApiError> {
+    ) -> Result<ListEventsResponse, Fail<LIST>> {
         auth.0.require(Scope::CalendarRead)?;
         let mut v = Violations::default();
         let phone = customer_phone.0.as_deref().map(|p| {
@@ -605,14 +606,14 @@ impl EventsApi {
     #[oai(path = "/", method = "post", operation_id = "createEvent")]
     async fn create(
         &self,
-        auth: TenantAuth,
+        auth: WriteAuth,
         state: Data<&AppState>,
         /// Makes retries safe: the first response to this key is replayed for 24 hours (with
         /// `Idempotent-Replayed: true`) and nothing is booked twice. At most 255 visible ASCII characters.
         #[oai(name = "Idempotency-Key", validator(max_length = 255))]
         _idempotency_key: Header<Option<String>>,
         body: JsonBody<EventIn>,
-    ) -> Result<CreateEventResponse, ApiError> {
+    ) -> Result<CreateEventResponse, Fail<CREATE_EVENT>> {
         auth.0.require(Scope::CalendarWrite)?;
         let request = BookingRequest::try_from(body.0)?;
         let model = state
@@ -628,11 +629,11 @@ impl EventsApi {
     #[oai(path = "/:id", method = "get", operation_id = "getEvent")]
     async fn get(
         &self,
-        auth: TenantAuth,
+        auth: ReadAuth,
         state: Data<&AppState>,
         /// Event id.
         id: Path<Uuid>,
-    ) -> Result<EventResponse, ApiError> {
+    ) -> Result<EventResponse, Fail<READ>> {
         auth.0.require(Scope::CalendarRead)?;
         let model = state.service.event(auth.0.org_id, EventId(id.0)).await?;
         Ok(EventResponse::Ok(envelope(model)))
@@ -648,12 +649,12 @@ impl EventsApi {
     #[oai(path = "/:id", method = "patch", operation_id = "updateEvent")]
     async fn update(
         &self,
-        auth: TenantAuth,
+        auth: WriteAuth,
         state: Data<&AppState>,
         /// Event id.
         id: Path<Uuid>,
         body: JsonBody<EventPatch>,
-    ) -> Result<EventResponse, ApiError> {
+    ) -> Result<EventResponse, Fail<UPDATE_EVENT>> {
         auth.0.require(Scope::CalendarWrite)?;
         let update = EventUpdate::try_from(body.0)?;
         let model = state
@@ -671,7 +672,7 @@ impl EventsApi {
     #[oai(path = "/:id/cancel", method = "post", operation_id = "cancelEvent")]
     async fn cancel(
         &self,
-        auth: TenantAuth,
+        auth: WriteAuth,
         state: Data<&AppState>,
         /// Event id.
         id: Path<Uuid>,
@@ -679,7 +680,7 @@ impl EventsApi {
         #[oai(name = "Idempotency-Key", validator(max_length = 255))]
         _idempotency_key: Header<Option<String>>,
         body: OptionalJsonBody<CancelIn>,
-    ) -> Result<CancelEventResponse, ApiError> {
+    ) -> Result<CancelEventResponse, Fail<CANCEL_EVENT>> {
         auth.0.require(Scope::CalendarWrite)?;
         let reason = body.0.and_then(|b| optional_text(b.reason));
         let model = state

@@ -3,6 +3,7 @@
 
 pub mod availability;
 pub mod calendars;
+pub mod errors;
 pub mod event_types;
 pub mod events;
 pub mod service;
