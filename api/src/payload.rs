@@ -255,6 +255,37 @@ fn push(problems: &mut Vec<FieldError>, path: &str, message: impl Into<String>) 
     });
 }
 
+/// Objects that need one of several groups of fields, which the published schema cannot say
+/// as `required` (an event is timed or all-day): the schema's name, then the groups. When no
+/// group is complete, the missing members of the group the body started on (else the first)
+/// are reported with every other missing field, in the same answer.
+const ONE_OF_GROUPS: &[(&str, &[&[&str]])] = &[(
+    "EventIn",
+    &[&["startTime", "endTime"], &["startDate", "endDate"]],
+)];
+
+fn check_groups(
+    name: &str,
+    map: &serde_json::Map<String, Value>,
+    path: &str,
+    problems: &mut Vec<FieldError>,
+) {
+    let Some((_, groups)) = ONE_OF_GROUPS.iter().find(|(n, _)| *n == name) else {
+        return;
+    };
+    let present = |f: &&str| map.get(*f).is_some_and(|v| !v.is_null());
+    if groups.iter().any(|g| g.iter().all(present)) {
+        return;
+    }
+    let started = groups
+        .iter()
+        .find(|g| g.iter().any(present))
+        .unwrap_or(&groups[0]);
+    for field in started.iter().filter(|f| !present(f)) {
+        push(problems, &join(path, field), "is required");
+    }
+}
+
 /// Checks `value` against the schema the spec publishes, recording one problem per field.
 fn check(
     value: &Value,
@@ -263,6 +294,10 @@ fn check(
     path: &str,
     problems: &mut Vec<FieldError>,
 ) {
+    let reference = match schema {
+        MetaSchemaRef::Reference(name) => Some(name.as_str()),
+        MetaSchemaRef::Inline(_) => None,
+    };
     let Some(schema) = resolve(schema, registry) else {
         return;
     };
@@ -287,6 +322,9 @@ fn check(
                 if map.get(*name).is_none_or(Value::is_null) {
                     push(problems, &join(path, name), "is required");
                 }
+            }
+            if let Some(name) = reference {
+                check_groups(name, map, path, problems);
             }
             for (name, field_value) in map {
                 match schema.properties.iter().find(|(n, _)| n == name) {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Duration as Span, NaiveDate, Utc};
 use hdrhistogram::Histogram;
 use quando_api::domain::ids::{CalendarId, EventTypeId};
-use quando_api::repo::events::{BookingError, NewEvent};
+use quando_api::repo::events::NewEvent;
 use reqwest::{Client, RequestBuilder};
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
@@ -434,10 +434,11 @@ pub async fn run_deep(target: &Target, plan: &Plan, pid: u32) -> Result<Vec<Row>
     Ok(rows)
 }
 
-/// The raw-storage baseline: the create transaction the server runs
-/// (`repo::events::create`: BEGIN IMMEDIATE check-and-insert on SQLite, insert under the
-/// exclusion constraint on PostgreSQL), called in-process through sea-orm/sqlx from
-/// `connections` tasks on distinct free slots. No HTTP, auth, validation or JSON.
+/// The raw-storage baseline: the storage part of the create transaction the server runs
+/// (`repo::begin_write`, `find_conflict`, `insert`, commit: BEGIN IMMEDIATE check-and-insert on
+/// SQLite, insert under the exclusion constraint on PostgreSQL), called in-process through
+/// sea-orm/sqlx from `connections` tasks on distinct free slots. No HTTP, auth, validation,
+/// rules or JSON.
 pub async fn baseline(
     db: &DatabaseConnection,
     seeded: &Seeded,
@@ -449,12 +450,13 @@ pub async fn baseline(
         let (db, slots) = (db.clone(), slots.clone());
         Box::pin(async move {
             let (calendar, start, end) = slots.next();
+            let block = block(start, end);
             let new = NewEvent {
                 calendar_id: CalendarId(calendar),
-                event_type_id: EventTypeId(event_type),
+                event_type_id: Some(EventTypeId(event_type)),
                 start,
                 end,
-                block: block(start, end),
+                block,
                 timezone: ZONE.into(),
                 customer_name: Some("Laura Bianchi".into()),
                 customer_phone: Some("+390612345678".into()),
@@ -463,11 +465,27 @@ pub async fn baseline(
                 title: Some("Demo Prodotto".into()),
                 location: None,
                 status: "confirmed",
+                booked_via: "api",
+                details: Default::default(),
+                all_day: None,
             };
-            match quando_api::repo::events::create(&db, org, new, &|_| (201, String::new())).await {
-                Ok(_) => Ok(201),
-                Err(BookingError::Conflict(_)) => Ok(409),
-                Err(err) => Err(format!("{err:?}")),
+            let fail = |e: sea_orm::DbErr| format!("{e:?}");
+            let (_queued, txn) = quando_api::repo::begin_write(&db).await.map_err(fail)?;
+            let calendar = CalendarId(calendar);
+            if quando_api::repo::events::find_conflict(&txn, org, calendar, block, None)
+                .await
+                .map_err(fail)?
+                .is_some()
+            {
+                return Ok(409);
+            }
+            match quando_api::repo::events::insert(&txn, org, new).await {
+                Ok(_) => {
+                    txn.commit().await.map_err(fail)?;
+                    Ok(201)
+                }
+                Err(err) if quando_api::db::is_exclusion_violation(&err) => Ok(409),
+                Err(err) => Err(fail(err)),
             }
         })
     });

@@ -31,6 +31,7 @@ mod integrity;
 mod isolation;
 mod migration;
 mod protection;
+mod rich_events;
 mod service;
 mod spec_walk;
 mod support;
@@ -71,6 +72,7 @@ fn main() {
         ("service", service::cases()),
         ("availability", availability::cases()),
         ("protection", protection::cases()),
+        ("rich_events", rich_events::cases()),
         ("hardening", hardening::cases()),
         ("spec_walk", spec_walk::cases()),
     ];

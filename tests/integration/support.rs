@@ -704,7 +704,7 @@ pub fn assert_has_keys(value: &Value, keys: &[&str], what: &str) {
     assert!(missing.is_empty(), "{what} lacks {missing:?}: {value}");
 }
 
-pub const EVENT_FIELDS: [&str; 16] = [
+pub const EVENT_FIELDS: [&str; 27] = [
     "id",
     "calendarId",
     "eventTypeId",
@@ -721,6 +721,17 @@ pub const EVENT_FIELDS: [&str; 16] = [
     "bookedVia",
     "createdAt",
     "updatedAt",
+    "description",
+    "type",
+    "attendees",
+    "ownerId",
+    "ownerType",
+    "createdBy",
+    "metadata",
+    "allDay",
+    "startDate",
+    "endDate",
+    "transparency",
 ];
 
 pub const CALENDAR_FIELDS: [&str; 6] = [

@@ -4,6 +4,7 @@
 
 pub mod booking;
 pub mod contact;
+pub mod details;
 pub mod ids;
 pub mod schedule;
 pub mod slots;

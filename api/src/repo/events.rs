@@ -12,12 +12,15 @@ use uuid::Uuid;
 
 use super::{page, scoped};
 use crate::domain::booking::{Block, reach_end};
+use crate::domain::details::{AllDay, Attendee, EventDetails, Metadata, OwnerType, Transparency};
 use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId};
 use crate::domain::time;
 use crate::pagination::PageRequest;
 
 /// Statuses that hold time on a calendar.
 pub const BLOCKING_STATUSES: [&str; 2] = ["confirmed", "tentative"];
+/// Only opaque events hold time; transparent ones never make a slot busy.
+pub const OPAQUE: &str = "opaque";
 
 #[derive(Default)]
 pub struct EventFilter {
@@ -35,7 +38,8 @@ pub struct EventFilter {
 
 pub struct NewEvent {
     pub calendar_id: CalendarId,
-    pub event_type_id: EventTypeId,
+    /// `None` for events made through a dialect without event types.
+    pub event_type_id: Option<EventTypeId>,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub block: Block,
@@ -47,6 +51,11 @@ pub struct NewEvent {
     pub title: Option<String>,
     pub location: Option<String>,
     pub status: &'static str,
+    /// The channel it came through (`api`, `talkover`, `gcal`, `widget`).
+    pub booked_via: &'static str,
+    pub details: EventDetails,
+    /// Set for an all-day event (its instants are those days' bounds in `timezone`).
+    pub all_day: Option<AllDay>,
 }
 
 /// Changes to an event. `None` leaves a field as it is; `Some(None)` clears an optional one.
@@ -63,6 +72,41 @@ pub struct EventChanges {
     pub location: Option<Option<String>>,
     pub status: Option<&'static str>,
     pub cancellation_reason: Option<Option<String>>,
+    /// With `times`: the all-day dates, or `Some(None)` for a timed event.
+    pub all_day: Option<Option<AllDay>>,
+    pub description: Option<Option<String>>,
+    pub kind: Option<Option<String>>,
+    pub attendees: Option<Vec<Attendee>>,
+    pub owner_id: Option<Option<String>>,
+    pub owner_type: Option<Option<OwnerType>>,
+    pub metadata: Option<Metadata>,
+    pub transparency: Option<Transparency>,
+}
+
+/// Attendees as stored (a JSON array); `None` for none.
+fn attendees_json(attendees: &[Attendee]) -> Option<serde_json::Value> {
+    (!attendees.is_empty()).then(|| serde_json::to_value(attendees).unwrap_or_default())
+}
+
+/// Metadata as stored (a JSON object); `None` for none.
+fn metadata_json(metadata: &Metadata) -> Option<serde_json::Value> {
+    (!metadata.is_empty()).then(|| serde_json::to_value(metadata).unwrap_or_default())
+}
+
+/// The attendees of a stored event.
+pub fn attendees_of(m: &Model) -> Vec<Attendee> {
+    m.attendees
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
+}
+
+/// The metadata of a stored event.
+pub fn metadata_of(m: &Model) -> Metadata {
+    m.metadata
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
 }
 
 /// The organization's events matching a filter, in list order (startTime, then id).
@@ -153,6 +197,7 @@ pub async fn find_conflict<C: ConnectionTrait>(
         .column(Column::Id)
         .filter(Column::CalendarId.eq(calendar.0))
         .filter(Column::Status.is_in(BLOCKING_STATUSES))
+        .filter(Column::Transparency.eq(OPAQUE))
         .filter(Column::BlockEnd.gt(block.start))
         // With the lower bound, keeps the index range short: nothing ending after
         // block.end + MAX_BLOCK_SPAN can start before block.end.
@@ -183,6 +228,7 @@ pub async fn blocks_between<C: ConnectionTrait>(
         .column(Column::BlockEnd)
         .filter(Column::CalendarId.eq(calendar.0))
         .filter(Column::Status.is_in(BLOCKING_STATUSES))
+        .filter(Column::Transparency.eq(OPAQUE))
         .filter(Column::BlockEnd.gt(from))
         .filter(Column::BlockEnd.lte(reach_end(to)))
         .filter(Column::BlockStart.lt(to));
@@ -206,7 +252,7 @@ pub async fn insert<C: ConnectionTrait>(db: &C, org: OrgId, new: NewEvent) -> Re
         id: Set(EventId::generate().0),
         org_id: Set(org.0),
         calendar_id: Set(new.calendar_id.0),
-        event_type_id: Set(Some(new.event_type_id.0)),
+        event_type_id: Set(new.event_type_id.map(|t| t.0)),
         start_time: Set(new.start),
         end_time: Set(new.end),
         block_start: Set(new.block.start),
@@ -219,22 +265,22 @@ pub async fn insert<C: ConnectionTrait>(db: &C, org: OrgId, new: NewEvent) -> Re
         title: Set(new.title),
         location: Set(new.location),
         status: Set(new.status.to_string()),
-        booked_via: Set("api".to_string()),
+        booked_via: Set(new.booked_via.to_string()),
         cancellation_reason: Set(None),
         cancelled_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
-        description: Set(None),
-        kind: Set(None),
-        attendees: Set(None),
-        owner_id: Set(None),
-        owner_type: Set(None),
-        created_by: Set(None),
-        metadata: Set(None),
-        all_day: Set(false),
-        start_date: Set(None),
-        end_date: Set(None),
-        transparency: Set("opaque".into()),
+        description: Set(new.details.description),
+        kind: Set(new.details.kind),
+        attendees: Set(attendees_json(&new.details.attendees)),
+        owner_id: Set(new.details.owner_id),
+        owner_type: Set(new.details.owner_type.map(|o| o.as_str().to_string())),
+        created_by: Set(new.details.created_by),
+        metadata: Set(metadata_json(&new.details.metadata)),
+        all_day: Set(new.all_day.is_some()),
+        start_date: Set(new.all_day.map(|d| d.start)),
+        end_date: Set(new.all_day.map(|d| d.end)),
+        transparency: Set(new.details.transparency.as_str().to_string()),
     }
     .insert(db)
     .await
@@ -291,6 +337,32 @@ pub async fn apply<C: ConnectionTrait>(
     }
     if let Some(reason) = changes.cancellation_reason {
         active.cancellation_reason = Set(reason);
+    }
+    if let Some(all_day) = changes.all_day {
+        active.all_day = Set(all_day.is_some());
+        active.start_date = Set(all_day.map(|d| d.start));
+        active.end_date = Set(all_day.map(|d| d.end));
+    }
+    if let Some(v) = changes.description {
+        active.description = Set(v);
+    }
+    if let Some(v) = changes.kind {
+        active.kind = Set(v);
+    }
+    if let Some(v) = changes.attendees {
+        active.attendees = Set(attendees_json(&v));
+    }
+    if let Some(v) = changes.owner_id {
+        active.owner_id = Set(v);
+    }
+    if let Some(v) = changes.owner_type {
+        active.owner_type = Set(v.map(|o| o.as_str().to_string()));
+    }
+    if let Some(v) = changes.metadata {
+        active.metadata = Set(metadata_json(&v));
+    }
+    if let Some(v) = changes.transparency {
+        active.transparency = Set(v.as_str().to_string());
     }
     active.updated_at = Set(now);
     active.update(db).await

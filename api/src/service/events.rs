@@ -5,10 +5,11 @@
 use chrono::{DateTime, Utc};
 use entity::events::Model;
 
-use super::rules::{Refused, Rules, bookable};
+use super::rules::{Refused, Rules, bookable, calendar_of, rules_without_event_type};
 use super::{Render, Resource, Service, ServiceError};
 use crate::db::is_exclusion_violation;
 use crate::domain::booking;
+use crate::domain::details::{AllDay, Attendee, EventDetails, Metadata, OwnerType, Transparency};
 use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId};
 use crate::domain::slots::{self, Reason};
 use crate::domain::time::{self, Zone};
@@ -51,7 +52,8 @@ impl Status {
 #[derive(Clone, Debug)]
 pub struct BookingRequest {
     pub calendar: CalendarId,
-    pub event_type: EventTypeId,
+    /// `None` in dialects without event types: the calendar's hours apply, no buffers.
+    pub event_type: Option<EventTypeId>,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     /// The appointment's zone (stored; local times were read in it).
@@ -67,6 +69,13 @@ pub struct BookingRequest {
     pub status: Status,
     /// Lifts working hours, overrides, notice and advance (never the overlap rule).
     pub force: bool,
+    /// Set for an all-day event; `start`/`end` are then those days' bounds in `zone`. All-day
+    /// events are calendar blocks (a holiday, a day off): held to the overlap rule when opaque,
+    /// not to working hours, notice or advance, and never widened by buffers.
+    pub all_day: Option<AllDay>,
+    pub details: EventDetails,
+    /// The channel (`api`, `talkover`, `gcal`, ...).
+    pub booked_via: &'static str,
 }
 
 /// Changes to an event, parsed. `None` leaves a field as it is; `Some(None)` clears it.
@@ -84,6 +93,36 @@ pub struct EventUpdate {
     pub notes: Option<Option<String>>,
     pub status: Option<Status>,
     pub force: bool,
+    /// New all-day dates (with `start`/`end` their bounds); `Some(None)`: the new times are a
+    /// timed event's. `None` with new times: the event keeps its kind.
+    pub all_day: Option<Option<AllDay>>,
+    pub description: Option<Option<String>>,
+    pub kind: Option<Option<String>>,
+    pub attendees: Option<Vec<Attendee>>,
+    pub owner_id: Option<Option<String>>,
+    pub owner_type: Option<Option<OwnerType>>,
+    pub metadata: Option<Metadata>,
+    pub transparency: Option<Transparency>,
+}
+
+/// The rules a booking is held to: its event type's, or the calendar's alone.
+async fn rules_for<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: CalendarId,
+    event_type: Option<EventTypeId>,
+    length: chrono::Duration,
+) -> Result<Rules, ServiceError> {
+    match event_type {
+        Some(event_type) => {
+            let (calendar, event_type) = bookable(db, org, calendar, event_type).await?;
+            Rules::of(&calendar, &event_type)
+        }
+        None => {
+            let calendar = calendar_of(db, org, calendar).await?;
+            Rules::with(&calendar, rules_without_event_type(length))
+        }
+    }
 }
 
 impl Service {
@@ -97,8 +136,13 @@ impl Service {
     ) -> Result<Model, ServiceError> {
         booking::check_length(req.start, req.end).map_err(|e| Invalid::one("endTime", e))?;
         let (queued, txn) = begin_write(&self.db).await?;
-        let (calendar, event_type) = bookable(&txn, org, req.calendar, req.event_type).await?;
-        let rules = Rules::of(&calendar, &event_type)?;
+        let mut rules =
+            rules_for(&txn, org, req.calendar, req.event_type, req.end - req.start).await?;
+        if req.all_day.is_some() {
+            // Whole days exactly: no buffers.
+            rules.slot.buffer_before = chrono::Duration::zero();
+            rules.slot.buffer_after = chrono::Duration::zero();
+        }
         rules.check_storable(req.start, req.end)?;
         let refused = |reason, conflicting| Refused {
             reason,
@@ -108,6 +152,7 @@ impl Service {
             zone: req.zone,
         };
         if !req.force
+            && req.all_day.is_none()
             && let Err(reason) = slots::check_booking(
                 &rules.schedule,
                 &rules.slot,
@@ -120,8 +165,10 @@ impl Service {
             return Err(self.refuse(org, &rules, refused(reason, None)).await);
         }
         let block = rules.block(req.start, req.end);
-        if let Some(conflict) =
-            repo::events::find_conflict(&txn, org, rules.calendar, block, None).await?
+        let opaque = req.details.transparency == Transparency::Opaque;
+        if opaque
+            && let Some(conflict) =
+                repo::events::find_conflict(&txn, org, rules.calendar, block, None).await?
         {
             drop((txn, queued));
             return Err(self
@@ -142,6 +189,9 @@ impl Service {
             title: req.title,
             location: req.location,
             status: req.status.as_str(),
+            booked_via: req.booked_via,
+            details: req.details,
+            all_day: req.all_day,
         };
         match repo::events::insert(&txn, org, new).await {
             Ok(model) => {
@@ -194,17 +244,16 @@ impl Service {
         if moved {
             booking::check_length(new_start, new_end).map_err(|e| Invalid::one("endTime", e))?;
         }
-        // Events without an event type come with the dialects that make them.
-        let event_type_id = current
-            .event_type_id
-            .ok_or(ServiceError::NotFound(Resource::EventType))?;
-        let event_type = repo::event_types::get(&txn, org, EventTypeId(event_type_id))
-            .await?
-            .ok_or(ServiceError::NotFound(Resource::EventType))?;
-        let calendar = repo::calendars::get(&txn, org, CalendarId(current.calendar_id))
-            .await?
-            .ok_or(ServiceError::NotFound(Resource::Calendar))?;
-        if uncancelling && !event_type.active {
+        let event_type = match current.event_type_id {
+            Some(id) => Some(
+                repo::event_types::get(&txn, org, EventTypeId(id))
+                    .await?
+                    .ok_or(ServiceError::NotFound(Resource::EventType))?,
+            ),
+            None => None,
+        };
+        let calendar = calendar_of(&txn, org, CalendarId(current.calendar_id)).await?;
+        if uncancelling && event_type.as_ref().is_some_and(|t| !t.active) {
             // As for a new booking (`bookable`), `force` does not lift this.
             return Err(Invalid::one(
                 "status",
@@ -212,7 +261,22 @@ impl Service {
             )
             .into());
         }
-        let rules = Rules::of(&calendar, &event_type)?;
+        let all_day = match update.all_day {
+            Some(dates) => dates,
+            None if moved => None,
+            None => current
+                .start_date
+                .zip(current.end_date)
+                .map(|(start, end)| AllDay { start, end }),
+        };
+        let mut rules = match &event_type {
+            Some(t) => Rules::of(&calendar, t)?,
+            None => Rules::with(&calendar, rules_without_event_type(new_end - new_start))?,
+        };
+        if all_day.is_some() {
+            rules.slot.buffer_before = chrono::Duration::zero();
+            rules.slot.buffer_after = chrono::Duration::zero();
+        }
         if moved {
             rules.check_storable(new_start, new_end)?;
         }
@@ -229,6 +293,7 @@ impl Service {
         };
         if (moved || uncancelling)
             && !update.force
+            && all_day.is_none()
             && let Err(reason) = slots::check_booking(
                 &rules.schedule,
                 &rules.slot,
@@ -248,8 +313,13 @@ impl Service {
                 end: current.block_end,
             }
         };
-        let was_blocking = BLOCKING_STATUSES.contains(&current.status.as_str());
+        let was_blocking = BLOCKING_STATUSES.contains(&current.status.as_str())
+            && Transparency::from_stored(&current.transparency) == Transparency::Opaque;
+        let transparency = update
+            .transparency
+            .unwrap_or_else(|| Transparency::from_stored(&current.transparency));
         if status.holds_time()
+            && transparency == Transparency::Opaque
             && (moved || !was_blocking)
             && let Some(other) =
                 repo::events::find_conflict(&txn, org, rules.calendar, block, Some(id)).await?
@@ -270,6 +340,14 @@ impl Service {
             location: update.location,
             status: update.status.map(Status::as_str),
             cancellation_reason: None,
+            all_day: moved.then_some(all_day),
+            description: update.description,
+            kind: update.kind,
+            attendees: update.attendees,
+            owner_id: update.owner_id,
+            owner_type: update.owner_type,
+            metadata: update.metadata,
+            transparency: update.transparency,
         };
         match repo::events::apply(&txn, current, changes).await {
             Ok(model) => {

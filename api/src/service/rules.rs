@@ -48,6 +48,30 @@ pub(crate) async fn bookable<C: ConnectionTrait>(
     Ok((calendar_model, event_type))
 }
 
+/// A calendar of the organization.
+pub(crate) async fn calendar_of<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: CalendarId,
+) -> Result<entity::calendars::Model, ServiceError> {
+    repo::calendars::get(db, org, calendar)
+        .await?
+        .ok_or(ServiceError::NotFound(Resource::Calendar))
+}
+
+/// The slot rules of a booking without an event type (a dialect that has none): the booking's
+/// own length, no buffers, not in the past, no advance limit.
+pub(crate) fn rules_without_event_type(length: Duration) -> SlotRules {
+    SlotRules {
+        duration: length,
+        interval: length,
+        buffer_before: Duration::zero(),
+        buffer_after: Duration::zero(),
+        notice: None,
+        max_advance: None,
+    }
+}
+
 /// What a calendar and event type allow.
 pub(crate) struct Rules {
     pub calendar: CalendarId,
@@ -60,6 +84,14 @@ impl Rules {
         calendar: &entity::calendars::Model,
         event_type: &entity::event_types::Model,
     ) -> Result<Self, ServiceError> {
+        Self::with(calendar, repo::event_types::rules_of(event_type))
+    }
+
+    /// A calendar's schedule with the given slot rules.
+    pub fn with(
+        calendar: &entity::calendars::Model,
+        slot: SlotRules,
+    ) -> Result<Self, ServiceError> {
         Ok(Rules {
             calendar: CalendarId(calendar.id),
             schedule: repo::calendars::schedule_of(calendar).map_err(|e| {
@@ -67,7 +99,7 @@ impl Rules {
                     "stored working hours unreadable: {e}"
                 )))
             })?,
-            slot: repo::event_types::rules_of(event_type),
+            slot,
         })
     }
 

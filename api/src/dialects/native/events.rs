@@ -1,5 +1,8 @@
 //! `/v1/calendar/events`: appointments, in the Replicer dialect.
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::Header;
 use poem_openapi::param::{Path, Query};
@@ -13,6 +16,10 @@ use super::{ApiTags, maybe, optional_text, request_zone};
 use crate::auth::{ReadAuth, Scope, WriteAuth};
 use crate::domain::booking;
 use crate::domain::contact::{Email, Phone};
+use crate::domain::details::{
+    AllDay, AttendeeInput, EventDetails, OwnerType, ResponseStatus, Transparency, all_day_span,
+    parse_attendees, parse_metadata,
+};
 use crate::domain::ids::{CalendarId, EventId, EventTypeId};
 
 use crate::domain::time::{Zone, parse_instant};
@@ -23,7 +30,7 @@ use crate::pagination::{Cursor, PageRequest, Pagination};
 use crate::payload::{JsonBody, OptionalJsonBody};
 use crate::repo;
 use crate::repo::events::EventFilter;
-use crate::schema::Timestamp;
+use crate::schema::{LocalDate, Timestamp};
 use crate::service::events::{BookingRequest, EventUpdate, Status};
 use crate::state::AppState;
 
@@ -67,6 +74,22 @@ pub enum NewEventStatus {
 #[oai(rename_all = "lowercase")]
 pub enum BookedVia {
     Api,
+    Talkover,
+    Gcal,
+    Widget,
+    Mcp,
+}
+
+impl BookedVia {
+    fn from_stored(s: &str) -> Self {
+        match s {
+            "talkover" => BookedVia::Talkover,
+            "gcal" => BookedVia::Gcal,
+            "widget" => BookedVia::Widget,
+            "mcp" => BookedVia::Mcp,
+            _ => BookedVia::Api,
+        }
+    }
 }
 
 /// A new booking.
@@ -79,12 +102,23 @@ pub struct EventIn {
     pub event_type_id: Uuid,
     /// ISO 8601 start: with an offset (`2026-04-15T14:00:00Z`, `...T16:00:00+02:00`), or a local
     /// time without one (`2026-04-15T16:00:00`) read in `timezone`. A local time skipped or
-    /// repeated by a daylight-saving change is refused.
-    #[oai(validator(max_length = 64))]
-    pub start_time: String,
-    /// ISO 8601 end, after `startTime`, read like it; at most 7 days after it.
-    #[oai(validator(max_length = 64))]
-    pub end_time: String,
+    /// repeated by a daylight-saving change is refused. Required unless the event is all-day
+    /// (`startDate` and `endDate` instead).
+    #[oai(nullable, validator(max_length = 64))]
+    pub start_time: Option<String>,
+    /// ISO 8601 end, after `startTime`, read like it; at most 7 days after it. Required with
+    /// `startTime`.
+    #[oai(nullable, validator(max_length = 64))]
+    pub end_time: Option<String>,
+    /// An all-day event's first day (`YYYY-MM-DD`) in `timezone`, instead of `startTime`. It
+    /// blocks whole local days (23 or 25 hours on daylight-saving days), is held to the overlap
+    /// rule when opaque but not to working hours, notice or advance, and has no buffers.
+    #[oai(nullable)]
+    pub start_date: Option<LocalDate>,
+    /// The day after an all-day event's last day (exclusive), with `startDate`; at most 366 days
+    /// after it.
+    #[oai(nullable)]
+    pub end_date: Option<LocalDate>,
     /// IANA time zone of the appointment (default `UTC`); local times in the request are read in it.
     #[oai(nullable, validator(max_length = 64))]
     pub timezone: Option<String>,
@@ -114,6 +148,225 @@ pub struct EventIn {
     /// maximum-advance rules. Nothing lifts the overlap rule.
     #[oai(nullable)]
     pub force: Option<bool>,
+    /// Longer free text (an agenda); `notes` stays for short staff notes.
+    #[oai(nullable, validator(max_length = 8000))]
+    pub description: Option<String>,
+    /// A free tag of at most 64 characters: `appointment`, `meeting`, `block`, ...
+    #[oai(rename = "type", nullable, validator(max_length = 64))]
+    pub kind: Option<String>,
+    /// People invited, at most 100; each needs a valid `email`.
+    #[oai(nullable)]
+    pub attendees: Option<Vec<AttendeeIn>>,
+    /// Who the event belongs to, in the integrator's own ids (with `ownerType`).
+    #[oai(nullable, validator(max_length = 255))]
+    pub owner_id: Option<String>,
+    /// `user` or `agent` (a voice agent booking for the business).
+    #[oai(nullable)]
+    pub owner_type: Option<OwnerTypeDto>,
+    /// Who made the booking, in the integrator's own words (a user id, an agent name).
+    #[oai(nullable, validator(max_length = 255))]
+    pub created_by: Option<String>,
+    /// Integrators' own keys and values (CRM ids): at most 50 keys of at most 40 characters,
+    /// values of at most 500.
+    #[oai(nullable)]
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// `opaque` (default) holds the time; `transparent` blocks nothing and never makes a slot
+    /// busy (a reminder, a tentative hold of no consequence).
+    #[oai(nullable)]
+    pub transparency: Option<TransparencyDto>,
+}
+
+/// Someone invited to an event.
+#[derive(Object, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct AttendeeIn {
+    /// Display name.
+    #[oai(nullable, validator(max_length = 200))]
+    pub name: Option<String>,
+    /// A valid email address (required).
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    /// Whether attendance is optional (default false).
+    #[oai(nullable)]
+    pub optional: Option<bool>,
+    /// `needsAction` (default), `accepted`, `declined` or `tentative`.
+    #[oai(nullable)]
+    pub response_status: Option<ResponseStatusDto>,
+}
+
+/// Someone invited to an event.
+#[derive(Object, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct AttendeeOut {
+    /// Display name.
+    #[oai(nullable)]
+    pub name: Option<String>,
+    /// Email address.
+    pub email: String,
+    /// Whether attendance is optional.
+    pub optional: bool,
+    /// Their answer.
+    pub response_status: ResponseStatusDto,
+}
+
+/// An attendee's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "camelCase")]
+pub enum ResponseStatusDto {
+    NeedsAction,
+    Accepted,
+    Declined,
+    Tentative,
+}
+
+impl ResponseStatusDto {
+    fn as_str(self) -> &'static str {
+        match self {
+            ResponseStatusDto::NeedsAction => "needsAction",
+            ResponseStatusDto::Accepted => "accepted",
+            ResponseStatusDto::Declined => "declined",
+            ResponseStatusDto::Tentative => "tentative",
+        }
+    }
+}
+
+impl From<ResponseStatus> for ResponseStatusDto {
+    fn from(r: ResponseStatus) -> Self {
+        match r {
+            ResponseStatus::NeedsAction => ResponseStatusDto::NeedsAction,
+            ResponseStatus::Accepted => ResponseStatusDto::Accepted,
+            ResponseStatus::Declined => ResponseStatusDto::Declined,
+            ResponseStatus::Tentative => ResponseStatusDto::Tentative,
+        }
+    }
+}
+
+/// Whose event it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum OwnerTypeDto {
+    User,
+    Agent,
+}
+
+/// Whether an event holds its time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum TransparencyDto {
+    Opaque,
+    Transparent,
+}
+
+fn attendee_inputs(list: &[AttendeeIn]) -> Vec<AttendeeInput<'_>> {
+    list.iter()
+        .map(|a| AttendeeInput {
+            name: a.name.as_deref(),
+            email: Some(a.email.as_str()),
+            optional: a.optional,
+            response_status: a.response_status.map(ResponseStatusDto::as_str),
+        })
+        .collect()
+}
+
+fn owner_type(o: OwnerTypeDto) -> OwnerType {
+    match o {
+        OwnerTypeDto::User => OwnerType::User,
+        OwnerTypeDto::Agent => OwnerType::Agent,
+    }
+}
+
+fn transparency(t: TransparencyDto) -> Transparency {
+    match t {
+        TransparencyDto::Opaque => Transparency::Opaque,
+        TransparencyDto::Transparent => Transparency::Transparent,
+    }
+}
+
+/// The times of a new booking: `startTime`/`endTime`, or `startDate`/`endDate` for all day.
+fn booking_times(
+    v: &mut Violations,
+    body: &EventIn,
+    zone: Option<Zone>,
+) -> Option<(DateTime<Utc>, DateTime<Utc>, Option<AllDay>)> {
+    match (
+        body.start_time.as_deref(),
+        body.end_time.as_deref(),
+        body.start_date,
+        body.end_date,
+    ) {
+        (None, None, Some(start), Some(end)) => {
+            let dates = AllDay {
+                start: start.0,
+                end: end.0,
+            };
+            match all_day_span(dates.start, dates.end, zone.unwrap_or(Zone::UTC)) {
+                Ok((s, e)) => Some((s, e, Some(dates))),
+                Err((field, message)) => {
+                    v.add(field, message);
+                    None
+                }
+            }
+        }
+        (start, end, None, None) => {
+            let start = match start {
+                Some(s) => v.check("startTime", parse_instant(s, zone)),
+                None => {
+                    v.add(
+                        "startTime",
+                        "is required (or startDate and endDate for an all-day event)",
+                    );
+                    None
+                }
+            };
+            let end = match end {
+                Some(e) => v.check("endTime", parse_instant(e, zone)),
+                None => {
+                    v.add("endTime", "is required with startTime");
+                    None
+                }
+            };
+            let (start, end) = (start?, end?);
+            v.check("endTime", booking::check_length(start, end))?;
+            Some((start, end, None))
+        }
+        (_, _, Some(_), None) => {
+            v.add("endDate", "is required with startDate");
+            None
+        }
+        (_, _, None, Some(_)) => {
+            v.add("startDate", "is required with endDate");
+            None
+        }
+        _ => {
+            v.add(
+                "startDate",
+                "give startTime and endTime, or startDate and endDate for an all-day event, not both",
+            );
+            None
+        }
+    }
+}
+
+/// The descriptive fields of a new booking.
+fn details(v: &mut Violations, body: &EventIn) -> EventDetails {
+    EventDetails {
+        description: optional_text(body.description.clone()),
+        kind: optional_text(body.kind.clone()),
+        attendees: body
+            .attendees
+            .as_deref()
+            .map(|a| parse_attendees(v, "attendees", attendee_inputs(a)))
+            .unwrap_or_default(),
+        owner_id: optional_text(body.owner_id.clone()),
+        owner_type: body.owner_type.map(owner_type),
+        created_by: optional_text(body.created_by.clone()),
+        metadata: body
+            .metadata
+            .clone()
+            .map(|m| parse_metadata(v, "metadata", m))
+            .unwrap_or_default(),
+        transparency: body.transparency.map(transparency).unwrap_or_default(),
+    }
 }
 
 impl Example for EventIn {
@@ -123,8 +376,10 @@ impl Example for EventIn {
                 .unwrap_or_default(),
             event_type_id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-0000000000e1")
                 .unwrap_or_default(),
-            start_time: "2026-04-15T14:00:00Z".into(),
-            end_time: "2026-04-15T14:30:00Z".into(),
+            start_time: Some("2026-04-15T14:00:00Z".into()),
+            end_time: Some("2026-04-15T14:30:00Z".into()),
+            start_date: None,
+            end_date: None,
             timezone: Some("Europe/Rome".into()),
             customer_name: Some("Laura Bianchi".into()),
             customer_phone: None,
@@ -134,6 +389,17 @@ impl Example for EventIn {
             notes: None,
             status: None,
             force: None,
+            description: None,
+            kind: Some("appointment".into()),
+            attendees: None,
+            owner_id: None,
+            owner_type: None,
+            created_by: Some("voice-agent-7".into()),
+            metadata: Some(BTreeMap::from([(
+                "crmId".to_string(),
+                "L-1042".to_string(),
+            )])),
+            transparency: None,
         }
     }
 }
@@ -146,8 +412,9 @@ pub struct EventOut {
     pub id: Uuid,
     /// The calendar it is booked on.
     pub calendar_id: Uuid,
-    /// What was booked.
-    pub event_type_id: Uuid,
+    /// What was booked; `null` for events made through a dialect without event types.
+    #[oai(nullable)]
+    pub event_type_id: Option<Uuid>,
     /// Start (UTC).
     pub start_time: Timestamp,
     /// End (UTC), after the start.
@@ -186,16 +453,72 @@ pub struct EventOut {
     pub created_at: Timestamp,
     /// When it last changed (UTC).
     pub updated_at: Timestamp,
+    /// Longer free text.
+    #[oai(nullable)]
+    pub description: Option<String>,
+    /// The free tag (`appointment`, `meeting`, `block`, ...).
+    #[oai(rename = "type", nullable)]
+    pub kind: Option<String>,
+    /// People invited.
+    pub attendees: Vec<AttendeeOut>,
+    /// Who the event belongs to.
+    #[oai(nullable)]
+    pub owner_id: Option<String>,
+    /// `user` or `agent`.
+    #[oai(nullable)]
+    pub owner_type: Option<OwnerTypeDto>,
+    /// Who made the booking.
+    #[oai(nullable)]
+    pub created_by: Option<String>,
+    /// Integrators' own keys and values.
+    pub metadata: BTreeMap<String, String>,
+    /// Whether it is an all-day event (`startDate`/`endDate` set; `startTime`/`endTime` are
+    /// those days' bounds in `timezone`).
+    pub all_day: bool,
+    /// An all-day event's first day.
+    #[oai(nullable)]
+    pub start_date: Option<LocalDate>,
+    /// The day after an all-day event's last day (exclusive).
+    #[oai(nullable)]
+    pub end_date: Option<LocalDate>,
+    /// `opaque` holds the time; `transparent` blocks nothing.
+    pub transparency: TransparencyDto,
 }
 
 impl From<entity::events::Model> for EventOut {
     fn from(m: entity::events::Model) -> Self {
+        let attendees = repo::events::attendees_of(&m)
+            .into_iter()
+            .map(|a| AttendeeOut {
+                name: a.name,
+                email: a.email,
+                optional: a.optional,
+                response_status: a.response_status.into(),
+            })
+            .collect();
+        let metadata = repo::events::metadata_of(&m);
         EventOut {
+            description: m.description,
+            kind: m.kind,
+            attendees,
+            owner_id: m.owner_id,
+            owner_type: match m.owner_type.as_deref() {
+                Some("agent") => Some(OwnerTypeDto::Agent),
+                Some("user") => Some(OwnerTypeDto::User),
+                _ => None,
+            },
+            created_by: m.created_by,
+            metadata,
+            all_day: m.all_day,
+            start_date: m.start_date.map(LocalDate),
+            end_date: m.end_date.map(LocalDate),
+            transparency: match Transparency::from_stored(&m.transparency) {
+                Transparency::Opaque => TransparencyDto::Opaque,
+                Transparency::Transparent => TransparencyDto::Transparent,
+            },
             id: m.id,
             calendar_id: m.calendar_id,
-            // Every event the native API stores has one; a null from another dialect becomes
-            // `eventTypeId: null` when the native DTO learns the richer event.
-            event_type_id: m.event_type_id.unwrap_or_default(),
+            event_type_id: m.event_type_id,
             start_time: m.start_time.into(),
             end_time: m.end_time.into(),
             timezone: m.timezone,
@@ -206,7 +529,7 @@ impl From<entity::events::Model> for EventOut {
             title: m.title,
             location: m.location,
             status: EventStatus::from_stored(&m.status),
-            booked_via: BookedVia::Api,
+            booked_via: BookedVia::from_stored(&m.booked_via),
             cancellation_reason: m.cancellation_reason,
             cancelled_at: m.cancelled_at.map(Into::into),
             created_at: m.created_at.into(),
@@ -222,8 +545,7 @@ impl Example for EventOut {
             id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-000000000e01").unwrap_or_default(),
             calendar_id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-0000000000c1")
                 .unwrap_or_default(),
-            event_type_id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-0000000000e1")
-                .unwrap_or_default(),
+            event_type_id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-0000000000e1").ok(),
             start_time: t("2026-04-10T09:00:00Z"),
             end_time: t("2026-04-10T09:30:00Z"),
             timezone: "Europe/Rome".into(),
@@ -239,6 +561,17 @@ impl Example for EventOut {
             cancelled_at: None,
             created_at: t("2026-04-05T10:00:00Z"),
             updated_at: t("2026-04-05T10:00:00Z"),
+            description: None,
+            kind: Some("appointment".into()),
+            attendees: Vec::new(),
+            owner_id: None,
+            owner_type: None,
+            created_by: Some("voice-agent-7".into()),
+            metadata: BTreeMap::from([("crmId".to_string(), "L-1042".to_string())]),
+            all_day: false,
+            start_date: None,
+            end_date: None,
+            transparency: TransparencyDto::Opaque,
         }
     }
 }
@@ -284,6 +617,33 @@ pub struct EventPatch {
     /// leaving `cancelled`. Nothing lifts the overlap rule.
     #[oai(nullable)]
     pub force: Option<bool>,
+    /// New all-day first day, with `endDate` (makes the event all-day).
+    #[oai(nullable)]
+    pub start_date: Option<LocalDate>,
+    /// New all-day end (exclusive), with `startDate`.
+    #[oai(nullable)]
+    pub end_date: Option<LocalDate>,
+    /// Longer free text; `null` clears it.
+    #[oai(nullable, validator(max_length = 8000))]
+    pub description: MaybeUndefined<String>,
+    /// The free tag; `null` clears it.
+    #[oai(rename = "type", nullable, validator(max_length = 64))]
+    pub kind: MaybeUndefined<String>,
+    /// Replaces the attendees (`[]` or `null` removes them all).
+    #[oai(nullable)]
+    pub attendees: MaybeUndefined<Vec<AttendeeIn>>,
+    /// Who the event belongs to; `null` clears it.
+    #[oai(nullable, validator(max_length = 255))]
+    pub owner_id: MaybeUndefined<String>,
+    /// `user` or `agent`; `null` clears it.
+    #[oai(nullable)]
+    pub owner_type: MaybeUndefined<OwnerTypeDto>,
+    /// Replaces the metadata (`{}` or `null` removes it).
+    #[oai(nullable)]
+    pub metadata: MaybeUndefined<BTreeMap<String, String>>,
+    /// `opaque` or `transparent`; becoming opaque is checked for overlap.
+    #[oai(nullable)]
+    pub transparency: Option<TransparencyDto>,
 }
 
 /// Why an event is cancelled.
@@ -413,22 +773,20 @@ impl TryFrom<EventIn> for BookingRequest {
     fn try_from(body: EventIn) -> Result<Self, Invalid> {
         let mut v = Violations::default();
         let zone = request_zone(&mut v, body.timezone.as_deref());
-        let start = v.check("startTime", parse_instant(&body.start_time, zone));
-        let end = v.check("endTime", parse_instant(&body.end_time, zone));
-        if let (Some(start), Some(end)) = (start, end) {
-            v.check("endTime", booking::check_length(start, end));
-        }
+        let times = booking_times(&mut v, &body, zone);
         let contact = parse_contact(
             &mut v,
             body.customer_phone.as_deref(),
             body.customer_email.as_deref(),
         );
+        let details = details(&mut v, &body);
         v.finish(|| {
+            let (start, end, all_day) = times?;
             Some(BookingRequest {
                 calendar: CalendarId(body.calendar_id),
-                event_type: EventTypeId(body.event_type_id),
-                start: start?,
-                end: end?,
+                event_type: Some(EventTypeId(body.event_type_id)),
+                start,
+                end,
                 zone: zone.unwrap_or(Zone::UTC),
                 customer_name: optional_text(body.customer_name),
                 customer_phone: contact.phone,
@@ -441,6 +799,9 @@ impl TryFrom<EventIn> for BookingRequest {
                     _ => Status::Confirmed,
                 },
                 force: body.force == Some(true),
+                all_day,
+                details,
+                booked_via: "api",
             })
         })
     }
@@ -463,11 +824,61 @@ impl TryFrom<EventPatch> for EventUpdate {
             .and_then(|e| v.check("endTime", parse_instant(e, zone)));
         let phone = maybe(body.customer_phone).map(|p| p.and_then(|p| parse_phone(&mut v, &p)));
         let email = maybe(body.customer_email).map(|e| e.and_then(|e| parse_email(&mut v, &e)));
+        let mut start = start;
+        let mut end = end;
+        let all_day = match (body.start_date, body.end_date) {
+            (None, None) => (start.is_some() || end.is_some()).then_some(None),
+            (Some(s), Some(e)) if start.is_none() && end.is_none() && body.start_time.is_none() => {
+                let dates = AllDay {
+                    start: s.0,
+                    end: e.0,
+                };
+                match all_day_span(dates.start, dates.end, zone.unwrap_or(Zone::UTC)) {
+                    Ok((first, last)) => {
+                        start = Some(first);
+                        end = Some(last);
+                        Some(Some(dates))
+                    }
+                    Err((field, message)) => {
+                        v.add(field, message);
+                        None
+                    }
+                }
+            }
+            (Some(_), Some(_)) => {
+                v.add("startDate", "give new times or new dates, not both");
+                None
+            }
+            (Some(_), None) => {
+                v.add("endDate", "is required with startDate");
+                None
+            }
+            (None, Some(_)) => {
+                v.add("startDate", "is required with endDate");
+                None
+            }
+        };
+        let attendees = maybe(body.attendees).map(|a| {
+            a.map(|list| parse_attendees(&mut v, "attendees", attendee_inputs(&list)))
+                .unwrap_or_default()
+        });
+        let metadata = maybe(body.metadata).map(|m| {
+            m.map(|m| parse_metadata(&mut v, "metadata", m))
+                .unwrap_or_default()
+        });
         v.into_result()?;
         Ok(EventUpdate {
             start,
             end,
             zone,
+            all_day,
+            description: maybe(body.description).map(optional_text),
+            kind: maybe(body.kind).map(optional_text),
+            attendees,
+            owner_id: maybe(body.owner_id).map(optional_text),
+            owner_type: maybe(body.owner_type).map(|o| o.map(owner_type)),
+            metadata,
+            transparency: body.transparency.map(transparency),
             customer_name: maybe(body.customer_name).map(optional_text),
             customer_phone: phone,
             customer_email: email,
