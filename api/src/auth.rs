@@ -19,8 +19,6 @@ use subtle::ConstantTimeEq;
 use crate::domain::ids::{ApiKeyId, OrgId};
 use crate::domain::time;
 use crate::error::{ApiError, ErrorCode};
-use crate::middleware::tenant::AuthFailure;
-use crate::state::AppState;
 
 pub const LIVE_PREFIX: &str = "qnd_live_";
 pub const TEST_PREFIX: &str = "qnd_test_";
@@ -160,13 +158,21 @@ async fn check_bearer(req: &Request, _bearer: Bearer) -> poem::Result<Tenant> {
     .into())
 }
 
+/// When each key's `last_used_at` was last written (held by `AppState`).
+pub type KeyUsage = std::sync::Mutex<std::collections::HashMap<ApiKeyId, std::time::Instant>>;
+
+/// A bearer key that did not authenticate: the tenant layer leaves it in the request and the
+/// security schemes answer with it.
+#[derive(Clone, Debug)]
+pub struct AuthFailure(pub ApiError);
+
 /// Records that a key was used, at most once a minute per key and off the request path, so
 /// `last_used_at` costs no write per request.
-pub fn touch(state: &AppState, key: ApiKeyId) {
+pub fn touch(db: &sea_orm::DatabaseConnection, usage: &KeyUsage, key: ApiKeyId) {
     const EVERY: std::time::Duration = std::time::Duration::from_secs(60);
     let now = std::time::Instant::now();
     {
-        let mut seen = state.key_usage.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = usage.lock().unwrap_or_else(|p| p.into_inner());
         if seen
             .get(&key)
             .is_some_and(|t| now.duration_since(*t) < EVERY)
@@ -175,7 +181,7 @@ pub fn touch(state: &AppState, key: ApiKeyId) {
         }
         seen.insert(key, now);
     }
-    let db = state.db.clone();
+    let db = db.clone();
     tokio::spawn(async move {
         use entity::api_keys;
         use sea_orm::sea_query::Expr;
@@ -275,7 +281,8 @@ impl KeyCache {
 /// Finds the key by its lookup id (from the cache, else one indexed query), compares the hash
 /// in constant time, then checks its state.
 pub async fn authenticate(
-    state: &AppState,
+    db: &sea_orm::DatabaseConnection,
+    cache: &KeyCache,
     key: &str,
     now: DateTime<Utc>,
 ) -> Result<Tenant, ApiError> {
@@ -283,16 +290,16 @@ pub async fn authenticate(
     let unknown = || ApiError::unauthorized("unknown API key");
     let lookup = lookup_of(key)
         .ok_or_else(|| ApiError::unauthorized("malformed API key; keys look like qnd_live_..."))?;
-    let row = match state.key_cache.get(lookup) {
+    let row = match cache.get(lookup) {
         Some(row) => row,
         None => {
             let epoch = REVOCATIONS.load(std::sync::atomic::Ordering::SeqCst);
             let row = api_keys::Entity::find()
                 .filter(api_keys::Column::Lookup.eq(lookup))
-                .one(&state.db)
+                .one(db)
                 .await?
                 .ok_or_else(unknown)?;
-            state.key_cache.put(row.clone(), epoch);
+            cache.put(row.clone(), epoch);
             row
         }
     };

@@ -44,8 +44,8 @@ pub fn key_file_for(database_url: &str) -> Option<PathBuf> {
 /// The key kept in `file`, if it still authenticates for `org`.
 async fn kept_key(db: &DatabaseConnection, org: OrgId, file: &Path) -> Option<String> {
     let key = std::fs::read_to_string(file).ok()?.trim().to_string();
-    let state = crate::state::AppState::new(db.clone(), crate::config::Config::default());
-    let tenant = crate::auth::authenticate(&state, &key, crate::domain::time::now())
+    let cache = crate::auth::KeyCache::default();
+    let tenant = crate::auth::authenticate(db, &cache, &key, crate::domain::time::now())
         .await
         .ok()?;
     (tenant.org_id == org).then_some(key)

@@ -3,6 +3,10 @@
 //! unparseable parameters, bad bodies, missing credentials), leaves through `ApiError` so that no
 //! response body is ever plain text. A 500 returns only its code; the cause is logged with the
 //! request id and never reaches the caller.
+//!
+//! What a `poem::Error` raised outside the handlers becomes is decided in one place,
+//! `dialects::native::errors` (the native dialect's mapper); which errors each operation declares
+//! in the spec is decided there too. This module imports only the request context, never a layer.
 
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
@@ -11,7 +15,7 @@ use poem_openapi::{Enum, Object};
 use sea_orm::DbErr;
 use uuid::Uuid;
 
-use crate::middleware::request_id;
+use crate::context;
 
 /// Stable, machine-readable error codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
@@ -197,7 +201,7 @@ impl ApiError {
 
     /// A 500. The cause is logged here, with the request id, and never sent to the caller.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(request_id = %request_id::current(), error = %cause, "internal error");
+        tracing::error!(request_id = %context::request_id(), error = %cause, "internal error");
         Self::new(
             ErrorCode::InternalError,
             "internal error; quote the request id to support",
@@ -211,7 +215,7 @@ impl ApiError {
                 message: self.message.clone(),
                 details: self.details.as_deref().cloned(),
             },
-            request_id: request_id::current(),
+            request_id: context::request_id(),
         }
     }
 }
@@ -284,7 +288,7 @@ impl From<DbErr> for ApiError {
         }
         if crate::db::is_transient(&err) {
             crate::db::note_trouble();
-            tracing::warn!(request_id = %request_id::current(), error = %err, "storage unavailable");
+            tracing::warn!(request_id = %context::request_id(), error = %err, "storage unavailable");
             return ApiError {
                 retry_after: Some(1),
                 ..ApiError::new(

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod context;
 pub mod db;
 pub mod demo;
 pub mod dialects;

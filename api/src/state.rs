@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use sea_orm::DatabaseConnection;
 
 use crate::config::Config;
-use crate::domain::ids::ApiKeyId;
 use crate::metrics::Metrics;
 use crate::rate_limit::Limits;
 
@@ -22,7 +21,7 @@ pub struct AppState {
     /// Recently authenticated keys.
     pub key_cache: Arc<crate::auth::KeyCache>,
     /// When each key's `last_used_at` was last written.
-    pub key_usage: Arc<Mutex<HashMap<ApiKeyId, std::time::Instant>>>,
+    pub key_usage: Arc<crate::auth::KeyUsage>,
     /// This process as owner of `Idempotency-Key` claims; registered on the first keyed request.
     pub instance: Arc<tokio::sync::OnceCell<crate::instance::Instance>>,
 }

@@ -23,7 +23,6 @@ use sha2::{Digest, Sha256};
 use crate::auth;
 use crate::domain::time;
 use crate::error::{ApiError, ErrorCode};
-use crate::middleware::request_id;
 use crate::payload::read_limited;
 use crate::repo::idempotency::{self as store, Claim, Held};
 use crate::state::AppState;
@@ -102,7 +101,7 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<
     let held = Held::new(org, key, instance.id);
     let resp = store::holding(held.clone(), call(&next, req))
         .await
-        .unwrap_or_else(request_id::error_response);
+        .unwrap_or_else(crate::dialects::native::errors::error_response);
     let status = resp.status();
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         // Worth retrying: do not pin the failure to the key (a sealed answer stays).
@@ -194,7 +193,7 @@ fn replay(status: u16, body: &str) -> Response {
     let body = match serde_json::from_str::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(mut map)) => {
             if map.contains_key("requestId") {
-                map.insert("requestId".into(), request_id::current().into());
+                map.insert("requestId".into(), crate::context::request_id().into());
             }
             serde_json::Value::Object(map).to_string()
         }

@@ -1,7 +1,8 @@
 //! The outermost layer. It gives every request an id (a well-formed incoming `X-Request-Id` is
 //! kept, otherwise a UUID v7 is generated), makes that id available to the code that builds
 //! response bodies, bounds the request's time (503 `request_timeout` past the configured limit),
-//! turns any error that escaped the handlers into the JSON envelope, sets the `X-Request-Id`
+//! turns any error that escaped the handlers into the JSON envelope (through the one mapper,
+//! `dialects::native::errors::error_response`), sets the `X-Request-Id`
 //! header on every response, records the request's metrics, and writes one log line per request
 //! (request id, org id, method, route template, status, latency). Secrets never reach it: the
 //! Authorization header is not logged. The method and route it records come from fixed sets
@@ -12,18 +13,15 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use poem::error::{MethodNotAllowedError, NotFoundError};
 use poem::http::{HeaderValue, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::OperationId;
-use poem_openapi::error::{
-    AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
-};
 use tracing::Instrument;
 
+use crate::context::{self, ServedOrg};
+use crate::dialects::native::errors::error_response;
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::{method_label, route_of_path, route_template};
-use crate::middleware::tenant::ServedOrg;
 use crate::state::AppState;
 
 pub const HEADER: &str = "x-request-id";
@@ -53,14 +51,8 @@ fn headers_too_large(req: &Request) -> bool {
             > MAX_HEADER_BYTES
 }
 
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The id of the request being served (empty outside a request, e.g. in the CLI).
-pub fn current() -> String {
-    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
-}
+/// The id of the request being served: the context's value, named where handlers look for it.
+pub use crate::context::request_id as current;
 
 /// 1 to 128 visible characters from a conservative set, so ids can be logged and echoed safely.
 fn well_formed(id: &str) -> bool {
@@ -93,57 +85,56 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Resp
         .map_or(std::time::Duration::from_secs(30), |s| {
             s.config.request_timeout
         });
-    let (mut resp, route) = REQUEST_ID
-        .scope(
-            id.clone(),
-            async move {
-                let outcome = if headers_too_large(&req) {
-                    Err(ApiError::new(
-                        ErrorCode::HeadersTooLarge,
+    let (mut resp, route) = context::with_request_id(
+        id.clone(),
+        async move {
+            let outcome = if headers_too_large(&req) {
+                Err(ApiError::new(
+                    ErrorCode::HeadersTooLarge,
+                    format!(
+                        "at most {MAX_HEADERS} headers and {} KiB of them",
+                        MAX_HEADER_BYTES / 1024
+                    ),
+                )
+                .into())
+            } else if declared_body_too_large(&req) {
+                Err(ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!(
+                        "the request body is over {} KiB",
+                        crate::payload::MAX_BODY_BYTES / 1024
+                    ),
+                )
+                .into())
+            } else {
+                match tokio::time::timeout(timeout, next.call(req)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(ApiError::new(
+                        ErrorCode::RequestTimeout,
                         format!(
-                            "at most {MAX_HEADERS} headers and {} KiB of them",
-                            MAX_HEADER_BYTES / 1024
+                            "the request took longer than {} s and was abandoned",
+                            timeout.as_secs()
                         ),
                     )
-                    .into())
-                } else if declared_body_too_large(&req) {
-                    Err(ApiError::new(
-                        ErrorCode::PayloadTooLarge,
-                        format!(
-                            "the request body is over {} KiB",
-                            crate::payload::MAX_BODY_BYTES / 1024
-                        ),
-                    )
-                    .into())
-                } else {
-                    match tokio::time::timeout(timeout, next.call(req)).await {
-                        Ok(outcome) => outcome,
-                        Err(_) => Err(ApiError::new(
-                            ErrorCode::RequestTimeout,
-                            format!(
-                                "the request took longer than {} s and was abandoned",
-                                timeout.as_secs()
-                            ),
-                        )
-                        .into()),
-                    }
-                };
-                match outcome {
-                    Ok(resp) => {
-                        let resp = resp.into_response();
-                        let route = resp.data::<OperationId>().map(|o| o.0);
-                        (resp, route)
-                    }
-                    Err(err) => {
-                        let resp = error_response(err);
-                        let route = resp.data::<OperationId>().map(|o| o.0);
-                        (resp, route)
-                    }
+                    .into()),
+                }
+            };
+            match outcome {
+                Ok(resp) => {
+                    let resp = resp.into_response();
+                    let route = resp.data::<OperationId>().map(|o| o.0);
+                    (resp, route)
+                }
+                Err(err) => {
+                    let resp = error_response(err);
+                    let route = resp.data::<OperationId>().map(|o| o.0);
+                    (resp, route)
                 }
             }
-            .instrument(span.clone()),
-        )
-        .await;
+        }
+        .instrument(span.clone()),
+    )
+    .await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(HEADER, value);
     }
@@ -175,89 +166,6 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Resp
         "request"
     );
     Ok(resp)
-}
-
-/// Every error poem or poem-openapi can raise, in the envelope. The operation the error came
-/// from stays attached, so metrics and logs keep its route.
-pub fn error_response(err: poem::Error) -> Response {
-    let operation = err.data::<OperationId>().copied();
-    let mut resp = envelope_of(err);
-    if let Some(op) = operation {
-        resp.set_data(op);
-    }
-    resp
-}
-
-fn envelope_of(err: poem::Error) -> Response {
-    let api = if let Some(api) = err.downcast_ref::<ApiError>() {
-        api.clone()
-    } else if err.is::<NotFoundError>() || err.is::<ParsePathError>() {
-        // A malformed id in the path names nothing that could exist.
-        ApiError::new(ErrorCode::NotFound, "no such resource or route")
-    } else if err.is::<MethodNotAllowedError>() {
-        ApiError::new(
-            ErrorCode::MethodNotAllowed,
-            "this route does not accept that method",
-        )
-    } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        ApiError::field(e.name, param_message(&e.reason))
-    } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
-        ApiError::bad_request(format!("the request body could not be read: {}", e.reason))
-    } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
-        ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            format!("{e}; send Content-Type: application/json"),
-        )
-    } else if err.is::<AuthorizationError>() {
-        ApiError::unauthorized(
-            "missing or malformed API key; send Authorization: Bearer qnd_live_...",
-        )
-    } else {
-        match err.status() {
-            StatusCode::BAD_REQUEST => ApiError::bad_request(err.to_string()),
-            StatusCode::UNAUTHORIZED => ApiError::unauthorized(err.to_string()),
-            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                "the request body is over 64 KiB",
-            ),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                ApiError::new(ErrorCode::UnsupportedMediaType, err.to_string())
-            }
-            StatusCode::NOT_FOUND => ApiError::new(ErrorCode::NotFound, "not found"),
-            StatusCode::METHOD_NOT_ALLOWED => {
-                ApiError::new(ErrorCode::MethodNotAllowed, err.to_string())
-            }
-            _ => ApiError::internal(err),
-        }
-    };
-    api.into_response()
-}
-
-/// poem-openapi's parameter reasons, made to read as advice.
-fn param_message(reason: &str) -> String {
-    let reason = reason
-        .split(" (occurred while parsing")
-        .next()
-        .unwrap_or(reason);
-    if let Some(rest) = reason.strip_prefix("verification failed. ") {
-        for (prefix, word) in [("maximum(", "at most"), ("minimum(", "at least")] {
-            if let Some(bound) = rest.strip_prefix(prefix) {
-                let n = bound.split(',').next().unwrap_or(bound);
-                return format!("must be {word} {n}");
-            }
-        }
-    }
-    if let Some(rest) = reason.strip_prefix("failed to parse \"") {
-        let (ty, detail) = rest.split_once("\": ").unwrap_or((rest, ""));
-        return match ty {
-            "string_uuid" => "must be a UUID".to_string(),
-            "string_date-time" => detail.to_string(),
-            t if t.starts_with("integer") => "must be a whole number".to_string(),
-            "EventStatus" => "must be one of: confirmed, tentative, cancelled".to_string(),
-            _ => format!("is not a valid value: {detail}"),
-        };
-    }
-    crate::payload::in_our_words(reason)
 }
 
 #[cfg(test)]
@@ -330,23 +238,5 @@ mod tests {
             .object()
             .get("code")
             .assert_string("request_timeout");
-    }
-
-    #[test]
-    fn parameter_reasons_read_as_advice() {
-        assert_eq!(
-            param_message("verification failed. maximum(100, exclusive: false)"),
-            "must be at most 100"
-        );
-        assert_eq!(
-            param_message(
-                "failed to parse \"string_uuid\": invalid character (occurred while parsing \"optional_string_uuid\")"
-            ),
-            "must be a UUID"
-        );
-        assert_eq!(
-            param_message("failed to parse \"integer(uint64)\": invalid digit"),
-            "must be a whole number"
-        );
     }
 }

@@ -10,20 +10,13 @@ use std::sync::Arc;
 use poem::http::HeaderValue;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
-use crate::auth::{self, Tenant};
+use crate::auth::{self, AuthFailure, Tenant};
+use crate::context::ServedOrg;
+use crate::dialects::native::errors::error_response;
 use crate::domain::time;
 use crate::error::{ApiError, ErrorCode};
-use crate::middleware::request_id;
 use crate::rate_limit::Budget;
 use crate::state::AppState;
-
-/// A bearer key that did not authenticate: the security scheme answers with this error.
-#[derive(Clone, Debug)]
-pub struct AuthFailure(pub ApiError);
-
-/// The organization a response was served for, for the request log.
-#[derive(Clone, Copy, Debug)]
-pub struct ServedOrg(pub crate::domain::ids::OrgId);
 
 /// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
 fn bearer_token(req: &Request) -> Option<String> {
@@ -58,26 +51,27 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<
         return next.call(req).await.map(IntoResponse::into_response);
     };
     let ip: Option<IpAddr> = req.remote_addr().as_socket_addr().map(|a| a.ip());
-    let tenant: Tenant = match auth::authenticate(&state, &token, time::now()).await {
-        Ok(tenant) => tenant,
-        Err(err) => {
-            if err.code == ErrorCode::Unauthorized
-                && let Some(ip) = ip
-                && let Err(wait) = state.limits.check_auth_failure(ip)
-            {
-                state.metrics.rate_limited();
-                return Err(too_many(
-                    "too many failed authentications from this address; retry later",
-                    wait,
-                )
-                .into());
+    let tenant: Tenant =
+        match auth::authenticate(&state.db, &state.key_cache, &token, time::now()).await {
+            Ok(tenant) => tenant,
+            Err(err) => {
+                if err.code == ErrorCode::Unauthorized
+                    && let Some(ip) = ip
+                    && let Err(wait) = state.limits.check_auth_failure(ip)
+                {
+                    state.metrics.rate_limited();
+                    return Err(too_many(
+                        "too many failed authentications from this address; retry later",
+                        wait,
+                    )
+                    .into());
+                }
+                req.set_data(AuthFailure(err));
+                return next.call(req).await.map(IntoResponse::into_response);
             }
-            req.set_data(AuthFailure(err));
-            return next.call(req).await.map(IntoResponse::into_response);
-        }
-    };
+        };
     tracing::Span::current().record("org_id", tracing::field::display(tenant.org_id));
-    auth::touch(&state, tenant.key_id);
+    auth::touch(&state.db, &state.key_usage, tenant.key_id);
     let budget = match state
         .limits
         .check_key(tenant.key_id, tenant.rate_limit_per_minute)
@@ -104,7 +98,7 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<
         .call(req)
         .await
         .map(IntoResponse::into_response)
-        .unwrap_or_else(request_id::error_response);
+        .unwrap_or_else(error_response);
     set_budget_headers(&mut resp, budget);
     resp.set_data(ServedOrg(org));
     Ok(resp)

@@ -18,14 +18,25 @@
 //! oversized headers) and are described in the API's description instead. The health endpoints
 //! declare none of these.
 //!
-//! This module never decides a status: `ErrorCode::status` does. It only says which ones an
-//! operation declares.
+//! It is also the one place where a `poem::Error` (an unknown route, a wrong method, a parameter
+//! or body poem-openapi could not parse, a missing credential, or an `ApiError` a handler or a
+//! layer raised) becomes the native envelope: `error_response`, used by the request-id, tenant
+//! and idempotency layers. Another dialect maps the same errors to its own shape in its own
+//! folder.
+//!
+//! This module never decides the status of an `ApiError`: `ErrorCode::status` does.
 
-use poem_openapi::ApiResponse;
+use poem::error::{MethodNotAllowedError, NotFoundError};
+use poem::http::StatusCode;
+use poem::{IntoResponse, Response};
+use poem_openapi::error::{
+    AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
+};
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
 use poem_openapi::types::Type;
+use poem_openapi::{ApiResponse, OperationId};
 
-use crate::error::{ApiError, ErrorEnvelope};
+use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 
 /// One bit per family of error codes an operation can declare.
 pub mod code {
@@ -202,10 +213,92 @@ fn declared(set: u32) -> MetaResponses {
     }
 }
 
+/// Every error poem or poem-openapi can raise, in the envelope. The operation the error came
+/// from stays attached, so metrics and logs keep its route.
+pub fn error_response(err: poem::Error) -> Response {
+    let operation = err.data::<OperationId>().copied();
+    let mut resp = envelope_of(err);
+    if let Some(op) = operation {
+        resp.set_data(op);
+    }
+    resp
+}
+
+fn envelope_of(err: poem::Error) -> Response {
+    let api = if let Some(api) = err.downcast_ref::<ApiError>() {
+        api.clone()
+    } else if err.is::<NotFoundError>() || err.is::<ParsePathError>() {
+        // A malformed id in the path names nothing that could exist.
+        ApiError::new(ErrorCode::NotFound, "no such resource or route")
+    } else if err.is::<MethodNotAllowedError>() {
+        ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "this route does not accept that method",
+        )
+    } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        ApiError::field(e.name, param_message(&e.reason))
+    } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+        ApiError::bad_request(format!("the request body could not be read: {}", e.reason))
+    } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
+        ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("{e}; send Content-Type: application/json"),
+        )
+    } else if err.is::<AuthorizationError>() {
+        ApiError::unauthorized(
+            "missing or malformed API key; send Authorization: Bearer qnd_live_...",
+        )
+    } else {
+        match err.status() {
+            StatusCode::BAD_REQUEST => ApiError::bad_request(err.to_string()),
+            StatusCode::UNAUTHORIZED => ApiError::unauthorized(err.to_string()),
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "the request body is over 64 KiB",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ApiError::new(ErrorCode::UnsupportedMediaType, err.to_string())
+            }
+            StatusCode::NOT_FOUND => ApiError::new(ErrorCode::NotFound, "not found"),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                ApiError::new(ErrorCode::MethodNotAllowed, err.to_string())
+            }
+            _ => ApiError::internal(err),
+        }
+    };
+    api.into_response()
+}
+
+/// poem-openapi's parameter reasons, made to read as advice.
+fn param_message(reason: &str) -> String {
+    let reason = reason
+        .split(" (occurred while parsing")
+        .next()
+        .unwrap_or(reason);
+    if let Some(rest) = reason.strip_prefix("verification failed. ") {
+        for (prefix, word) in [("maximum(", "at most"), ("minimum(", "at least")] {
+            if let Some(bound) = rest.strip_prefix(prefix) {
+                let n = bound.split(',').next().unwrap_or(bound);
+                return format!("must be {word} {n}");
+            }
+        }
+    }
+    if let Some(rest) = reason.strip_prefix("failed to parse \"") {
+        let (ty, detail) = rest.split_once("\": ").unwrap_or((rest, ""));
+        return match ty {
+            "string_uuid" => "must be a UUID".to_string(),
+            "string_date-time" => detail.to_string(),
+            t if t.starts_with("integer") => "must be a whole number".to_string(),
+            "EventStatus" => "must be one of: confirmed, tentative, cancelled".to_string(),
+            _ => format!("is not a valid value: {detail}"),
+        };
+    }
+    crate::payload::in_our_words(reason)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorCode;
 
     fn declared_statuses(set: u32) -> Vec<u16> {
         statuses(set).into_iter().map(|(s, _)| s).collect()
@@ -233,5 +326,23 @@ mod tests {
         let err: poem::Error = fail.into();
         assert_eq!(err.status(), ErrorCode::NotFound.status());
         assert!(err.downcast_ref::<ApiError>().is_some());
+    }
+
+    #[test]
+    fn parameter_reasons_read_as_advice() {
+        assert_eq!(
+            param_message("verification failed. maximum(100, exclusive: false)"),
+            "must be at most 100"
+        );
+        assert_eq!(
+            param_message(
+                "failed to parse \"string_uuid\": invalid character (occurred while parsing \"optional_string_uuid\")"
+            ),
+            "must be a UUID"
+        );
+        assert_eq!(
+            param_message("failed to parse \"integer(uint64)\": invalid digit"),
+            "must be a whole number"
+        );
     }
 }
