@@ -45,7 +45,7 @@ pub async fn create_organization(
     }
     let id = OrgId::generate();
     entity::organizations::ActiveModel {
-        id: Set(id.0),
+        id: Set(id),
         name: Set(name.to_string()),
         created_at: Set(time::now()),
     }
@@ -102,8 +102,8 @@ pub async fn create_key_expiring(
     let now = time::now();
     let expires_at: Option<DateTime<Utc>> = expires_in_days.map(|d| now + Duration::days(d.into()));
     entity::api_keys::ActiveModel {
-        id: Set(id.0),
-        org_id: Set(org_id),
+        id: Set(id),
+        org_id: Set(OrgId(org_id)),
         name: Set(name.map(str::to_string)),
         lookup: Set(key.lookup),
         secret_hash: Set(key.hash),
@@ -175,7 +175,7 @@ pub async fn list_keys(db: &DatabaseConnection, org_id: Uuid) -> Result<Vec<KeyI
     Ok(rows
         .into_iter()
         .map(|k| KeyInfo {
-            id: k.id,
+            id: k.id.0,
             name: k.name,
             prefix: k.lookup,
             scopes: k.scopes.split(',').map(str::to_string).collect(),

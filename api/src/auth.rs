@@ -303,7 +303,7 @@ pub async fn authenticate(
             row
         }
     };
-    let id = ApiKeyId(row.id);
+    let id = row.id;
     let matches: bool = hash_key(id, key)
         .as_bytes()
         .ct_eq(row.secret_hash.as_bytes())
@@ -325,7 +325,7 @@ pub async fn authenticate(
     }
     let scopes = row.scopes.split(',').filter_map(Scope::parse).collect();
     Ok(Tenant {
-        org_id: OrgId(row.org_id),
+        org_id: row.org_id,
         key_id: id,
         scopes,
         rate_limit_per_minute: row

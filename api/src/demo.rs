@@ -73,7 +73,7 @@ pub async fn ensure(db: &DatabaseConnection, key_file: Option<&Path>) -> Result<
         .await?;
     let (org, key) = match existing {
         Some(org) => {
-            let org_id = OrgId(org.id);
+            let org_id = org.id;
             let kept = match key_file {
                 Some(file) => kept_key(db, org_id, file).await,
                 None => None,
@@ -82,7 +82,7 @@ pub async fn ensure(db: &DatabaseConnection, key_file: Option<&Path>) -> Result<
                 (Some(key), _) => (org_id, Some(key)),
                 // Lost or revoked: one new key, kept from now on.
                 (None, Some(file)) => {
-                    let key = admin::create_key(db, org.id, &Scope::ALL, Some("demo"), None)
+                    let key = admin::create_key(db, org.id.0, &Scope::ALL, Some("demo"), None)
                         .await?
                         .key;
                     keep_key(file, &key);
@@ -161,8 +161,8 @@ pub async fn ensure(db: &DatabaseConnection, key_file: Option<&Path>) -> Result<
     };
     Ok(Demo {
         org_id: org.0,
-        calendar_id: calendar.id,
-        event_type_id: event_type.id,
+        calendar_id: calendar.id.0,
+        event_type_id: event_type.id.0,
         key,
     })
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Datelike, Duration as Span, NaiveDate, TimeZone, Utc, Wee
 use quando_api::admin;
 use quando_api::auth::Scope;
 use quando_api::domain::booking::Block;
-use quando_api::domain::ids::OrgId;
+use quando_api::domain::ids::{EventId, OrgId};
 use quando_api::domain::schedule::WeeklyRangeDoc;
 use quando_api::domain::time::Zone;
 use quando_api::repo;
@@ -169,11 +169,11 @@ pub async fn seed(
             let i = event_ids.len();
             event_ids.push(id);
             if start > soon && taken.len() < TAKEN_SAMPLE && i % 3 == 0 {
-                taken.push((*calendar, start, end));
+                taken.push((calendar.0, start, end));
             }
             rows.push(entity::events::ActiveModel {
-                id: Set(id),
-                org_id: Set(org.0),
+                id: Set(EventId(id)),
+                org_id: Set(org),
                 calendar_id: Set(*calendar),
                 event_type_id: Set(Some(event_type.id)),
                 start_time: Set(start),
@@ -187,7 +187,7 @@ pub async fn seed(
                 notes: Set(None),
                 title: Set(Some("Consulenza".into())),
                 location: Set(None),
-                status: Set("confirmed".into()),
+                status: Set(entity::events::EventStatus::Confirmed),
                 booked_via: Set("api".into()),
                 cancellation_reason: Set(None),
                 cancelled_at: Set(None),
@@ -212,8 +212,8 @@ pub async fn seed(
     Ok(Seeded {
         org,
         key: key.key,
-        calendars: calendar_ids,
-        event_type: event_type.id,
+        calendars: calendar_ids.iter().map(|c| c.0).collect(),
+        event_type: event_type.id.0,
         event_ids,
         taken,
         first_date: first_monday,

@@ -464,7 +464,7 @@ pub async fn baseline(
                 notes: None,
                 title: Some("Demo Prodotto".into()),
                 location: None,
-                status: "confirmed",
+                status: entity::events::EventStatus::Confirmed,
                 booked_via: "api",
                 details: Default::default(),
                 all_day: None,

@@ -1,11 +1,13 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::{ApiKeyId, OrgId};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "api_keys")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub org_id: Uuid,
+    pub id: ApiKeyId,
+    pub org_id: OrgId,
     pub name: Option<String>,
     /// Public, indexed part of the key used to find the row before the constant-time compare.
     #[sea_orm(unique)]

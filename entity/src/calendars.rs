@@ -1,14 +1,16 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::{CalendarId, OrgId};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "calendars")]
 pub struct Model {
     /// Part of the key: every update and delete the ORM issues filters on the tenant too (on
     /// Citus, one shard instead of all of them).
     #[sea_orm(primary_key, auto_increment = false)]
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: CalendarId,
     pub name: String,
     pub timezone: String,
     pub description: Option<String>,

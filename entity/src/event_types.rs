@@ -1,15 +1,17 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::{CalendarId, EventTypeId, OrgId};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "event_types")]
 pub struct Model {
     /// Part of the key: every update and delete the ORM issues filters on the tenant too (on
     /// Citus, one shard instead of all of them).
     #[sea_orm(primary_key, auto_increment = false)]
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub calendar_id: Option<Uuid>,
+    pub id: EventTypeId,
+    pub calendar_id: Option<CalendarId>,
     pub name: String,
     pub duration_minutes: i32,
     pub buffer_before_minutes: i32,

@@ -1,17 +1,19 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::{CalendarId, EventId, EventTypeId, OrgId};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "events")]
 pub struct Model {
     /// Part of the key: every update and delete the ORM issues filters on the tenant too (on
     /// Citus, one shard instead of all of them).
     #[sea_orm(primary_key, auto_increment = false)]
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub calendar_id: Uuid,
+    pub id: EventId,
+    pub calendar_id: CalendarId,
     /// `None` for events made through a dialect without event types.
-    pub event_type_id: Option<Uuid>,
+    pub event_type_id: Option<EventTypeId>,
     pub start_time: DateTimeUtc,
     pub end_time: DateTimeUtc,
     /// `start_time` minus the event type's buffer before: what the overlap rule compares.
@@ -25,7 +27,7 @@ pub struct Model {
     pub notes: Option<String>,
     pub title: Option<String>,
     pub location: Option<String>,
-    pub status: String,
+    pub status: EventStatus,
     pub booked_via: String,
     pub cancellation_reason: Option<String>,
     pub cancelled_at: Option<DateTimeUtc>,
@@ -53,6 +55,19 @@ pub struct Model {
     pub end_date: Option<Date>,
     /// `opaque` (default) holds its time; `transparent` blocks nothing.
     pub transparency: String,
+}
+
+/// The state of an event, stored as its lower-case name. `Cancelled` events no longer hold
+/// their time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum EventStatus {
+    #[sea_orm(string_value = "confirmed")]
+    Confirmed,
+    #[sea_orm(string_value = "tentative")]
+    Tentative,
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

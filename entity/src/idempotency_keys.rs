@@ -1,10 +1,12 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::OrgId;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "idempotency_keys")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     #[sea_orm(primary_key, auto_increment = false)]
     pub key: String,
     /// SHA-256 of method, path and body: the same key with another request is a conflict.

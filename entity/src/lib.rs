@@ -6,4 +6,5 @@ pub mod calendars;
 pub mod event_types;
 pub mod events;
 pub mod idempotency_keys;
+pub mod ids;
 pub mod organizations;

@@ -20,6 +20,8 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
+use entity::events::EventStatus;
+use entity::ids::{ApiKeyId, CalendarId, EventId, EventTypeId, OrgId};
 use entity::{api_keys, calendars, event_types, events, idempotency_keys, organizations};
 
 /// Migrations applied before the one under test.
@@ -187,7 +189,7 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
     let orgs: Vec<organizations::Model> = ["Studio Rossi", "Officina Bianchi"]
         .into_iter()
         .map(|name| organizations::Model {
-            id: Uuid::now_v7(),
+            id: OrgId::generate(),
             name: name.into(),
             created_at: created,
         })
@@ -196,7 +198,7 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
     let api_keys: Vec<api_keys::Model> = [(a, "lookup-a"), (b, "lookup-b")]
         .into_iter()
         .map(|(org, lookup)| api_keys::Model {
-            id: Uuid::now_v7(),
+            id: ApiKeyId::generate(),
             org_id: org,
             name: Some(format!("key {lookup}")),
             lookup: lookup.into(),
@@ -213,7 +215,7 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
         .into_iter()
         .map(|(org, name)| calendars::Model {
             org_id: org,
-            id: Uuid::now_v7(),
+            id: CalendarId::generate(),
             name: name.into(),
             timezone: "Europe/Rome".into(),
             description: Some(format!("{name}, piano terra")),
@@ -231,7 +233,7 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
     .into_iter()
     .map(|(org, calendar, name)| event_types::Model {
         org_id: org,
-        id: Uuid::now_v7(),
+        id: EventTypeId::generate(),
         calendar_id: calendar,
         name: name.into(),
         duration_minutes: 30,
@@ -246,11 +248,15 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
         updated_at: created,
     })
     .collect();
-    let event = |org: Uuid, calendar: Uuid, event_type: Uuid, start: u32, status: &str| {
+    let event = |org: OrgId,
+                 calendar: CalendarId,
+                 event_type: EventTypeId,
+                 start: u32,
+                 status: EventStatus| {
         let (s, e) = (at(start, 0), at(start, 30));
         events::Model {
             org_id: org,
-            id: Uuid::now_v7(),
+            id: EventId::generate(),
             calendar_id: calendar,
             event_type_id: Some(event_type),
             start_time: s,
@@ -264,10 +270,10 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
             notes: Some("prima visita".into()),
             title: Some("Igiene".into()),
             location: None,
-            status: status.into(),
+            status,
             booked_via: "api".into(),
-            cancellation_reason: (status == "cancelled").then(|| "ill".into()),
-            cancelled_at: (status == "cancelled").then(|| at(9, 0)),
+            cancellation_reason: (status == EventStatus::Cancelled).then(|| "ill".into()),
+            cancelled_at: (status == EventStatus::Cancelled).then(|| at(9, 0)),
             created_at: created,
             updated_at: at(8, 45),
             // What the migration gives existing rows.
@@ -285,10 +291,34 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
         }
     };
     let events = vec![
-        event(a, calendars[0].id, event_types[0].id, 10, "confirmed"),
-        event(a, calendars[0].id, event_types[0].id, 10, "cancelled"),
-        event(a, calendars[1].id, event_types[1].id, 10, "tentative"),
-        event(b, calendars[2].id, event_types[2].id, 11, "confirmed"),
+        event(
+            a,
+            calendars[0].id,
+            event_types[0].id,
+            10,
+            EventStatus::Confirmed,
+        ),
+        event(
+            a,
+            calendars[0].id,
+            event_types[0].id,
+            10,
+            EventStatus::Cancelled,
+        ),
+        event(
+            a,
+            calendars[1].id,
+            event_types[1].id,
+            10,
+            EventStatus::Tentative,
+        ),
+        event(
+            b,
+            calendars[2].id,
+            event_types[2].id,
+            11,
+            EventStatus::Confirmed,
+        ),
     ];
     let idempotency_keys: Vec<idempotency_keys::Model> =
         [(a, "retry-1", true), (b, "retry-2", false)]
@@ -420,7 +450,7 @@ async fn every_row_is_kept(m: &Migrated) -> Result<(), String> {
         .await
         .map_err(e)?;
     same("events", &got, &want)?;
-    if !got.iter().any(|r| r.status == "cancelled") {
+    if !got.iter().any(|r| r.status == EventStatus::Cancelled) {
         return Err("the cancelled event is gone".into());
     }
     let mut want = m.rows.idempotency_keys.clone();
@@ -479,7 +509,7 @@ async fn new_columns_have_defaults(m: &Migrated) -> Result<(), String> {
     }
     // And the new columns hold what they are given, JSON and dates included.
     let mut richer = m.rows.events[0].clone();
-    richer.id = Uuid::now_v7();
+    richer.id = EventId::generate();
     richer.start_time = at(15, 0);
     richer.end_time = at(15, 30);
     richer.block_start = at(15, 0);
@@ -527,9 +557,9 @@ async fn composite_foreign_keys_hold(m: &Migrated) -> Result<(), String> {
     let a_event = rows.events[0].clone();
     let b_calendar = rows.calendars[2].id;
     let b_event_type = rows.event_types[2].id;
-    let try_event = |calendar: Uuid, event_type: Option<Uuid>, start: u32| {
+    let try_event = |calendar: CalendarId, event_type: Option<EventTypeId>, start: u32| {
         let mut e = a_event.clone();
-        e.id = Uuid::now_v7();
+        e.id = EventId::generate();
         e.org_id = a;
         e.calendar_id = calendar;
         e.event_type_id = event_type;
@@ -556,7 +586,7 @@ async fn composite_foreign_keys_hold(m: &Migrated) -> Result<(), String> {
         }
     }
     let mut et = rows.event_types[1].clone();
-    et.id = Uuid::now_v7();
+    et.id = EventTypeId::generate();
     et.calendar_id = Some(b_calendar);
     match event_types::Entity::insert(et.into_active_model())
         .exec_without_returning(&m.db)
@@ -641,12 +671,12 @@ async fn exclusion_constraint_holds(m: &Migrated) -> Result<(), String> {
         .rows
         .events
         .iter()
-        .find(|e| e.status == "confirmed")
+        .find(|e| e.status == EventStatus::Confirmed)
         .cloned()
         .ok_or("no confirmed event")?;
     let overlapping = |transparency: &str| {
         let mut e = live.clone();
-        e.id = Uuid::now_v7();
+        e.id = EventId::generate();
         e.start_time = live.start_time + chrono::Duration::minutes(10);
         e.end_time = live.end_time + chrono::Duration::minutes(10);
         e.block_start = e.start_time;

@@ -93,8 +93,8 @@ pub async fn create<C: ConnectionTrait>(
 ) -> Result<Model, DbErr> {
     let now = time::now();
     ActiveModel {
-        id: Set(CalendarId::generate().0),
-        org_id: Set(org.0),
+        id: Set(CalendarId::generate()),
+        org_id: Set(org),
         name: Set(new.name),
         timezone: Set(new.timezone.name().to_string()),
         description: Set(new.description),

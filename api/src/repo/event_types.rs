@@ -70,9 +70,9 @@ pub async fn create<C: ConnectionTrait>(
 ) -> Result<Model, DbErr> {
     let now = time::now();
     ActiveModel {
-        id: Set(EventTypeId::generate().0),
-        org_id: Set(org.0),
-        calendar_id: Set(new.calendar_id.map(|c| c.0)),
+        id: Set(EventTypeId::generate()),
+        org_id: Set(org),
+        calendar_id: Set(new.calendar_id),
         name: Set(new.name),
         duration_minutes: Set(new.duration_minutes),
         buffer_before_minutes: Set(new.buffer_before_minutes),
@@ -100,7 +100,7 @@ pub async fn update<C: ConnectionTrait>(
     };
     let mut active: ActiveModel = current.into();
     if let Some(calendar_id) = changes.calendar_id {
-        active.calendar_id = Set(calendar_id.map(|c| c.0));
+        active.calendar_id = Set(calendar_id);
     }
     if let Some(name) = changes.name {
         active.name = Set(name);

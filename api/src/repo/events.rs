@@ -3,7 +3,7 @@
 //! PostgreSQL the exclusion constraint `events_no_overlap` refuses whatever a race lets through).
 
 use chrono::{DateTime, Utc};
-use entity::events::{ActiveModel, Column, Entity, Model};
+use entity::events::{ActiveModel, Column, Entity, EventStatus, Model};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, QueryFilter, QueryOrder, QuerySelect,
     Set,
@@ -18,7 +18,7 @@ use crate::domain::time;
 use crate::pagination::PageRequest;
 
 /// Statuses that hold time on a calendar.
-pub const BLOCKING_STATUSES: [&str; 2] = ["confirmed", "tentative"];
+pub const BLOCKING_STATUSES: [EventStatus; 2] = [EventStatus::Confirmed, EventStatus::Tentative];
 /// Only opaque events hold time; transparent ones never make a slot busy.
 pub const OPAQUE: &str = "opaque";
 
@@ -26,7 +26,7 @@ pub const OPAQUE: &str = "opaque";
 pub struct EventFilter {
     pub calendar_id: Option<CalendarId>,
     pub event_type_id: Option<EventTypeId>,
-    pub status: Option<&'static str>,
+    pub status: Option<EventStatus>,
     /// startTime >= date_from
     pub date_from: Option<DateTime<Utc>>,
     /// startTime < date_to
@@ -50,7 +50,7 @@ pub struct NewEvent {
     pub notes: Option<String>,
     pub title: Option<String>,
     pub location: Option<String>,
-    pub status: &'static str,
+    pub status: EventStatus,
     /// The channel it came through (`api`, `talkover`, `gcal`, `widget`).
     pub booked_via: &'static str,
     pub details: EventDetails,
@@ -70,7 +70,7 @@ pub struct EventChanges {
     pub notes: Option<Option<String>>,
     pub title: Option<Option<String>>,
     pub location: Option<Option<String>>,
-    pub status: Option<&'static str>,
+    pub status: Option<EventStatus>,
     pub cancellation_reason: Option<Option<String>>,
     /// With `times`: the all-day dates, or `Some(None)` for a timed event.
     pub all_day: Option<Option<AllDay>>,
@@ -113,10 +113,10 @@ pub fn metadata_of(m: &Model) -> Metadata {
 fn filtered(org: OrgId, filter: EventFilter) -> sea_orm::Select<Entity> {
     let mut query = scoped::<Entity>(org);
     if let Some(c) = filter.calendar_id {
-        query = query.filter(Column::CalendarId.eq(c.0));
+        query = query.filter(Column::CalendarId.eq(c));
     }
     if let Some(t) = filter.event_type_id {
-        query = query.filter(Column::EventTypeId.eq(t.0));
+        query = query.filter(Column::EventTypeId.eq(t));
     }
     if let Some(s) = filter.status {
         query = query.filter(Column::Status.eq(s));
@@ -179,7 +179,7 @@ pub async fn get<C: ConnectionTrait>(
     id: EventId,
 ) -> Result<Option<Model>, DbErr> {
     scoped::<Entity>(org)
-        .filter(Column::Id.eq(id.0))
+        .filter(Column::Id.eq(id))
         .one(db)
         .await
 }
@@ -195,7 +195,7 @@ pub async fn find_conflict<C: ConnectionTrait>(
     let mut query = scoped::<Entity>(org)
         .select_only()
         .column(Column::Id)
-        .filter(Column::CalendarId.eq(calendar.0))
+        .filter(Column::CalendarId.eq(calendar))
         .filter(Column::Status.is_in(BLOCKING_STATUSES))
         .filter(Column::Transparency.eq(OPAQUE))
         .filter(Column::BlockEnd.gt(block.start))
@@ -204,7 +204,7 @@ pub async fn find_conflict<C: ConnectionTrait>(
         .filter(Column::BlockEnd.lte(reach_end(block.end)))
         .filter(Column::BlockStart.lt(block.end));
     if let Some(except) = except {
-        query = query.filter(Column::Id.ne(except.0));
+        query = query.filter(Column::Id.ne(except));
     }
     query
         .order_by_asc(Column::BlockStart)
@@ -226,14 +226,14 @@ pub async fn blocks_between<C: ConnectionTrait>(
         .select_only()
         .column(Column::BlockStart)
         .column(Column::BlockEnd)
-        .filter(Column::CalendarId.eq(calendar.0))
+        .filter(Column::CalendarId.eq(calendar))
         .filter(Column::Status.is_in(BLOCKING_STATUSES))
         .filter(Column::Transparency.eq(OPAQUE))
         .filter(Column::BlockEnd.gt(from))
         .filter(Column::BlockEnd.lte(reach_end(to)))
         .filter(Column::BlockStart.lt(to));
     if let Some(except) = except {
-        query = query.filter(Column::Id.ne(except.0));
+        query = query.filter(Column::Id.ne(except));
     }
     let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = query.into_tuple().all(db).await?;
     Ok(rows
@@ -249,10 +249,10 @@ pub async fn blocks_between<C: ConnectionTrait>(
 pub async fn insert<C: ConnectionTrait>(db: &C, org: OrgId, new: NewEvent) -> Result<Model, DbErr> {
     let now = time::now();
     ActiveModel {
-        id: Set(EventId::generate().0),
-        org_id: Set(org.0),
-        calendar_id: Set(new.calendar_id.0),
-        event_type_id: Set(new.event_type_id.map(|t| t.0)),
+        id: Set(EventId::generate()),
+        org_id: Set(org),
+        calendar_id: Set(new.calendar_id),
+        event_type_id: Set(new.event_type_id),
         start_time: Set(new.start),
         end_time: Set(new.end),
         block_start: Set(new.block.start),
@@ -264,7 +264,7 @@ pub async fn insert<C: ConnectionTrait>(db: &C, org: OrgId, new: NewEvent) -> Re
         notes: Set(new.notes),
         title: Set(new.title),
         location: Set(new.location),
-        status: Set(new.status.to_string()),
+        status: Set(new.status),
         booked_via: Set(new.booked_via.to_string()),
         cancellation_reason: Set(None),
         cancelled_at: Set(None),
@@ -293,11 +293,7 @@ pub async fn apply<C: ConnectionTrait>(
     changes: EventChanges,
 ) -> Result<Model, DbErr> {
     let now = time::now();
-    let status = changes.status.unwrap_or(match current.status.as_str() {
-        "tentative" => "tentative",
-        "cancelled" => "cancelled",
-        _ => "confirmed",
-    });
+    let status = changes.status.unwrap_or(current.status);
     let mut active: ActiveModel = current.clone().into();
     if let Some((start, end, block)) = changes.times {
         active.start_time = Set(start);
@@ -327,10 +323,10 @@ pub async fn apply<C: ConnectionTrait>(
         active.location = Set(v);
     }
     if status != current.status {
-        active.status = Set(status.to_string());
-        if status == "cancelled" {
+        active.status = Set(status);
+        if status == EventStatus::Cancelled {
             active.cancelled_at = Set(Some(now));
-        } else if current.status == "cancelled" {
+        } else if current.status == EventStatus::Cancelled {
             active.cancelled_at = Set(None);
             active.cancellation_reason = Set(None);
         }

@@ -135,7 +135,7 @@ pub async fn claim(
 ) -> Result<Claim, DbErr> {
     for _ in 0..5 {
         let inserted = Entity::insert(ActiveModel {
-            org_id: Set(org.0),
+            org_id: Set(org),
             key: Set(key.to_string()),
             request_hash: Set(request_hash.to_string()),
             state: Set(IN_PROGRESS.to_string()),

@@ -17,35 +17,12 @@ use crate::domain::violations::Invalid;
 use crate::repo::events::{BLOCKING_STATUSES, EventChanges, NewEvent};
 use crate::repo::{self, begin_write, idempotency};
 
-/// The state of an event. `Cancelled` events no longer hold their time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    Confirmed,
-    Tentative,
-    Cancelled,
-}
+/// The state of an event, typed down to the column. `Cancelled` events no longer hold their time.
+pub use entity::events::EventStatus as Status;
 
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Confirmed => "confirmed",
-            Status::Tentative => "tentative",
-            Status::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn from_stored(s: &str) -> Status {
-        match s {
-            "tentative" => Status::Tentative,
-            "cancelled" => Status::Cancelled,
-            _ => Status::Confirmed,
-        }
-    }
-
-    /// Whether an event in this state holds its time.
-    pub fn holds_time(self) -> bool {
-        self != Status::Cancelled
-    }
+/// Whether an event in this state holds its time.
+pub fn holds_time(status: Status) -> bool {
+    status != Status::Cancelled
 }
 
 /// A new booking, parsed: every field valid, times in UTC.
@@ -188,7 +165,7 @@ impl Service {
             notes: req.notes,
             title: req.title,
             location: req.location,
-            status: req.status.as_str(),
+            status: req.status,
             booked_via: req.booked_via,
             details: req.details,
             all_day: req.all_day,
@@ -237,22 +214,22 @@ impl Service {
         );
         // Times sent unchanged (a client echoing the whole event) are no move.
         let moved = (new_start, new_end) != (current.start_time, current.end_time);
-        let was = Status::from_stored(&current.status);
+        let was = current.status;
         let status = update.status.unwrap_or(was);
         // Leaving `cancelled` takes the time again: held to every rule a new booking is.
-        let uncancelling = !was.holds_time() && status.holds_time();
+        let uncancelling = !holds_time(was) && holds_time(status);
         if moved {
             booking::check_length(new_start, new_end).map_err(|e| Invalid::one("endTime", e))?;
         }
         let event_type = match current.event_type_id {
             Some(id) => Some(
-                repo::event_types::get(&txn, org, EventTypeId(id))
+                repo::event_types::get(&txn, org, id)
                     .await?
                     .ok_or(ServiceError::NotFound(Resource::EventType))?,
             ),
             None => None,
         };
-        let calendar = calendar_of(&txn, org, CalendarId(current.calendar_id)).await?;
+        let calendar = calendar_of(&txn, org, current.calendar_id).await?;
         if uncancelling && event_type.as_ref().is_some_and(|t| !t.active) {
             // As for a new booking (`bookable`), `force` does not lift this.
             return Err(Invalid::one(
@@ -313,12 +290,12 @@ impl Service {
                 end: current.block_end,
             }
         };
-        let was_blocking = BLOCKING_STATUSES.contains(&current.status.as_str())
+        let was_blocking = BLOCKING_STATUSES.contains(&current.status)
             && Transparency::from_stored(&current.transparency) == Transparency::Opaque;
         let transparency = update
             .transparency
             .unwrap_or_else(|| Transparency::from_stored(&current.transparency));
-        if status.holds_time()
+        if holds_time(status)
             && transparency == Transparency::Opaque
             && (moved || !was_blocking)
             && let Some(other) =
@@ -338,7 +315,7 @@ impl Service {
             notes: update.notes,
             title: update.title,
             location: update.location,
-            status: update.status.map(Status::as_str),
+            status: update.status,
             cancellation_reason: None,
             all_day: moved.then_some(all_day),
             description: update.description,
@@ -381,11 +358,11 @@ impl Service {
         let current = repo::events::get(&txn, org, id)
             .await?
             .ok_or(ServiceError::NotFound(Resource::Event))?;
-        if !Status::from_stored(&current.status).holds_time() {
+        if !holds_time(current.status) {
             return Ok(current);
         }
         let changes = EventChanges {
-            status: Some(Status::Cancelled.as_str()),
+            status: Some(Status::Cancelled),
             cancellation_reason: Some(reason),
             ..EventChanges::default()
         };

@@ -40,7 +40,7 @@ pub(crate) async fn bookable<C: ConnectionTrait>(
     if !event_type.active {
         return Err(Invalid::one("eventTypeId", "this event type is not active").into());
     }
-    if event_type.calendar_id.is_some_and(|c| c != calendar.0) {
+    if event_type.calendar_id.is_some_and(|c| c != calendar) {
         return Err(
             Invalid::one("eventTypeId", "this event type belongs to another calendar").into(),
         );
@@ -93,7 +93,7 @@ impl Rules {
         slot: SlotRules,
     ) -> Result<Self, ServiceError> {
         Ok(Rules {
-            calendar: CalendarId(calendar.id),
+            calendar: calendar.id,
             schedule: repo::calendars::schedule_of(calendar).map_err(|e| {
                 ServiceError::Storage(DbErr::Custom(format!(
                     "stored working hours unreadable: {e}"

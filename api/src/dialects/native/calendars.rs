@@ -265,7 +265,7 @@ impl From<entity::calendars::Model> for CalendarOut {
         CalendarOut {
             working_hours: weekly.map(working_ranges),
             date_overrides: date_overrides(overrides),
-            id: m.id,
+            id: m.id.0,
             name: m.name,
             timezone: m.timezone,
             description: m.description,

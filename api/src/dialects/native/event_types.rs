@@ -149,8 +149,8 @@ pub struct EventTypeOut {
 impl From<entity::event_types::Model> for EventTypeOut {
     fn from(m: entity::event_types::Model) -> Self {
         EventTypeOut {
-            id: m.id,
-            calendar_id: m.calendar_id,
+            id: m.id.0,
+            calendar_id: m.calendar_id.map(|c| c.0),
             name: m.name,
             duration_minutes: m.duration_minutes,
             buffer_before_minutes: m.buffer_before_minutes,

@@ -51,14 +51,6 @@ impl EventStatus {
             EventStatus::Cancelled => "cancelled",
         }
     }
-
-    fn from_stored(s: &str) -> Self {
-        match s {
-            "tentative" => EventStatus::Tentative,
-            "cancelled" => EventStatus::Cancelled,
-            _ => EventStatus::Confirmed,
-        }
-    }
 }
 
 /// The status a new booking may have.
@@ -516,9 +508,9 @@ impl From<entity::events::Model> for EventOut {
                 Transparency::Opaque => TransparencyDto::Opaque,
                 Transparency::Transparent => TransparencyDto::Transparent,
             },
-            id: m.id,
-            calendar_id: m.calendar_id,
-            event_type_id: m.event_type_id,
+            id: m.id.0,
+            calendar_id: m.calendar_id.0,
+            event_type_id: m.event_type_id.map(|t| t.0),
             start_time: m.start_time.into(),
             end_time: m.end_time.into(),
             timezone: m.timezone,
@@ -528,7 +520,7 @@ impl From<entity::events::Model> for EventOut {
             notes: m.notes,
             title: m.title,
             location: m.location,
-            status: EventStatus::from_stored(&m.status),
+            status: m.status.into(),
             booked_via: BookedVia::from_stored(&m.booked_via),
             cancellation_reason: m.cancellation_reason,
             cancelled_at: m.cancelled_at.map(Into::into),
@@ -766,6 +758,16 @@ impl From<EventStatus> for Status {
     }
 }
 
+impl From<Status> for EventStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Confirmed => EventStatus::Confirmed,
+            Status::Tentative => EventStatus::Tentative,
+            Status::Cancelled => EventStatus::Cancelled,
+        }
+    }
+}
+
 /// A native POST body as a domain booking request, or every bad field at once.
 impl TryFrom<EventIn> for BookingRequest {
     type Error = Invalid;
@@ -969,7 +971,7 @@ impl EventsApi {
         let filter = EventFilter {
             calendar_id: calendar_id.0.map(CalendarId),
             event_type_id: event_type_id.0.map(EventTypeId),
-            status: status.0.map(EventStatus::as_str),
+            status: status.0.map(Into::into),
             date_from: date_from.0.map(|t| t.0),
             date_to: date_to.0.map(|t| t.0),
             customer_phone: phone.flatten(),
@@ -997,7 +999,7 @@ impl EventsApi {
         let next_cursor = items.last().filter(|_| more).map(|last| {
             Cursor {
                 time: last.start_time,
-                id: last.id,
+                id: last.id.0,
             }
             .encode()
         });
