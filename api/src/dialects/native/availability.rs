@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::errors::{AVAILABILITY, Fail};
 use super::{ApiTags, request_zone};
-use crate::auth::{ReadAuth, Scope};
+use crate::auth::ReadAuth;
 use crate::domain::ids::{CalendarId, EventTypeId};
 use crate::domain::slots::Reason;
 use crate::domain::time::parse_instant;
@@ -124,7 +124,6 @@ impl AvailabilityApi {
         #[oai(validator(max_length = 64))]
         timezone: Query<Option<String>>,
     ) -> Result<AvailabilityResponse, Fail<AVAILABILITY>> {
-        auth.0.require(Scope::CalendarRead)?;
         let mut v = Violations::default();
         let named = request_zone(&mut v, timezone.0.as_deref());
         let from = v.check("dateFrom", parse_instant(&date_from.0, named));

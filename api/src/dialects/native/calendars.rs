@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::errors::{CREATE, Fail, LIST, READ, UPDATE};
 use super::{ApiTags, maybe, optional_text, request_zone};
-use crate::auth::{ReadAuth, Scope, WriteAuth};
+use crate::auth::{ReadAuth, WriteAuth};
 use crate::domain::ids::CalendarId;
 use crate::domain::schedule::{OverrideDoc, RangeDoc, Schedule, WeeklyRangeDoc};
 use crate::domain::time::Zone;
@@ -356,7 +356,6 @@ impl CalendarsApi {
         )]
         limit: Query<u64>,
     ) -> Result<ListCalendarsResponse, Fail<LIST>> {
-        auth.0.require(Scope::CalendarRead)?;
         let req = PageRequest::new(Some(page.0), Some(limit.0));
         let (items, total) = repo::list(&state.db, auth.0.org_id, req).await?;
         Ok(ListCalendarsResponse::Ok(Json(CalendarList {
@@ -379,7 +378,6 @@ impl CalendarsApi {
         _idempotency_key: Header<Option<String>>,
         body: JsonBody<CalendarIn>,
     ) -> Result<CreateCalendarResponse, Fail<CREATE>> {
-        auth.0.require(Scope::CalendarWrite)?;
         let body = body.0;
         let mut v = Violations::default();
         let name = body.name.trim().to_string();
@@ -425,7 +423,6 @@ impl CalendarsApi {
         /// Calendar id.
         id: Path<Uuid>,
     ) -> Result<CalendarResponse, Fail<READ>> {
-        auth.0.require(Scope::CalendarRead)?;
         let model = state
             .service
             .calendar(auth.0.org_id, CalendarId(id.0))
@@ -445,7 +442,6 @@ impl CalendarsApi {
         id: Path<Uuid>,
         body: JsonBody<CalendarPatch>,
     ) -> Result<CalendarResponse, Fail<UPDATE>> {
-        auth.0.require(Scope::CalendarWrite)?;
         let body = body.0;
         let mut v = Violations::default();
         let name = body.name.map(|n| n.trim().to_string());

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::errors::{CREATE_REFERRING, Fail, LIST, READ, UPDATE};
 use super::{ApiTags, maybe, optional_text};
-use crate::auth::{ReadAuth, Scope, WriteAuth};
+use crate::auth::{ReadAuth, WriteAuth};
 use crate::domain::ids::{CalendarId, EventTypeId};
 use crate::error::Violations;
 use crate::middleware::request_id;
@@ -257,7 +257,6 @@ impl EventTypesApi {
         #[oai(name = "calendarId")]
         calendar_id: Query<Option<Uuid>>,
     ) -> Result<ListEventTypesResponse, Fail<LIST>> {
-        auth.0.require(Scope::CalendarRead)?;
         let req = PageRequest::new(Some(page.0), Some(limit.0));
         let (items, total) =
             repo::event_types::list(&state.db, auth.0.org_id, calendar_id.0.map(CalendarId), req)
@@ -282,7 +281,6 @@ impl EventTypesApi {
         _idempotency_key: Header<Option<String>>,
         body: JsonBody<EventTypeIn>,
     ) -> Result<CreateEventTypeResponse, Fail<CREATE_REFERRING>> {
-        auth.0.require(Scope::CalendarWrite)?;
         let org = auth.0.org_id;
         let body = body.0;
         let mut v = Violations::default();
@@ -319,7 +317,6 @@ impl EventTypesApi {
         /// Event type id.
         id: Path<Uuid>,
     ) -> Result<EventTypeResponse, Fail<READ>> {
-        auth.0.require(Scope::CalendarRead)?;
         let model = state
             .service
             .event_type(auth.0.org_id, EventTypeId(id.0))
@@ -340,7 +337,6 @@ impl EventTypesApi {
         id: Path<Uuid>,
         body: JsonBody<EventTypePatch>,
     ) -> Result<EventTypeResponse, Fail<UPDATE>> {
-        auth.0.require(Scope::CalendarWrite)?;
         let org = auth.0.org_id;
         let body = body.0;
         let mut v = Violations::default();
