@@ -37,6 +37,8 @@ pub enum ErrorCode {
     RequestTimeout,
     HeadersTooLarge,
     ServiceUnavailable,
+    /// A capability of another API that Quando does not offer (a dialect's external providers).
+    NotSupported,
     InternalError,
 }
 
@@ -57,6 +59,7 @@ impl ErrorCode {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ErrorCode::NotSupported => StatusCode::NOT_IMPLEMENTED,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -40,6 +40,8 @@ use dialects::native::calendars::CalendarsApi;
 use dialects::native::event_types::EventTypesApi;
 use dialects::native::events::EventsApi;
 use dialects::native::service::ServiceApi;
+use dialects::talkover::TalkoverApi;
+use dialects::talkover::events::TalkoverEventsApi;
 use state::AppState;
 
 pub type Api = (
@@ -48,6 +50,8 @@ pub type Api = (
     CalendarsApi,
     EventTypesApi,
     ServiceApi,
+    TalkoverApi,
+    TalkoverEventsApi,
 );
 
 const DESCRIPTION: &str = "Quando is a multi-tenant appointment-booking API. An organization owns \
@@ -56,7 +60,9 @@ Authenticate with `Authorization: Bearer qnd_live_...`; keys carry the scopes `c
 and/or `calendar:write`. Every response carries `X-Request-Id`, and every JSON body of the /v1 API \
 carries the same `requestId`. Errors share one envelope: \
 `{\"error\":{\"code\",\"message\",\"details\"},\"requestId\"}`. Times are ISO 8601; output is \
-always UTC with `Z`.";
+always UTC with `Z`. The same store and rules also answer Talkover's calendar API under \
+`/api/v1` (snake_case fields, `{\"success\": true, \"data\": ...}`, errors \
+`{\"success\": false, \"error\": {\"code\": \"SLOT_UNAVAILABLE\", ...}, \"requestId\"}`).";
 
 /// The OpenAPI service: the operations and the spec they generate.
 pub fn api_service() -> OpenApiService<Api, ()> {
@@ -67,6 +73,8 @@ pub fn api_service() -> OpenApiService<Api, ()> {
             CalendarsApi,
             EventTypesApi,
             ServiceApi,
+            TalkoverApi,
+            TalkoverEventsApi,
         ),
         "Quando",
         env!("CARGO_PKG_VERSION"),
@@ -109,6 +117,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> + 'static 
         .around(middleware::idempotency::layer)
         .around(middleware::tenant::layer)
         .around(middleware::request_id::layer)
+        .around(dialects::talkover::errors::layer)
         .data(state)
 }
 

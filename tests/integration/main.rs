@@ -35,6 +35,7 @@ mod rich_events;
 mod service;
 mod spec_walk;
 mod support;
+mod talkover;
 
 use libtest_mimic::{Arguments, Trial};
 use support::{Backend, Case};
@@ -73,6 +74,7 @@ fn main() {
         ("availability", availability::cases()),
         ("protection", protection::cases()),
         ("rich_events", rich_events::cases()),
+        ("talkover", talkover::cases()),
         ("hardening", hardening::cases()),
         ("spec_walk", spec_walk::cases()),
     ];

@@ -226,19 +226,23 @@ fn minimal_body(operation_id: &str) -> Option<Value> {
         "updateCalendar" => Some(json!({"name": "x"})),
         "updateEventType" => Some(json!({"name": "x"})),
         "updateEvent" => Some(json!({"title": "x"})),
+        "talkoverCreateEvent" => Some(json!({"title": "x", "start_at": "2027-06-01T10:00:00Z",
+                                             "end_at": "2027-06-01T10:30:00Z"})),
+        "talkoverUpdateEvent" => Some(json!({"title": "x"})),
+        "talkoverAddAttendee" => Some(json!({"email": "x@example.com"})),
         _ => None,
     }
 }
 
 #[track_caller]
-fn assert_hidden(resp: &Resp, what: &str) {
+fn assert_hidden(resp: &Resp, path: &str, what: &str) {
     assert_eq!(
         resp.status,
         404,
         "{what} with another organization's key on A's ids must be 404: {}",
         resp.describe()
     );
-    assert_error(resp, 404, "not_found");
+    assert_error_at(resp, path, 404, "not_found");
 }
 
 async fn every_operation_with_a_path_parameter_is_404_for_another_organizations_ids(app: TestApp) {
@@ -291,6 +295,7 @@ async fn every_operation_with_a_path_parameter_is_404_for_another_organizations_
         let resp = send(request).await;
         assert_hidden(
             &resp,
+            &path,
             &format!("{} ({} {path}, body {body:?})", op.id, op.method),
         );
         visited.insert(op.id.clone());
@@ -384,7 +389,7 @@ async fn every_operation_taking_ids_in_query_or_body_hides_another_organizations
     ] {
         let body = event_body(calendar_id, event_type_id, start, &plus_minutes(start, 30));
         let resp = app.post_as(&key_b, "/v1/calendar/events", &body).await;
-        assert_hidden(&resp, &format!("createEvent with {what}"));
+        assert_hidden(&resp, "/v1", &format!("createEvent with {what}"));
     }
 
     // getAvailability: not found for A's ids, alone or mixed with B's.
@@ -409,7 +414,7 @@ async fn every_operation_taking_ids_in_query_or_body_hides_another_organizations
                 ],
             )
             .await;
-        assert_hidden(&resp, &format!("getAvailability with {what}"));
+        assert_hidden(&resp, "/v1", &format!("getAvailability with {what}"));
     }
 
     // createEventType on A's calendar: not found.
@@ -421,7 +426,7 @@ async fn every_operation_taking_ids_in_query_or_body_hides_another_organizations
             &json!({"calendarId": a_calendar, "name": "Intruso", "durationMinutes": 30}),
         )
         .await;
-    assert_hidden(&resp, "createEventType on A's calendar");
+    assert_hidden(&resp, "/v1", "createEventType on A's calendar");
 
     // updateEventType: moving B's own event type onto A's calendar is not found either.
     visit("updateEventType", &["body calendarId"]);
@@ -430,7 +435,11 @@ async fn every_operation_taking_ids_in_query_or_body_hides_another_organizations
     let resp = app
         .patch_as(&key_b, &b_type_path, &json!({"calendarId": a_calendar}))
         .await;
-    assert_hidden(&resp, "updateEventType of B's event type onto A's calendar");
+    assert_hidden(
+        &resp,
+        "/v1",
+        "updateEventType of B's event type onto A's calendar",
+    );
     assert_eq!(
         assert_ok(&app.get_as(&key_b, &b_type_path).await, 200),
         b_type_before,

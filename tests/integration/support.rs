@@ -321,6 +321,10 @@ impl TestApp {
         send(self.req_as(key, Method::POST, path).json(body)).await
     }
 
+    pub async fn req_put(&self, path: &str, body: &Value) -> Resp {
+        send(self.req(Method::PUT, path).json(body)).await
+    }
+
     pub async fn patch(&self, path: &str, body: &Value) -> Resp {
         send(self.req(Method::PATCH, path).json(body)).await
     }
@@ -598,6 +602,63 @@ pub fn assert_error(resp: &Resp, status: u16, code: &str) -> Value {
 
 /// A 400 validation_error whose details.fields names every one of `fields`. Returns the error.
 #[track_caller]
+/// Whether a request path belongs to the Talkover dialect (its own envelopes).
+pub fn is_talkover(path: &str) -> bool {
+    path == "/api/v1" || path.starts_with("/api/v1/")
+}
+
+/// `assert_error` in the dialect of `path`: on `/api/v1` the Talkover envelope
+/// (`{"success": false, "error": {...}, "requestId"}`) with the Talkover code of `code`.
+#[track_caller]
+pub fn assert_error_at(resp: &Resp, path: &str, status: u16, code: &str) -> Value {
+    if !is_talkover(path) {
+        return assert_error(resp, status, code);
+    }
+    assert_eq!(
+        resp.status,
+        status,
+        "expected HTTP {status} {code}, got {}",
+        resp.describe()
+    );
+    let mut keys: Vec<&str> = resp
+        .body
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["error", "requestId", "success"],
+        "{}",
+        resp.describe()
+    );
+    assert_eq!(resp.body["success"], false, "{}", resp.describe());
+    assert_eq!(
+        resp.body["error"]["code"].as_str(),
+        Some(quando_api::dialects::talkover::errors::code_of(code)),
+        "wrong error code: {}",
+        resp.describe()
+    );
+    assert_eq!(
+        resp.body["requestId"].as_str(),
+        resp.header("x-request-id"),
+        "{}",
+        resp.describe()
+    );
+    resp.body["error"].clone()
+}
+
+/// `assert_ok` in the dialect of `path`: on `/api/v1`, `{"success": true, "data": ...}`.
+#[track_caller]
+pub fn assert_ok_at(resp: &Resp, path: &str, status: u16) -> Value {
+    if !is_talkover(path) {
+        return assert_ok(resp, status);
+    }
+    assert_eq!(resp.status, status, "{}", resp.describe());
+    assert_eq!(resp.body["success"], true, "{}", resp.describe());
+    resp.body["data"].clone()
+}
+
 pub fn assert_validation(resp: &Resp, fields: &[&str]) -> Value {
     let error = assert_error(resp, 400, "validation_error");
     assert_fields(&error, fields);

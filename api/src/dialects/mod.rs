@@ -3,3 +3,4 @@
 //! they are all in `crate::service`.
 
 pub mod native;
+pub mod talkover;

@@ -47,6 +47,9 @@ impl ResponseStatus {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Attendee {
+    /// Given when the attendee is added; older attendees may have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<uuid::Uuid>,
     pub name: Option<String>,
     /// A valid address, lower-cased domain.
     pub email: String,
@@ -93,6 +96,7 @@ pub fn parse_attendees(
         }
         if let (Some(email), Some(response_status)) = (email, response_status) {
             out.push(Attendee {
+                id: Some(uuid::Uuid::now_v7()),
                 name: name.map(str::to_string),
                 email: email.as_str().to_string(),
                 optional: a.optional.unwrap_or(false),

@@ -77,6 +77,7 @@ pub struct EventChanges {
     pub description: Option<Option<String>>,
     pub kind: Option<Option<String>>,
     pub attendees: Option<Vec<Attendee>>,
+    pub created_by: Option<Option<String>>,
     pub owner_id: Option<Option<String>>,
     pub owner_type: Option<Option<OwnerType>>,
     pub metadata: Option<Metadata>,
@@ -182,6 +183,39 @@ pub async fn get<C: ConnectionTrait>(
         .filter(Column::Id.eq(id))
         .one(db)
         .await
+}
+
+/// Events of some of the organization's calendars, sorted by start then id: those starting at or
+/// after `from`, ending at or before `to`, of `status`; at most `limit`, and whether more follow.
+pub async fn of_calendars<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendars: &[CalendarId],
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    status: Option<EventStatus>,
+    limit: u64,
+) -> Result<(Vec<Model>, bool), DbErr> {
+    let mut query =
+        scoped::<Entity>(org).filter(Column::CalendarId.is_in(calendars.iter().copied()));
+    if let Some(from) = from {
+        query = query.filter(Column::StartTime.gte(from));
+    }
+    if let Some(to) = to {
+        query = query.filter(Column::EndTime.lte(to));
+    }
+    if let Some(status) = status {
+        query = query.filter(Column::Status.eq(status));
+    }
+    let mut rows = query
+        .order_by_asc(Column::StartTime)
+        .order_by_asc(Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((rows, more))
 }
 
 /// The first live event on the calendar whose block overlaps `block` (half-open), if any.
@@ -350,6 +384,9 @@ pub async fn apply<C: ConnectionTrait>(
     }
     if let Some(v) = changes.owner_id {
         active.owner_id = Set(v);
+    }
+    if let Some(v) = changes.created_by {
+        active.created_by = Set(v);
     }
     if let Some(v) = changes.owner_type {
         active.owner_type = Set(v.map(|o| o.as_str().to_string()));

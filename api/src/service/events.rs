@@ -76,11 +76,16 @@ pub struct EventUpdate {
     pub description: Option<Option<String>>,
     pub kind: Option<Option<String>>,
     pub attendees: Option<Vec<Attendee>>,
+    pub created_by: Option<Option<String>>,
     pub owner_id: Option<Option<String>>,
     pub owner_type: Option<Option<OwnerType>>,
     pub metadata: Option<Metadata>,
     pub transparency: Option<Transparency>,
 }
+
+/// The most events one list answer holds (dialects without paging); `more` says when there
+/// were more.
+pub const MAX_LISTED: u64 = 500;
 
 /// The rules a booking is held to: its event type's, or the calendar's alone.
 async fn rules_for<C: sea_orm::ConnectionTrait>(
@@ -128,7 +133,10 @@ impl Service {
             except: None,
             zone: req.zone,
         };
+        // An event created cancelled (an import of history) holds no time: no rule applies.
+        let holds = holds_time(req.status);
         if !req.force
+            && holds
             && req.all_day.is_none()
             && let Err(reason) = slots::check_booking(
                 &rules.schedule,
@@ -144,6 +152,7 @@ impl Service {
         let block = rules.block(req.start, req.end);
         let opaque = req.details.transparency == Transparency::Opaque;
         if opaque
+            && holds
             && let Some(conflict) =
                 repo::events::find_conflict(&txn, org, rules.calendar, block, None).await?
         {
@@ -321,6 +330,7 @@ impl Service {
             description: update.description,
             kind: update.kind,
             attendees: update.attendees,
+            created_by: update.created_by,
             owner_id: update.owner_id,
             owner_type: update.owner_type,
             metadata: update.metadata,
@@ -377,5 +387,57 @@ impl Service {
         repo::events::get(&self.db, org, id)
             .await?
             .ok_or(ServiceError::NotFound(Resource::Event))
+    }
+
+    /// Events of some of the organization's calendars (each must exist: another organization's
+    /// is not found), sorted by start; at most `MAX_LISTED`, and whether more were left out.
+    pub async fn events_of_calendars(
+        &self,
+        org: OrgId,
+        calendars: &[CalendarId],
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        status: Option<Status>,
+    ) -> Result<(Vec<Model>, bool), ServiceError> {
+        for calendar in calendars {
+            calendar_of(&self.db, org, *calendar).await?;
+        }
+        Ok(
+            repo::events::of_calendars(&self.db, org, calendars, from, to, status, MAX_LISTED)
+                .await?,
+        )
+    }
+
+    /// Adds an attendee to an event; an address already invited is refused (field `email`).
+    pub async fn add_attendee(
+        &self,
+        org: OrgId,
+        id: EventId,
+        attendee: Attendee,
+        render: Render<'_, Attendee>,
+    ) -> Result<Attendee, ServiceError> {
+        let (_queued, txn) = begin_write(&self.db).await?;
+        let current = repo::events::get(&txn, org, id)
+            .await?
+            .ok_or(ServiceError::NotFound(Resource::Event))?;
+        let mut attendees = repo::events::attendees_of(&current);
+        if attendees
+            .iter()
+            .any(|a| a.email.eq_ignore_ascii_case(&attendee.email))
+        {
+            return Err(Invalid::one("email", "is already an attendee of this event").into());
+        }
+        if attendees.len() >= crate::domain::details::MAX_ATTENDEES {
+            return Err(Invalid::one("attendees", "an event has at most 100 attendees").into());
+        }
+        attendees.push(attendee.clone());
+        let changes = EventChanges {
+            attendees: Some(attendees),
+            ..EventChanges::default()
+        };
+        repo::events::apply(&txn, current, changes).await?;
+        idempotency::seal(&txn, &attendee, render).await?;
+        txn.commit().await?;
+        Ok(attendee)
     }
 }

@@ -877,6 +877,7 @@ impl TryFrom<EventPatch> for EventUpdate {
             description: maybe(body.description).map(optional_text),
             kind: maybe(body.kind).map(optional_text),
             attendees,
+            created_by: None,
             owner_id: maybe(body.owner_id).map(optional_text),
             owner_type: maybe(body.owner_type).map(|o| o.map(owner_type)),
             metadata,
