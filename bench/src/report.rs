@@ -217,7 +217,7 @@ pub fn count(n: usize, noun: &str) -> String {
 fn baseline_line(r: &BackendReport) -> Option<String> {
     let base = r.baseline.as_ref()?;
     let mut line = format!(
-        "raw-storage baseline (repo::events::create in-process through sea-orm/sqlx, i.e. the driver: no HTTP, auth, validation or JSON; {}): {:.0} tx/s, p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms",
+        "raw-storage baseline (repo::begin_write + find_conflict + insert in-process through sea-orm/sqlx, i.e. the driver: no HTTP, auth, rules, validation or JSON; {}): {:.0} tx/s, p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms",
         count(r.connections, "task"),
         base.rate(),
         base.ms(0.5),
