@@ -127,6 +127,8 @@ pub async fn ensure(db: &DatabaseConnection, key_file: Option<&Path>) -> Result<
                             .collect(),
                     ),
                     date_overrides: Vec::new(),
+                    owner_id: None,
+                    metadata: Default::default(),
                 },
             )
             .await?

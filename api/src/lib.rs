@@ -41,6 +41,7 @@ use dialects::native::event_types::EventTypesApi;
 use dialects::native::events::EventsApi;
 use dialects::native::service::ServiceApi;
 use dialects::talkover::TalkoverApi;
+use dialects::talkover::calendars::TalkoverCalendarsApi;
 use dialects::talkover::events::TalkoverEventsApi;
 use state::AppState;
 
@@ -52,6 +53,7 @@ pub type Api = (
     ServiceApi,
     TalkoverApi,
     TalkoverEventsApi,
+    TalkoverCalendarsApi,
 );
 
 const DESCRIPTION: &str = "Quando is a multi-tenant appointment-booking API. An organization owns \
@@ -75,6 +77,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
             ServiceApi,
             TalkoverApi,
             TalkoverEventsApi,
+            TalkoverCalendarsApi,
         ),
         "Quando",
         env!("CARGO_PKG_VERSION"),

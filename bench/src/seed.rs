@@ -112,6 +112,8 @@ pub async fn seed(
                 description: None,
                 working_hours: Some(working_hours()),
                 date_overrides: Vec::new(),
+                owner_id: None,
+                metadata: Default::default(),
             },
         )
         .await?;

@@ -22,6 +22,11 @@ pub struct Model {
     pub date_overrides: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Id of the calendar's owner (a user of the integrator's), as Talkover gives it.
+    pub owner_id: Option<String>,
+    /// JSON object, string -> string: integrators' own ids.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub metadata: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -68,3 +68,7 @@ id_type!(
     /// An event: one appointment.
     EventId
 );
+id_type!(
+    /// A member of a calendar: a user and their role on it.
+    MemberId
+);

@@ -2,6 +2,7 @@
 //! (booking rules are in `quando_api::domain`, tenant-scoped queries in `quando_api::repo`).
 
 pub mod api_keys;
+pub mod calendar_members;
 pub mod calendars;
 pub mod event_types;
 pub mod events;

@@ -75,6 +75,9 @@ fn valid_body(operation_id: &str, ids: &(String, String, String)) -> Option<Valu
                                         "end_at": "2027-05-03T10:30:00Z"}),
         "talkoverUpdateEvent" => json!({"title": "Rinominato"}),
         "talkoverAddAttendee" => json!({"name": "Jane", "email": "jane@example.com"}),
+        "talkoverCreateCalendar" => json!({"name": "Nuovo", "owner_id": "user_1"}),
+        "talkoverAddMember" => json!({"user_id": "user_1", "role": "editor"}),
+        "talkoverUpdateMember" => json!({"user_id": "user_1"}),
         _ => return None,
     })
 }
@@ -140,6 +143,8 @@ async fn secured_operations(app: &TestApp, ids: &(String, String, String)) -> Ve
                     &format!("/event-types/{event_type_id}"),
                 )
                 .replace("{calendar_id}", calendar_id)
+                // Any member id: the key is checked before the member is looked up.
+                .replace("{member_id}", &uuid::Uuid::nil().to_string())
                 .replace("{event_id}", event_id);
             if path.contains('{') {
                 problems.push(format!(

@@ -36,6 +36,7 @@ mod service;
 mod spec_walk;
 mod support;
 mod talkover;
+mod talkover_calendars;
 
 use libtest_mimic::{Arguments, Trial};
 use support::{Backend, Case};
@@ -75,6 +76,7 @@ fn main() {
         ("protection", protection::cases()),
         ("rich_events", rich_events::cases()),
         ("talkover", talkover::cases()),
+        ("talkover_calendars", talkover_calendars::cases()),
         ("hardening", hardening::cases()),
         ("spec_walk", spec_walk::cases()),
     ];

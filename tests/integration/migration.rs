@@ -223,6 +223,8 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
             date_overrides: None,
             created_at: created,
             updated_at: at(8, 30),
+            owner_id: None,
+            metadata: None,
         })
         .collect();
     let event_types: Vec<event_types::Model> = [
@@ -347,7 +349,11 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
             .await?;
     }
     for m in &calendars {
-        calendars::Entity::insert(m.clone().into_active_model())
+        // The old `calendars` lacks `owner_id` and `metadata` (m20261215_000007).
+        let mut active = m.clone().into_active_model();
+        active.owner_id = NotSet;
+        active.metadata = NotSet;
+        calendars::Entity::insert(active)
             .exec_without_returning(db)
             .await?;
     }

@@ -162,6 +162,9 @@ impl OrgA {
             "calendars" => Some(id_of(&self.calendar)),
             "event-types" => Some(id_of(&self.event_type)),
             "events" => Some(id_of(&self.event)),
+            // Any member id: A's calendar, another organization's, is not found first (the
+            // Talkover calendar tests walk a real member).
+            "members" => Some(uuid::Uuid::nil().to_string()),
             _ => None,
         }
     }
@@ -230,6 +233,8 @@ fn minimal_body(operation_id: &str) -> Option<Value> {
                                              "end_at": "2027-06-01T10:30:00Z"})),
         "talkoverUpdateEvent" => Some(json!({"title": "x"})),
         "talkoverAddAttendee" => Some(json!({"email": "x@example.com"})),
+        "talkoverAddMember" => Some(json!({"user_id": "x"})),
+        "talkoverUpdateMember" => Some(json!({"user_id": "x"})),
         _ => None,
     }
 }

@@ -2,10 +2,12 @@
 
 use entity::calendars::{ActiveModel, Column, Entity, Model};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, QueryFilter, QueryOrder, QuerySelect,
+    Set,
 };
 
 use super::{page, scoped};
+use crate::domain::details::Metadata;
 use crate::domain::ids::{CalendarId, OrgId};
 use crate::domain::schedule::{OverrideDoc, Schedule, WeeklyRangeDoc};
 use crate::domain::time::{self, Zone};
@@ -18,6 +20,10 @@ pub struct NewCalendar {
     /// `None`: open around the clock.
     pub working_hours: Option<Vec<WeeklyRangeDoc>>,
     pub date_overrides: Vec<OverrideDoc>,
+    /// The owner's id (Talkover's `owner_id`); `None` for calendars made without one.
+    pub owner_id: Option<String>,
+    /// Integrators' own keys and values; empty is stored as NULL.
+    pub metadata: Metadata,
 }
 
 /// Changes to apply; `None` leaves a field as it is, `Some(None)` clears an optional one.
@@ -36,6 +42,15 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 
 fn overrides_json(overrides: &[OverrideDoc]) -> Option<String> {
     (!overrides.is_empty()).then(|| to_json(&overrides))
+}
+
+/// The metadata of a stored calendar (empty when it has none).
+pub fn metadata_of(model: &Model) -> Metadata {
+    model
+        .metadata
+        .clone()
+        .and_then(|j| serde_json::from_value(j).ok())
+        .unwrap_or_default()
 }
 
 /// The stored working hours (`None` = open around the clock) and date overrides.
@@ -75,6 +90,19 @@ pub async fn list<C: ConnectionTrait>(
     page(db, scoped::<Entity>(org).order_by_asc(Column::Id), req).await
 }
 
+/// The organization's first `limit` calendars, oldest first (lists without pages).
+pub async fn first<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    scoped::<Entity>(org)
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
 pub async fn get<C: ConnectionTrait>(
     db: &C,
     org: OrgId,
@@ -100,6 +128,9 @@ pub async fn create<C: ConnectionTrait>(
         description: Set(new.description),
         working_hours: Set(new.working_hours.as_ref().map(to_json)),
         date_overrides: Set(overrides_json(&new.date_overrides)),
+        owner_id: Set(new.owner_id),
+        metadata: Set((!new.metadata.is_empty())
+            .then(|| serde_json::to_value(&new.metadata).unwrap_or_default())),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -6,6 +6,7 @@ pub mod calendars;
 pub mod event_types;
 pub mod events;
 pub mod idempotency;
+pub mod members;
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
@@ -35,6 +36,12 @@ impl OrgScoped for entity::event_types::Entity {
 impl OrgScoped for entity::events::Entity {
     fn org_column() -> Self::Column {
         entity::events::Column::OrgId
+    }
+}
+
+impl OrgScoped for entity::calendar_members::Entity {
+    fn org_column() -> Self::Column {
+        entity::calendar_members::Column::OrgId
     }
 }
 

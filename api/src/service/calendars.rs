@@ -2,6 +2,7 @@
 
 use entity::calendars::Model;
 
+use super::events::MAX_LISTED;
 use super::{Render, Resource, Service, ServiceError};
 use crate::domain::ids::{CalendarId, OrgId};
 use crate::repo::calendars::{CalendarChanges, NewCalendar};
@@ -33,6 +34,15 @@ impl Service {
             .ok_or(ServiceError::NotFound(Resource::Calendar))?;
         txn.commit().await?;
         Ok(model)
+    }
+
+    /// The organization's calendars, oldest first, at most `MAX_LISTED`, and whether there
+    /// were more.
+    pub async fn calendars_listed(&self, org: OrgId) -> Result<(Vec<Model>, bool), ServiceError> {
+        let mut models = repo::calendars::first(&self.db, org, MAX_LISTED + 1).await?;
+        let more = models.len() as u64 > MAX_LISTED;
+        models.truncate(MAX_LISTED as usize);
+        Ok((models, more))
     }
 
     pub async fn calendar(&self, org: OrgId, id: CalendarId) -> Result<Model, ServiceError> {

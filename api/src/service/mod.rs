@@ -10,6 +10,7 @@
 pub mod calendars;
 pub mod event_types;
 pub mod events;
+pub mod members;
 pub mod rules;
 
 use std::sync::Arc;
@@ -43,6 +44,7 @@ pub enum Resource {
     Event,
     Calendar,
     EventType,
+    Member,
 }
 
 impl Resource {
@@ -51,6 +53,7 @@ impl Resource {
             Resource::Event => "event",
             Resource::Calendar => "calendar",
             Resource::EventType => "event type",
+            Resource::Member => "member",
         }
     }
 }

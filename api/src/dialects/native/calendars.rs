@@ -1,5 +1,7 @@
 //! `/v1/calendar/calendars`: bookable resources of the caller's organization.
 
+use std::collections::BTreeMap;
+
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -10,6 +12,7 @@ use uuid::Uuid;
 use super::errors::{CREATE, Fail, LIST, READ, UPDATE};
 use super::{ApiTags, maybe, optional_text, request_zone};
 use crate::auth::{ReadAuth, WriteAuth};
+use crate::domain::details::parse_metadata;
 use crate::domain::ids::CalendarId;
 use crate::domain::schedule::{OverrideDoc, RangeDoc, Schedule, WeeklyRangeDoc};
 use crate::domain::time::Zone;
@@ -182,6 +185,12 @@ pub struct CalendarIn {
     /// Dates whose working time differs from their weekday's (holidays, special openings).
     #[oai(nullable, validator(max_items = 400))]
     pub date_overrides: Option<Vec<DateOverride>>,
+    /// Id of the calendar's owner (a user of yours), at most 255 characters.
+    #[oai(nullable, validator(max_length = 255))]
+    pub owner_id: Option<String>,
+    /// Your own keys and values, string to string (at most 50 keys).
+    #[oai(nullable)]
+    pub metadata: Option<BTreeMap<String, String>>,
 }
 
 impl Example for CalendarIn {
@@ -210,6 +219,8 @@ impl Example for CalendarIn {
                 date: LocalDate(chrono::NaiveDate::from_ymd_opt(2026, 12, 24).unwrap_or_default()),
                 ranges: vec![],
             }]),
+            owner_id: None,
+            metadata: None,
         }
     }
 }
@@ -253,6 +264,12 @@ pub struct CalendarOut {
     pub working_hours: Option<Vec<WorkingRange>>,
     /// Dates whose working time differs from their weekday's.
     pub date_overrides: Vec<DateOverride>,
+    /// Id of the calendar's owner; `null` when it has none.
+    #[oai(nullable)]
+    pub owner_id: Option<String>,
+    /// Your own keys and values; `null` when there are none.
+    #[oai(nullable)]
+    pub metadata: Option<BTreeMap<String, String>>,
     /// When it was created (UTC).
     pub created_at: Timestamp,
     /// When it last changed (UTC).
@@ -262,7 +279,10 @@ pub struct CalendarOut {
 impl From<entity::calendars::Model> for CalendarOut {
     fn from(m: entity::calendars::Model) -> Self {
         let (weekly, overrides) = repo::hours_of(&m);
+        let metadata = repo::metadata_of(&m);
         CalendarOut {
+            owner_id: m.owner_id.clone(),
+            metadata: (!metadata.is_empty()).then_some(metadata),
             working_hours: weekly.map(working_ranges),
             date_overrides: date_overrides(overrides),
             id: m.id.0,
@@ -397,6 +417,10 @@ impl CalendarsApi {
             weekly.as_deref(),
             &overrides,
         );
+        let metadata = body
+            .metadata
+            .map(|m| parse_metadata(&mut v, "metadata", m))
+            .unwrap_or_default();
         v.into_result()?;
         let new = NewCalendar {
             name,
@@ -404,6 +428,8 @@ impl CalendarsApi {
             description: optional_text(body.description),
             working_hours: weekly,
             date_overrides: overrides,
+            owner_id: optional_text(body.owner_id),
+            metadata,
         };
         let model = state
             .service
