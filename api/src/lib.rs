@@ -41,6 +41,7 @@ use dialects::native::event_types::EventTypesApi;
 use dialects::native::events::EventsApi;
 use dialects::native::service::ServiceApi;
 use dialects::talkover::TalkoverApi;
+use dialects::talkover::availability::TalkoverAvailabilityApi;
 use dialects::talkover::calendars::TalkoverCalendarsApi;
 use dialects::talkover::events::TalkoverEventsApi;
 use state::AppState;
@@ -54,6 +55,7 @@ pub type Api = (
     TalkoverApi,
     TalkoverEventsApi,
     TalkoverCalendarsApi,
+    TalkoverAvailabilityApi,
 );
 
 const DESCRIPTION: &str = "Quando is a multi-tenant appointment-booking API. An organization owns \
@@ -78,6 +80,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
             TalkoverApi,
             TalkoverEventsApi,
             TalkoverCalendarsApi,
+            TalkoverAvailabilityApi,
         ),
         "Quando",
         env!("CARGO_PKG_VERSION"),

@@ -78,6 +78,8 @@ fn valid_body(operation_id: &str, ids: &(String, String, String)) -> Option<Valu
         "talkoverCreateCalendar" => json!({"name": "Nuovo", "owner_id": "user_1"}),
         "talkoverAddMember" => json!({"user_id": "user_1", "role": "editor"}),
         "talkoverUpdateMember" => json!({"user_id": "user_1"}),
+        "talkoverCreateAvailabilityRule" => json!({"type": "recurring", "days_of_week": [1, 2],
+                                                   "start_time": "09:00", "end_time": "12:00"}),
         _ => return None,
     })
 }
@@ -91,6 +93,8 @@ fn query_value(name: &str, ids: &(String, String, String)) -> Option<String> {
         "dateFrom" => "2027-05-03T00:00:00Z".into(),
         "dateTo" => "2027-05-04T00:00:00Z".into(),
         "calendar_ids[]" => calendar_id.clone(),
+        "from" => "2027-05-03T00:00:00Z".into(),
+        "to" => "2027-05-04T00:00:00Z".into(),
         _ => return None,
     })
 }
@@ -145,7 +149,9 @@ async fn secured_operations(app: &TestApp, ids: &(String, String, String)) -> Ve
                 .replace("{calendar_id}", calendar_id)
                 // Any member id: the key is checked before the member is looked up.
                 .replace("{member_id}", &uuid::Uuid::nil().to_string())
-                .replace("{event_id}", event_id);
+                .replace("{event_id}", event_id)
+                // Any rule id: the key is checked before the rule is looked up.
+                .replace("{rule_id}", &uuid::Uuid::nil().to_string());
             if path.contains('{') {
                 problems.push(format!(
                     "{id}: a path parameter the walk does not know: {path}"

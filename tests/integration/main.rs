@@ -37,6 +37,7 @@ mod spec_walk;
 mod support;
 mod talkover;
 mod talkover_calendars;
+mod talkover_rules;
 
 use libtest_mimic::{Arguments, Trial};
 use support::{Backend, Case};
@@ -77,6 +78,7 @@ fn main() {
         ("rich_events", rich_events::cases()),
         ("talkover", talkover::cases()),
         ("talkover_calendars", talkover_calendars::cases()),
+        ("talkover_rules", talkover_rules::cases()),
         ("hardening", hardening::cases()),
         ("spec_walk", spec_walk::cases()),
     ];

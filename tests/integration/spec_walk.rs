@@ -165,6 +165,9 @@ impl OrgA {
             // Any member id: A's calendar, another organization's, is not found first (the
             // Talkover calendar tests walk a real member).
             "members" => Some(uuid::Uuid::nil().to_string()),
+            // A's calendar is open around the clock and has no rules: any id (the calendar,
+            // another organization's, is not found first).
+            "availability-rules" => Some(uuid::Uuid::nil().to_string()),
             _ => None,
         }
     }
@@ -235,7 +238,22 @@ fn minimal_body(operation_id: &str) -> Option<Value> {
         "talkoverAddAttendee" => Some(json!({"email": "x@example.com"})),
         "talkoverAddMember" => Some(json!({"user_id": "x"})),
         "talkoverUpdateMember" => Some(json!({"user_id": "x"})),
+        "talkoverCreateAvailabilityRule" => Some(json!({"type": "exception", "date": "2027-06-02",
+                                                        "available": false})),
         _ => None,
+    }
+}
+
+/// The required query parameters of an operation walked with a path parameter, by operationId.
+fn minimal_query(operation_id: &str) -> Vec<(&'static str, &'static str)> {
+    match operation_id {
+        "talkoverGetAvailability" => {
+            vec![
+                ("from", "2027-06-01T00:00:00Z"),
+                ("to", "2027-06-02T00:00:00Z"),
+            ]
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -293,7 +311,9 @@ async fn every_operation_with_a_path_parameter_is_404_for_another_organizations_
             ));
             continue;
         }
-        let mut request = app.req_as(&key_b, op.method.clone(), &path);
+        let mut request = app
+            .req_as(&key_b, op.method.clone(), &path)
+            .query(&minimal_query(&op.id));
         if let Some(body) = &body {
             request = request.json(body);
         }

@@ -114,6 +114,20 @@ pub async fn get<C: ConnectionTrait>(
         .await
 }
 
+/// Like `get`, locking the row until the transaction ends (PostgreSQL; SQLite's write
+/// transaction already holds the database), for a read-modify-write of its hours.
+pub async fn get_for_update<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    id: CalendarId,
+) -> Result<Option<Model>, DbErr> {
+    scoped::<Entity>(org)
+        .filter(Column::Id.eq(id.0))
+        .lock_exclusive()
+        .one(db)
+        .await
+}
+
 pub async fn create<C: ConnectionTrait>(
     db: &C,
     org: OrgId,

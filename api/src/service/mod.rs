@@ -7,6 +7,7 @@
 //!
 //! Never imports poem, poem-openapi or a dialect: no HTTP type crosses this line.
 
+pub mod availability_rules;
 pub mod calendars;
 pub mod event_types;
 pub mod events;
@@ -44,6 +45,7 @@ pub enum Resource {
     Event,
     Calendar,
     EventType,
+    AvailabilityRule,
     Member,
 }
 
@@ -53,6 +55,7 @@ impl Resource {
             Resource::Event => "event",
             Resource::Calendar => "calendar",
             Resource::EventType => "event type",
+            Resource::AvailabilityRule => "availability rule",
             Resource::Member => "member",
         }
     }

@@ -215,9 +215,41 @@ impl Service {
         let (calendar, event_type) =
             bookable(&self.db, org, query.calendar, query.event_type).await?;
         let rules = Rules::of(&calendar, &event_type)?;
-        let found = rules
-            .availability(&self.db, org, query.from, query.to, None)
-            .await?;
+        self.capped_availability(org, &rules, query.from, query.to)
+            .await
+    }
+
+    /// Free slots of `duration` on a calendar in `[from, to)`, for a dialect without event
+    /// types: the calendar's schedule with `rules_without_event_type`, the same window limit
+    /// and cap as `availability` (errors name `from` and `to`).
+    pub async fn calendar_availability(
+        &self,
+        org: OrgId,
+        calendar: CalendarId,
+        duration: Duration,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<AvailabilityAnswer, ServiceError> {
+        if to <= from {
+            return Err(Invalid::one("to", "must be after from").into());
+        }
+        if to - from > MAX_WINDOW {
+            return Err(Invalid::one("to", "the window is at most 62 days").into());
+        }
+        let calendar = calendar_of(&self.db, org, calendar).await?;
+        let rules = Rules::with(&calendar, rules_without_event_type(duration))?;
+        self.capped_availability(org, &rules, from, to).await
+    }
+
+    /// At most `MAX_SLOTS` free slots, with where to continue when there were more.
+    async fn capped_availability(
+        &self,
+        org: OrgId,
+        rules: &Rules,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<AvailabilityAnswer, ServiceError> {
+        let found = rules.availability(&self.db, org, from, to, None).await?;
         let mut slots = found.slots;
         let next_from = slots.get(MAX_SLOTS).map(|s| s.start);
         slots.truncate(MAX_SLOTS);

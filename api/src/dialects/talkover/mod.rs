@@ -4,6 +4,7 @@
 //! the native API and the other way round. Thin mappers over `crate::service`; the one error
 //! mapper of the dialect is `errors::layer`.
 
+pub mod availability;
 pub mod calendars;
 pub mod errors;
 pub mod events;
