@@ -322,7 +322,14 @@ async fn every_error_is_in_the_talkover_envelope_with_its_code(app: TestApp) {
         401,
         "INVALID_API_KEY",
     );
-    // 403: a read-only key writing.
+    // 403: a revoked key, then a read-only key writing.
+    let (revoked_id, revoked) = app
+        .created_key_with_scopes(app.org_id, &quando_api::auth::Scope::ALL)
+        .await;
+    quando_api::admin::revoke_key(&app.db, revoked_id)
+        .await
+        .expect("revoke the key");
+    talkover_error(&app.get_as(&revoked, &path(&cal)).await, 403, "FORBIDDEN");
     let reader = app
         .key_with_scopes(app.org_id, &[quando_api::auth::Scope::CalendarRead])
         .await;
