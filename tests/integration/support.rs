@@ -648,6 +648,44 @@ pub fn assert_error_at(resp: &Resp, path: &str, status: u16, code: &str) -> Valu
     resp.body["error"].clone()
 }
 
+/// A Talkover success: the status, `"success": true` and an `X-Request-Id`; its `data`.
+#[track_caller]
+pub fn talkover_ok(resp: &Resp, status: u16) -> Value {
+    assert_eq!(resp.status, status, "{}", resp.describe());
+    assert_eq!(resp.body["success"], true, "{}", resp.describe());
+    assert!(resp.header("x-request-id").is_some(), "{}", resp.describe());
+    resp.body["data"].clone()
+}
+
+/// A Talkover error: the status, JSON, `"success": false`, the upper-snake `code`, a message,
+/// `requestId` equal to the `X-Request-Id` header, and no `data`; its `error`.
+#[track_caller]
+pub fn talkover_error(resp: &Resp, status: u16, code: &str) -> Value {
+    assert_eq!(resp.status, status, "{}", resp.describe());
+    assert!(
+        resp.content_type().starts_with("application/json"),
+        "{}",
+        resp.describe()
+    );
+    assert_eq!(resp.body["success"], false, "{}", resp.describe());
+    assert_eq!(resp.body["error"]["code"], code, "{}", resp.describe());
+    assert!(
+        resp.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{}",
+        resp.describe()
+    );
+    assert_eq!(
+        resp.body["requestId"].as_str(),
+        resp.header("x-request-id"),
+        "{}",
+        resp.describe()
+    );
+    assert!(resp.body.get("data").is_none(), "{}", resp.describe());
+    resp.body["error"].clone()
+}
+
 /// `assert_ok` in the dialect of `path`: on `/api/v1`, `{"success": true, "data": ...}`.
 #[track_caller]
 pub fn assert_ok_at(resp: &Resp, path: &str, status: u16) -> Value {

@@ -38,40 +38,6 @@ async fn calendar(app: &TestApp) -> String {
     )
 }
 
-fn talkover_ok(resp: &Resp, status: u16) -> Value {
-    assert_eq!(resp.status, status, "{}", resp.describe());
-    assert_eq!(resp.body["success"], true, "{}", resp.describe());
-    assert!(resp.header("x-request-id").is_some(), "{}", resp.describe());
-    resp.body["data"].clone()
-}
-
-#[track_caller]
-fn talkover_error(resp: &Resp, status: u16, code: &str) -> Value {
-    assert_eq!(resp.status, status, "{}", resp.describe());
-    assert!(
-        resp.content_type().starts_with("application/json"),
-        "{}",
-        resp.describe()
-    );
-    assert_eq!(resp.body["success"], false, "{}", resp.describe());
-    assert_eq!(resp.body["error"]["code"], code, "{}", resp.describe());
-    assert!(
-        resp.body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{}",
-        resp.describe()
-    );
-    assert_eq!(
-        resp.body["requestId"].as_str(),
-        resp.header("x-request-id"),
-        "{}",
-        resp.describe()
-    );
-    assert!(resp.body.get("data").is_none(), "{}", resp.describe());
-    resp.body["error"].clone()
-}
-
 async fn create(app: &TestApp, calendar: &str, start: &str, end: &str) -> Value {
     let body = json!({"title": "Call-back", "start_at": start, "end_at": end});
     talkover_ok(&app.post(&path(calendar), &body).await, 201)
