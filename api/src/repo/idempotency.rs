@@ -97,17 +97,7 @@ pub async fn seal<C: ConnectionTrait, M>(
         return Ok(());
     };
     let (status, body) = render(model);
-    let stored = Entity::update_many()
-        .col_expr(Column::State, DONE.into())
-        .col_expr(Column::ResponseStatus, i32::from(status).into())
-        .col_expr(Column::ResponseBody, body.into())
-        .filter(Column::OrgId.eq(held.org.0))
-        .filter(Column::Key.eq(held.key.as_str()))
-        .filter(Column::Owner.eq(held.owner))
-        .filter(Column::State.eq(IN_PROGRESS))
-        .exec(txn)
-        .await?;
-    if stored.rows_affected != 1 {
+    if store_answer(txn, &held, status, body).await? != 1 {
         return Err(DbErr::Custom(CLAIM_LOST.into()));
     }
     held.sealed.store(true, Ordering::Release);
@@ -204,14 +194,15 @@ pub async fn claim(
     Ok(Claim::InProgress)
 }
 
-/// Stores the first response for replay (for answers that wrote nothing).
-pub async fn complete<C: ConnectionTrait>(
+/// Writes the answer of a claim this request still holds; how many rows it changed (0 when a
+/// retry took the claim over).
+async fn store_answer<C: ConnectionTrait>(
     db: &C,
     held: &Held,
     status: u16,
     body: String,
-) -> Result<(), DbErr> {
-    Entity::update_many()
+) -> Result<u64, DbErr> {
+    let stored = Entity::update_many()
         .col_expr(Column::State, DONE.into())
         .col_expr(Column::ResponseStatus, i32::from(status).into())
         .col_expr(Column::ResponseBody, body.into())
@@ -221,7 +212,17 @@ pub async fn complete<C: ConnectionTrait>(
         .filter(Column::State.eq(IN_PROGRESS))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(stored.rows_affected)
+}
+
+/// Stores the first response for replay (for answers that wrote nothing).
+pub async fn complete<C: ConnectionTrait>(
+    db: &C,
+    held: &Held,
+    status: u16,
+    body: String,
+) -> Result<(), DbErr> {
+    store_answer(db, held, status, body).await.map(|_| ())
 }
 
 /// Forgets a claim whose request failed in a way worth retrying (5xx, 429). A sealed answer

@@ -28,7 +28,7 @@ use crate::domain::violations::{Invalid, Violations};
 use crate::payload::JsonBody;
 use crate::repo;
 use crate::schema::Timestamp;
-use crate::service::events::{BookingRequest, EventUpdate, MAX_LISTED, Status};
+use crate::service::events::{BookingRequest, EventUpdate, Status};
 use crate::service::{Resource, ServiceError};
 use crate::state::AppState;
 
@@ -691,6 +691,3 @@ impl TalkoverEventsApi {
         })))
     }
 }
-
-/// The cap the lists document.
-pub const LIST_CAP: u64 = MAX_LISTED;
