@@ -39,7 +39,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                     .busy_timeout(Duration::from_secs(5))
             })
             .map_sqlx_sqlite_pool_opts(|p| {
-                p.after_release(|conn, _meta| Box::pin(release_only_clean(conn)))
+                p.after_release(|conn, meta| Box::pin(release_only_clean(conn, meta)))
                     .before_acquire(|_conn, meta| {
                         let fresh = opened_after_trouble(&meta);
                         Box::pin(async move { Ok(fresh) })
@@ -51,25 +51,68 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     Database::connect(opts).await
 }
 
-/// Whether a connection may go back to the pool: only when neither sqlx nor SQLite itself thinks
-/// a transaction is open. After a failed COMMIT or ROLLBACK (SQLITE_FULL, SQLITE_IOERR, a
-/// read-only file) sqlx's depth counter and SQLite's state can disagree either way; a connection
-/// in any doubt is closed, which rolls back whatever it held. `lock_handle` queues behind the
-/// rollback a dropped transaction scheduled, so the state read here is the one after it.
-async fn release_only_clean(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+/// Whether a connection may go back to the pool: only when sqlx thinks no transaction is open and
+/// the connection was opened after storage last failed. After a failed statement, COMMIT or
+/// ROLLBACK (SQLITE_FULL, SQLITE_IOERR, a read-only file) sqlx's depth counter and SQLite's own
+/// state can disagree either way; a connection that lived through such a failure is closed,
+/// which rolls back whatever it held, and the pool opens a fresh one. While storage is healthy
+/// this costs nothing: no round trip to the connection's worker thread on each release.
+async fn release_only_clean(
+    conn: &mut SqliteConnection,
+    meta: PoolConnectionMetadata,
+) -> Result<bool, sqlx::Error> {
     if conn.is_in_transaction() {
         tracing::warn!("closing a pooled SQLite connection that still holds a transaction");
         return Ok(false);
     }
-    let mut handle = conn.lock_handle().await?;
-    let raw = handle.as_raw_handle();
-    // SAFETY: the handle is locked for us (the worker thread waits on the lock), points to an
-    // open database connection, and sqlite3_get_autocommit only reads a flag of it.
-    let autocommit = unsafe { libsqlite3_sys::sqlite3_get_autocommit(raw.as_ptr()) } != 0;
-    if !autocommit {
-        tracing::warn!("closing a pooled SQLite connection left inside a transaction");
+    let last = LAST_FAILURE_MS.load(Ordering::Acquire);
+    if last != 0 && opened_at_ms(&meta) <= last {
+        tracing::info!("closing a pooled SQLite connection that was open when a statement failed");
+        return Ok(false);
     }
-    Ok(autocommit)
+    Ok(true)
+}
+
+/// When a statement last failed for a reason other than a refused constraint, in milliseconds
+/// since `EPOCH` (0: never).
+static LAST_FAILURE_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Records a failed statement for `release_only_clean`: every storage error but a constraint the
+/// database refused (a unique key, a foreign key, the exclusion constraint), which undoes only
+/// its own statement, and errors raised before anything reached the database.
+pub fn note_failure(err: &DbErr) {
+    let failed_in_database = match err {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
+        DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                sqlx::Error::Database(d) => {
+                    !matches!(
+                        d.kind(),
+                        sqlx::error::ErrorKind::UniqueViolation
+                            | sqlx::error::ErrorKind::ForeignKeyViolation
+                            | sqlx::error::ErrorKind::NotNullViolation
+                            | sqlx::error::ErrorKind::CheckViolation
+                    ) && d.code().as_deref() != Some("23P01")
+                }
+                sqlx::Error::RowNotFound
+                | sqlx::Error::ColumnNotFound(_)
+                | sqlx::Error::ColumnDecode { .. }
+                | sqlx::Error::Decode(_)
+                | sqlx::Error::TypeNotFound { .. } => false,
+                _ => true,
+            }
+        }
+        DbErr::Query(_) | DbErr::Exec(_) => true,
+        _ => false,
+    };
+    if failed_in_database {
+        LAST_FAILURE_MS.fetch_max(millis_since_epoch(Instant::now()) + 1, Ordering::AcqRel);
+    }
+}
+
+fn opened_at_ms(meta: &PoolConnectionMetadata) -> u64 {
+    let now = Instant::now();
+    millis_since_epoch(now.checked_sub(meta.age).unwrap_or(now))
 }
 
 /// When storage last failed with passing trouble, in milliseconds since `EPOCH` (0: never).
@@ -83,6 +126,7 @@ fn millis_since_epoch(at: Instant) -> u64 {
 
 /// Records that storage just failed with passing trouble (see `is_transient`).
 pub fn note_trouble() {
+    LAST_FAILURE_MS.fetch_max(millis_since_epoch(Instant::now()) + 1, Ordering::AcqRel);
     LAST_TROUBLE_MS.fetch_max(millis_since_epoch(Instant::now()) + 1, Ordering::AcqRel);
 }
 
@@ -96,9 +140,7 @@ fn opened_after_trouble(meta: &PoolConnectionMetadata) -> bool {
     if last == 0 {
         return true;
     }
-    let now = Instant::now();
-    let opened = millis_since_epoch(now.checked_sub(meta.age).unwrap_or(now));
-    opened > last + 1000
+    opened_at_ms(meta) > last + 1000
 }
 
 /// Whether a storage error is trouble that passes, worth a retry by the client (503), rather than

@@ -283,6 +283,7 @@ impl poem::error::ResponseError for ApiError {
 /// claim to a retry is 409 `idempotency_in_progress`; anything else is a 500 whose cause is logged.
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
+        crate::db::note_failure(&err);
         if crate::repo::idempotency::is_claim_lost(&err) {
             return ApiError::new(
                 ErrorCode::IdempotencyInProgress,

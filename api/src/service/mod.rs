@@ -89,6 +89,7 @@ pub enum ServiceError {
 
 impl From<DbErr> for ServiceError {
     fn from(err: DbErr) -> Self {
+        crate::db::note_failure(&err);
         if crate::repo::idempotency::is_claim_lost(&err) {
             ServiceError::IdempotencyInProgress
         } else {

@@ -64,6 +64,7 @@ async fn ready(db: &DatabaseConnection) -> Result<(), String> {
         match tokio::time::timeout(std::time::Duration::from_secs(5), write).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
+                crate::db::note_failure(&e);
                 crate::db::note_trouble();
                 return Err(format!("the SQLite database does not take writes: {e}"));
             }
