@@ -62,8 +62,14 @@ async fn release_only_clean(
     meta: PoolConnectionMetadata,
 ) -> Result<bool, sqlx::Error> {
     if conn.is_in_transaction() {
-        tracing::warn!("closing a pooled SQLite connection that still holds a transaction");
-        return Ok(false);
+        // A transaction dropped without commit queued its ROLLBACK on the connection's worker
+        // (every refused booking does this); `lock_handle` waits behind it. Only a transaction
+        // still open after that is a reason to close the connection.
+        drop(conn.lock_handle().await?);
+        if conn.is_in_transaction() {
+            tracing::warn!("closing a pooled SQLite connection that still holds a transaction");
+            return Ok(false);
+        }
     }
     let last = LAST_FAILURE_MS.load(Ordering::Acquire);
     if last != 0 && opened_at_ms(&meta) <= last {

@@ -8,7 +8,7 @@ use sea_orm::{
 
 use super::{page, scoped};
 use crate::domain::details::Metadata;
-use crate::domain::ids::{CalendarId, OrgId};
+use crate::domain::ids::{CalendarId, EventTypeId, OrgId};
 use crate::domain::schedule::{OverrideDoc, Schedule, WeeklyRangeDoc};
 use crate::domain::time::{self, Zone};
 use crate::pagination::PageRequest;
@@ -179,4 +179,33 @@ pub async fn update<C: ConnectionTrait>(
     }
     active.updated_at = Set(time::now());
     active.update(db).await.map(Some)
+}
+
+/// A calendar with an event type of the same organization, in one query (a booking reads both
+/// inside its write transaction, where every round trip to the database holds SQLite's one
+/// writer): `None` without the calendar; the event type `None` when there is no such type.
+pub async fn with_event_type<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    id: CalendarId,
+    event_type: EventTypeId,
+) -> Result<Option<(Model, Option<entity::event_types::Model>)>, DbErr> {
+    use entity::event_types;
+    use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
+    use sea_orm::{EntityTrait, JoinType};
+    let joined: sea_orm::RelationDef = Entity::belongs_to(event_types::Entity)
+        .from(Column::OrgId)
+        .to(event_types::Column::OrgId)
+        .on_condition(move |_calendar, types| {
+            Expr::col((types, event_types::Column::Id))
+                .eq(event_type.0)
+                .into_condition()
+        })
+        .into();
+    scoped::<Entity>(org)
+        .filter(Column::Id.eq(id.0))
+        .join(JoinType::LeftJoin, joined)
+        .select_also(event_types::Entity)
+        .one(db)
+        .await
 }

@@ -31,12 +31,11 @@ pub(crate) async fn bookable<C: ConnectionTrait>(
     calendar: CalendarId,
     event_type: EventTypeId,
 ) -> Result<(entity::calendars::Model, entity::event_types::Model), ServiceError> {
-    let calendar_model = repo::calendars::get(db, org, calendar)
-        .await?
-        .ok_or(ServiceError::NotFound(Resource::Calendar))?;
-    let event_type = repo::event_types::get(db, org, event_type)
-        .await?
-        .ok_or(ServiceError::NotFound(Resource::EventType))?;
+    let (calendar_model, event_type) =
+        repo::calendars::with_event_type(db, org, calendar, event_type)
+            .await?
+            .ok_or(ServiceError::NotFound(Resource::Calendar))?;
+    let event_type = event_type.ok_or(ServiceError::NotFound(Resource::EventType))?;
     if !event_type.active {
         return Err(Invalid::one("eventTypeId", "this event type is not active").into());
     }
