@@ -77,6 +77,7 @@ impl Application {
             self.state.config.serve_options(),
         );
         let limits = self.state.limits.clone();
+        let service = self.state.service.clone();
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, "quando listening");
         }
@@ -90,7 +91,7 @@ impl Application {
         );
         let result = tokio::select! {
             r = serving => r,
-            () = housekeeping(conn.clone()) => Ok(()),
+            () = housekeeping(conn.clone(), service) => Ok(()),
             () = sweep_auth_failures(limits) => Ok(()),
             () = metrics_server => Ok(()),
         };
@@ -99,9 +100,10 @@ impl Application {
     }
 }
 
-/// Hourly: stored Idempotency-Key responses past their 24 hours are deleted, and the planner's
-/// statistics are refreshed. Never returns.
-async fn housekeeping(conn: DatabaseConnection) {
+/// Hourly: stored Idempotency-Key responses past their 24 hours are deleted, the planner's
+/// statistics are refreshed, and recurring events get their instances up to the horizon again
+/// (`service::series`). Never returns.
+async fn housekeeping(conn: DatabaseConnection, service: crate::service::Service) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     tick.tick().await; // the first tick is now: statistics were just refreshed by `build`
     loop {
@@ -113,6 +115,11 @@ async fn housekeeping(conn: DatabaseConnection) {
             Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys purged"),
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "idempotency purge failed"),
+        }
+        match service.extend_due_series().await {
+            Ok(n) if n > 0 => tracing::info!(written = n, "recurring events extended"),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "extending recurring events failed"),
         }
     }
 }

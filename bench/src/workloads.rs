@@ -468,6 +468,7 @@ pub async fn baseline(
                 booked_via: "api",
                 details: Default::default(),
                 all_day: None,
+                series: None,
             };
             let fail = |e: sea_orm::DbErr| format!("{e:?}");
             let (_queued, txn) = quando_api::repo::begin_write(&db).await.map_err(fail)?;

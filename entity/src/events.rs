@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::ids::{CalendarId, EventId, EventTypeId, OrgId};
+use crate::ids::{CalendarId, EventId, EventTypeId, OrgId, SeriesId};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "events")]
@@ -55,6 +55,12 @@ pub struct Model {
     pub end_date: Option<Date>,
     /// `opaque` (default) holds its time; `transparent` blocks nothing.
     pub transparency: String,
+    /// The recurring event this is an instance of.
+    pub series_id: Option<SeriesId>,
+    /// Where the series' rule put this instance (its identity within the series).
+    pub original_start: Option<DateTimeUtc>,
+    /// Changed on its own: a change to the whole series leaves it as it is.
+    pub series_exception: bool,
 }
 
 /// The state of an event, stored as its lower-case name. `Cancelled` events no longer hold

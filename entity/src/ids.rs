@@ -72,3 +72,7 @@ id_type!(
     /// A member of a calendar: a user and their role on it.
     MemberId
 );
+id_type!(
+    /// A recurring event: a series of instances, each an event.
+    SeriesId
+);

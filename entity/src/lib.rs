@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod calendar_members;
 pub mod calendars;
+pub mod event_series;
 pub mod event_types;
 pub mod events;
 pub mod idempotency_keys;

@@ -290,6 +290,9 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
             start_date: None,
             end_date: None,
             transparency: "opaque".into(),
+            series_id: None,
+            original_start: None,
+            series_exception: false,
         }
     };
     let events = vec![
@@ -375,6 +378,10 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
         active.start_date = NotSet;
         active.end_date = NotSet;
         active.transparency = NotSet;
+        // Nor the series columns (m20261217_000009).
+        active.series_id = NotSet;
+        active.original_start = NotSet;
+        active.series_exception = NotSet;
         events::Entity::insert(active)
             .exec_without_returning(db)
             .await?;

@@ -6,6 +6,7 @@ pub mod booking;
 pub mod contact;
 pub mod details;
 pub mod ids;
+pub mod recurrence;
 pub mod schedule;
 pub mod slots;
 pub mod time;

@@ -5,15 +5,15 @@
 use chrono::{DateTime, Utc};
 use entity::events::{ActiveModel, Column, Entity, EventStatus, Model};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 
 use super::{page, scoped};
 use crate::domain::booking::{Block, reach_end};
 use crate::domain::details::{AllDay, Attendee, EventDetails, Metadata, OwnerType, Transparency};
-use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId};
+use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId, SeriesId};
 use crate::domain::time;
 use crate::pagination::PageRequest;
 
@@ -56,6 +56,8 @@ pub struct NewEvent {
     pub details: EventDetails,
     /// Set for an all-day event (its instants are those days' bounds in `timezone`).
     pub all_day: Option<AllDay>,
+    /// For an instance of a recurring event: the series and where its rule put this instance.
+    pub series: Option<(SeriesId, DateTime<Utc>)>,
 }
 
 /// Changes to an event. `None` leaves a field as it is; `Some(None)` clears an optional one.
@@ -82,6 +84,8 @@ pub struct EventChanges {
     pub owner_type: Option<Option<OwnerType>>,
     pub metadata: Option<Metadata>,
     pub transparency: Option<Transparency>,
+    /// Marks an instance of a series as changed on its own.
+    pub series_exception: Option<bool>,
 }
 
 /// Attendees as stored (a JSON array); `None` for none.
@@ -315,6 +319,9 @@ pub async fn insert<C: ConnectionTrait>(db: &C, org: OrgId, new: NewEvent) -> Re
         start_date: Set(new.all_day.map(|d| d.start)),
         end_date: Set(new.all_day.map(|d| d.end)),
         transparency: Set(new.details.transparency.as_str().to_string()),
+        series_id: Set(new.series.map(|(id, _)| id)),
+        original_start: Set(new.series.map(|(_, at)| at)),
+        series_exception: Set(false),
     }
     .insert(db)
     .await
@@ -397,6 +404,71 @@ pub async fn apply<C: ConnectionTrait>(
     if let Some(v) = changes.transparency {
         active.transparency = Set(v.as_str().to_string());
     }
+    if let Some(v) = changes.series_exception {
+        active.series_exception = Set(v);
+    }
     active.updated_at = Set(now);
     active.update(db).await
+}
+
+/// The instances of a series, in rule order.
+pub async fn of_series<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    series: SeriesId,
+) -> Result<Vec<Model>, DbErr> {
+    scoped::<Entity>(org)
+        .filter(Column::SeriesId.eq(series))
+        .order_by_asc(Column::OriginalStart)
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await
+}
+
+/// Removes events of the organization (the instances a series' new rule replaces).
+pub async fn delete_many<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    ids: Vec<EventId>,
+) -> Result<(), DbErr> {
+    for chunk in ids.chunks(500) {
+        Entity::delete_many()
+            .filter(Column::OrgId.eq(org))
+            .filter(Column::Id.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A new instance of a series: a copy of `template` (another instance) at the occurrence `o`.
+pub async fn insert_copy<C: ConnectionTrait>(
+    db: &C,
+    template: &Model,
+    o: &crate::domain::recurrence::Occurrence,
+    block: Block,
+    series: SeriesId,
+) -> Result<Model, DbErr> {
+    let now = time::now();
+    let active: ActiveModel = Model {
+        id: EventId::generate(),
+        start_time: o.start,
+        end_time: o.end,
+        block_start: block.start,
+        block_end: block.end,
+        all_day: o.all_day.is_some(),
+        start_date: o.all_day.map(|d| d.start),
+        end_date: o.all_day.map(|d| d.end),
+        cancellation_reason: None,
+        cancelled_at: None,
+        created_at: now,
+        updated_at: now,
+        series_id: Some(series),
+        original_start: Some(o.original_start),
+        series_exception: false,
+        ..template.clone()
+    }
+    .into();
+    // Every column is written: a fresh row.
+    active.reset_all().insert(db).await
 }

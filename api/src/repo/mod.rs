@@ -7,6 +7,7 @@ pub mod event_types;
 pub mod events;
 pub mod idempotency;
 pub mod members;
+pub mod series;
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
@@ -30,6 +31,12 @@ impl OrgScoped for entity::calendars::Entity {
 impl OrgScoped for entity::event_types::Entity {
     fn org_column() -> Self::Column {
         entity::event_types::Column::OrgId
+    }
+}
+
+impl OrgScoped for entity::event_series::Entity {
+    fn org_column() -> Self::Column {
+        entity::event_series::Column::OrgId
     }
 }
 

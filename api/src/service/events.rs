@@ -10,7 +10,7 @@ use super::{Render, Resource, Service, ServiceError};
 use crate::db::is_exclusion_violation;
 use crate::domain::booking;
 use crate::domain::details::{AllDay, Attendee, EventDetails, Metadata, OwnerType, Transparency};
-use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId};
+use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId, SeriesId};
 use crate::domain::slots::{self, Reason};
 use crate::domain::time::{self, Zone};
 use crate::domain::violations::Invalid;
@@ -81,6 +81,9 @@ pub struct EventUpdate {
     pub owner_type: Option<Option<OwnerType>>,
     pub metadata: Option<Metadata>,
     pub transparency: Option<Transparency>,
+    /// An instance of a recurring event changed on its own: later changes to the whole series
+    /// leave it as it is.
+    pub detach_from_series: bool,
 }
 
 /// The most events one list answer holds (dialects without paging); `more` says when there
@@ -88,7 +91,7 @@ pub struct EventUpdate {
 pub const MAX_LISTED: u64 = 500;
 
 /// The rules a booking is held to: its event type's, or the calendar's alone.
-async fn rules_for<C: sea_orm::ConnectionTrait>(
+pub(super) async fn rules_for<C: sea_orm::ConnectionTrait>(
     db: &C,
     org: OrgId,
     calendar: CalendarId,
@@ -104,6 +107,87 @@ async fn rules_for<C: sea_orm::ConnectionTrait>(
             let calendar = calendar_of(db, org, calendar).await?;
             Rules::with(&calendar, rules_without_event_type(length))
         }
+    }
+}
+
+/// A time an event is about to hold, and how it may hold it.
+pub(super) struct Admission {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// Lifts working hours, overrides, notice and advance (never the overlap rule).
+    pub force: bool,
+    /// All-day events are calendar blocks: held to the overlap rule only.
+    pub all_day: bool,
+    /// Whether the event's status holds time (a cancelled one holds none: no rule applies).
+    pub holds: bool,
+    /// Transparent events block nothing.
+    pub opaque: bool,
+}
+
+impl Admission {
+    /// What stands in the way, checked inside the write transaction: a booking rule (unless
+    /// forced) or another event's block on the calendar (`except` never counts).
+    pub async fn obstacle<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        org: OrgId,
+        rules: &Rules,
+        except: Option<EventId>,
+    ) -> Result<Option<(Reason, Option<uuid::Uuid>)>, ServiceError> {
+        if !self.holds {
+            return Ok(None);
+        }
+        if !self.force
+            && !self.all_day
+            && let Err(reason) = slots::check_booking(
+                &rules.schedule,
+                &rules.slot,
+                time::now(),
+                self.start,
+                self.end,
+            )
+        {
+            return Ok(Some((reason, None)));
+        }
+        if self.opaque {
+            let block = rules.block(self.start, self.end);
+            if let Some(conflict) =
+                repo::events::find_conflict(txn, org, rules.calendar, block, except).await?
+            {
+                return Ok(Some((Reason::Conflict, Some(conflict))));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The event row of a booking request at `[start, end)` (an instance of a series names it).
+pub(super) fn new_event(
+    req: &BookingRequest,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    block: booking::Block,
+    all_day: Option<AllDay>,
+    series: Option<(SeriesId, DateTime<Utc>)>,
+) -> NewEvent {
+    NewEvent {
+        calendar_id: req.calendar,
+        event_type_id: req.event_type,
+        start,
+        end,
+        block,
+        timezone: req.zone.name().to_string(),
+        customer_name: req.customer_name.clone(),
+        customer_phone: req.customer_phone.clone(),
+        customer_email: req.customer_email.clone(),
+        notes: req.notes.clone(),
+        title: req.title.clone(),
+        location: req.location.clone(),
+        status: req.status,
+        booked_via: req.booked_via,
+        details: req.details.clone(),
+        all_day,
+        series,
     }
 }
 
@@ -134,51 +218,20 @@ impl Service {
             zone: req.zone,
         };
         // An event created cancelled (an import of history) holds no time: no rule applies.
-        let holds = holds_time(req.status);
-        if !req.force
-            && holds
-            && req.all_day.is_none()
-            && let Err(reason) = slots::check_booking(
-                &rules.schedule,
-                &rules.slot,
-                time::now(),
-                req.start,
-                req.end,
-            )
-        {
-            drop((txn, queued));
-            return Err(self.refuse(org, &rules, refused(reason, None)).await);
-        }
-        let block = rules.block(req.start, req.end);
-        let opaque = req.details.transparency == Transparency::Opaque;
-        if opaque
-            && holds
-            && let Some(conflict) =
-                repo::events::find_conflict(&txn, org, rules.calendar, block, None).await?
-        {
-            drop((txn, queued));
-            return Err(self
-                .refuse(org, &rules, refused(Reason::Conflict, Some(conflict)))
-                .await);
-        }
-        let new = NewEvent {
-            calendar_id: req.calendar,
-            event_type_id: req.event_type,
+        let admission = Admission {
             start: req.start,
             end: req.end,
-            block,
-            timezone: req.zone.name().to_string(),
-            customer_name: req.customer_name,
-            customer_phone: req.customer_phone,
-            customer_email: req.customer_email,
-            notes: req.notes,
-            title: req.title,
-            location: req.location,
-            status: req.status,
-            booked_via: req.booked_via,
-            details: req.details,
-            all_day: req.all_day,
+            force: req.force,
+            all_day: req.all_day.is_some(),
+            holds: holds_time(req.status),
+            opaque: req.details.transparency == Transparency::Opaque,
         };
+        let block = rules.block(req.start, req.end);
+        if let Some((reason, conflicting)) = admission.obstacle(&txn, org, &rules, None).await? {
+            drop((txn, queued));
+            return Err(self.refuse(org, &rules, refused(reason, conflicting)).await);
+        }
+        let new = new_event(&req, req.start, req.end, block, req.all_day, None);
         match repo::events::insert(&txn, org, new).await {
             Ok(model) => {
                 idempotency::seal(&txn, &model, render).await?;
@@ -335,6 +388,8 @@ impl Service {
             owner_type: update.owner_type,
             metadata: update.metadata,
             transparency: update.transparency,
+            series_exception: (update.detach_from_series && current.series_id.is_some())
+                .then_some(true),
         };
         match repo::events::apply(&txn, current, changes).await {
             Ok(model) => {

@@ -13,6 +13,7 @@ pub mod event_types;
 pub mod events;
 pub mod members;
 pub mod rules;
+pub mod series;
 
 use std::sync::Arc;
 
@@ -70,6 +71,8 @@ pub struct Refusal {
     pub next_slots: Vec<Slot>,
     /// The zone the caller reads local times in (for the slots' local start).
     pub zone: Zone,
+    /// For a recurring event: the start of the first instance that cannot be held.
+    pub instance: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The one error of the core; each dialect maps it to its own envelope.

@@ -193,6 +193,7 @@ impl Service {
                 conflicting: refused.conflicting,
                 next_slots,
                 zone: refused.zone,
+                instance: None,
             })),
             Err(err) => err.into(),
         }

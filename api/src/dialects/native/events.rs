@@ -882,6 +882,7 @@ impl TryFrom<EventPatch> for EventUpdate {
             owner_type: maybe(body.owner_type).map(|o| o.map(owner_type)),
             metadata,
             transparency: body.transparency.map(transparency),
+            detach_from_series: true,
             customer_name: maybe(body.customer_name).map(optional_text),
             customer_phone: phone,
             customer_email: email,
