@@ -81,6 +81,10 @@ pub struct EventUpdate {
     pub owner_type: Option<Option<OwnerType>>,
     pub metadata: Option<Metadata>,
     pub transparency: Option<Transparency>,
+    /// The iCalendar UID (Google dialect).
+    pub ical_uid: Option<Option<String>>,
+    /// Google-only fields, replaced whole (Google dialect).
+    pub extras: Option<Option<serde_json::Value>>,
 }
 
 /// The most events one list answer holds (dialects without paging); `more` says when there
@@ -335,6 +339,8 @@ impl Service {
             owner_type: update.owner_type,
             metadata: update.metadata,
             transparency: update.transparency,
+            ical_uid: update.ical_uid,
+            extras: update.extras,
         };
         match repo::events::apply(&txn, current, changes).await {
             Ok(model) => {
