@@ -1023,6 +1023,8 @@ async fn every_bad_input_is_googles_400_with_its_location(app: TestApp) {
         "end.dateTime",
     )
     .await;
+    // The core's own limits come back under Google's names: at most 7 days long.
+    bad(json!({"start": {"dateTime": START}, "end": {"dateTime": plus_minutes(START, 8 * 24 * 60)}}), "invalid", "end.dateTime").await;
     let t = |extra: Value| with(timed("x", START, 30), extra);
     bad(t(json!({"summary": 42})), "invalid", "summary").await;
     bad(t(json!({"status": "maybe"})), "invalid", "status").await;
@@ -1233,7 +1235,7 @@ async fn auth_errors_and_unknown_routes_are_in_googles_shape(app: TestApp) {
     let (key_id, key) = app
         .created_key_with_scopes(app.org_id, &quando_api::auth::Scope::ALL)
         .await;
-    quando_api::admin::revoke_key(&app.db, key_id.into())
+    quando_api::admin::revoke_key(&app.db, key_id)
         .await
         .unwrap_or_else(|e| panic!("revoke: {e}"));
     g_error(

@@ -298,6 +298,19 @@ fn of_native(status: StatusCode, code: &str, message: &str) -> GError {
     out
 }
 
+/// A field as Google's event resource names it, for a field the booking core names natively.
+pub fn field_of(native: &str) -> &str {
+    match native {
+        "startTime" => "start.dateTime",
+        "endTime" => "end.dateTime",
+        "startDate" => "start.date",
+        "endDate" => "end.date",
+        "title" => "summary",
+        "timezone" => "start.timeZone",
+        other => other,
+    }
+}
+
 /// A failure of the booking core. A refusal is 409 `conflict` whatever Quando's reason, and
 /// carries that reason, the event in the way and the next free slots as extra members.
 impl From<ServiceError> for GError {
@@ -307,7 +320,13 @@ impl From<ServiceError> for GError {
                 "Not Found: no such {} in this organization",
                 resource.name()
             )),
-            ServiceError::Invalid(invalid) => GError::from_invalid(invalid),
+            ServiceError::Invalid(mut invalid) => {
+                // The core names fields the native way; a Google client reads its own names.
+                for v in &mut invalid.0 {
+                    v.field = field_of(&v.field).to_string();
+                }
+                GError::from_invalid(invalid)
+            }
             ServiceError::Refused(refusal) => {
                 let native =
                     ApiError::slot_unavailable(refusal.reason, refusal.conflicting, Vec::new());

@@ -471,16 +471,16 @@ fn parse_event(
     let mut v = Violations::default();
     let r = Reader::new(body, "");
     let mut out = GEventIn::default();
-    if matches!(mode, Mode::Insert | Mode::Import) {
-        if let Some(id) = r.string(&mut v, "id", 1024).flatten() {
-            if valid_event_id(&id) {
-                out.id = Some(id);
-            } else {
-                v.add(
-                    "id",
-                    "must be 5 to 1024 characters of base32hex: lowercase a-v and digits 0-9",
-                );
-            }
+    if matches!(mode, Mode::Insert | Mode::Import)
+        && let Some(id) = r.string(&mut v, "id", 1024).flatten()
+    {
+        if valid_event_id(&id) {
+            out.id = Some(id);
+        } else {
+            v.add(
+                "id",
+                "must be 5 to 1024 characters of base32hex: lowercase a-v and digits 0-9",
+            );
         }
     }
     out.status = match r.choice(&mut v, "status", &["confirmed", "tentative", "cancelled"]) {
@@ -681,14 +681,12 @@ fn parse_event(
     Ok(out)
 }
 
+/// Start, end, the event's zone, and the dates of an all-day event.
+type Times = (DateTime<Utc>, DateTime<Utc>, Zone, Option<AllDay>);
+
 /// The instants, zone and all-day dates of a `start`/`end` pair; `cal_zone` reads all-day dates
 /// that name no zone. Problems are recorded at `start...`/`end...`.
-fn resolve_times(
-    v: &mut Violations,
-    start: &GTime,
-    end: &GTime,
-    cal_zone: Zone,
-) -> Option<(DateTime<Utc>, DateTime<Utc>, Zone, Option<AllDay>)> {
+fn resolve_times(v: &mut Violations, start: &GTime, end: &GTime, cal_zone: Zone) -> Option<Times> {
     match (&start.kind, &end.kind) {
         (TimeKind::Date(s), TimeKind::Date(e)) => {
             let zone = start.zone.or(end.zone).unwrap_or(cal_zone);
