@@ -1231,6 +1231,25 @@ async fn auth_errors_and_unknown_routes_are_in_googles_shape(app: TestApp) {
         "{}",
         resp.describe()
     );
+    // A body over 64 KiB, and a key over its budget.
+    let big = json!({"summary": "x".repeat(70 * 1024)});
+    g_error(&app.post(&path, &big).await, 413, "uploadTooLarge");
+    let limited = quando_api::admin::create_key(
+        &app.db,
+        app.org_id,
+        &quando_api::auth::Scope::ALL,
+        Some("limited"),
+        Some(1),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("create_key: {e}"))
+    .key;
+    g_ok(&send(app.req_as(&limited, Method::GET, &path)).await, 200);
+    let resp = send(app.req_as(&limited, Method::GET, &path)).await;
+    let err = g_error(&resp, 429, "rateLimitExceeded");
+    assert_eq!(err["status"], "RESOURCE_EXHAUSTED");
+    assert_eq!(err["errors"][0]["domain"], "usageLimits");
+    assert!(resp.header("retry-after").is_some(), "{}", resp.describe());
     // A revoked key is forbidden.
     let (key_id, key) = app
         .created_key_with_scopes(app.org_id, &quando_api::auth::Scope::ALL)

@@ -85,6 +85,9 @@ pub struct EventUpdate {
     pub ical_uid: Option<Option<String>>,
     /// Google-only fields, replaced whole (Google dialect).
     pub extras: Option<Option<serde_json::Value>>,
+    /// A conditional write: only if the event's `change_seq` is still this (Google's
+    /// `If-Match`); else `ServiceError::Stale` and nothing is written.
+    pub expected_seq: Option<i64>,
 }
 
 /// The most events one list answer holds (dialects without paging); `more` says when there
@@ -220,6 +223,12 @@ impl Service {
         let current = repo::events::get(&txn, org, id)
             .await?
             .ok_or(ServiceError::NotFound(Resource::Event))?;
+        if update
+            .expected_seq
+            .is_some_and(|seq| seq != current.change_seq)
+        {
+            return Err(ServiceError::Stale);
+        }
         let (new_start, new_end) = booking::reschedule(
             (current.start_time, current.end_time),
             update.start,
@@ -370,10 +379,26 @@ impl Service {
         reason: Option<String>,
         render: Render<'_, Model>,
     ) -> Result<Model, ServiceError> {
+        self.cancel_expecting(org, id, reason, None, render).await
+    }
+
+    /// `cancel`, only if the event's `change_seq` is still `expected_seq` when given (Google's
+    /// `If-Match` on delete); else `ServiceError::Stale` and nothing is written.
+    pub async fn cancel_expecting(
+        &self,
+        org: OrgId,
+        id: EventId,
+        reason: Option<String>,
+        expected_seq: Option<i64>,
+        render: Render<'_, Model>,
+    ) -> Result<Model, ServiceError> {
         let (_queued, txn) = begin_write(&self.db).await?;
         let current = repo::events::get(&txn, org, id)
             .await?
             .ok_or(ServiceError::NotFound(Resource::Event))?;
+        if expected_seq.is_some_and(|seq| seq != current.change_seq) {
+            return Err(ServiceError::Stale);
+        }
         if !holds_time(current.status) {
             return Ok(current);
         }

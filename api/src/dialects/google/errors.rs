@@ -356,6 +356,7 @@ impl From<ServiceError> for GError {
                 out.extra.insert("nextSlots".into(), Value::Array(slots));
                 out
             }
+            ServiceError::Stale => GError::condition_not_met(),
             other => GError::from(ApiError::from(other)),
         }
     }

@@ -1323,7 +1323,11 @@ async fn write_existing(
     let mode = if replace { Mode::Update } else { Mode::Patch };
     let input = parse_event(&body, mode, params.supports_attachments)?;
     let id = current.id;
-    let update = changes(&current, &calendar, input, replace, false)?;
+    let mut update = changes(&current, &calendar, input, replace, false)?;
+    // The write happens only on the version checked above: a change in between is 412 too.
+    if req.headers().contains_key(header::IF_MATCH) {
+        update.expected_seq = Some(current.change_seq);
+    }
     let view = View {
         calendar: &calendar,
         base: &call.base,
@@ -1381,9 +1385,13 @@ pub async fn events_delete(
         ));
     }
     let render = |_: &Event| (204, String::new());
+    let expected = req
+        .headers()
+        .contains_key(header::IF_MATCH)
+        .then_some(current.change_seq);
     state
         .service
-        .cancel(call.org, current.id, None, &render)
+        .cancel_expecting(call.org, current.id, None, expected, &render)
         .await?;
     Ok(no_content(StatusCode::NO_CONTENT))
 }

@@ -893,6 +893,7 @@ impl TryFrom<EventPatch> for EventUpdate {
             force: body.force == Some(true),
             ical_uid: None,
             extras: None,
+            expected_seq: None,
         })
     }
 }
