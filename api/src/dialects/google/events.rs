@@ -1046,12 +1046,7 @@ fn duplicate_or(err: crate::service::ServiceError) -> GError {
 
 // ----- building service requests -----
 
-fn booking(
-    call: &Call,
-    calendar: &Calendar,
-    input: GEventIn,
-    force: bool,
-) -> Result<BookingRequest, GError> {
+fn booking(calendar: &Calendar, input: GEventIn, force: bool) -> Result<BookingRequest, GError> {
     let mut v = Violations::default();
     let cal_zone = Zone::parse(&calendar.timezone).unwrap_or(Zone::UTC);
     let times = match (&input.start, &input.end) {
@@ -1065,7 +1060,6 @@ fn booking(
             "start and end are required",
         ));
     };
-    let _ = call;
     let gcal_id = input.id.clone();
     let ical_uid = input
         .ical_uid
@@ -1203,7 +1197,7 @@ pub async fn events_insert(
     if let Some(id) = &input.id {
         check_id_free(&state, call.org, &calendar, id).await?;
     }
-    let request = booking(&call, &calendar, input, false)?;
+    let request = booking(&calendar, input, false)?;
     let view = View {
         calendar: &calendar,
         base: &call.base,
@@ -1253,7 +1247,7 @@ pub async fn events_import(
             if let Some(id) = &input.id {
                 check_id_free(&state, call.org, &calendar, id).await?;
             }
-            let request = booking(&call, &calendar, input, true)?;
+            let request = booking(&calendar, input, true)?;
             state
                 .service
                 .book(call.org, request, &render)
