@@ -12,7 +12,7 @@ mod m20261121_000004_list_index_serves_calendar_order;
 mod m20261201_000005_idempotency_owner_and_probe;
 mod m20261201_000006_citus_ready_keys_and_richer_events;
 mod m20261215_000007_calendar_owner_metadata_and_members;
-pub mod m20261216_000008_google_fields;
+mod m20261216_000008_google_fields;
 
 pub struct Migrator;
 

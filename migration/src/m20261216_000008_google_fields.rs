@@ -42,9 +42,9 @@ enum Events {
 }
 
 /// The names both backends use.
-pub const EVENTS_UNIQUE_GCAL_ID: &str = "events_org_calendar_gcal_id";
-pub const EVENTS_CHANGE_SEQ: &str = "events_org_calendar_change_seq";
-pub const EVENTS_ICAL_UID: &str = "events_org_calendar_ical_uid";
+const EVENTS_UNIQUE_GCAL_ID: &str = "events_org_calendar_gcal_id";
+const EVENTS_CHANGE_SEQ: &str = "events_org_calendar_change_seq";
+const EVENTS_ICAL_UID: &str = "events_org_calendar_ical_uid";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
