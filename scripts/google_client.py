@@ -25,6 +25,7 @@ drops it after; without it, a fresh SQLite database in a temp dir. Exit 0 when a
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import subprocess
@@ -202,6 +203,10 @@ def drive(base: str, key: str) -> None:
             check("nextSyncToken" in page, "the last page carries nextSyncToken")
             break
     equal(pages, 3, "pages of two over five")
+    # timeMin as Google's quickstart writes it: now, with microseconds.
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    upcoming = events.list(calendarId=cal_id, timeMin=now, singleEvents=True, orderBy="startTime").execute()
+    equal([i["id"] for i in upcoming["items"]], [seed_id, c["id"], *made], "upcoming events from now")
     equal(seen, [(m, f"Slot {i}") for i, m in enumerate(made)], "paged items")
     log("list with paging and singleEvents")
 

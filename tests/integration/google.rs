@@ -442,6 +442,17 @@ async fn every_list_filter_narrows_the_list(app: TestApp) {
         ),
         [id(&a), id(&b)]
     );
+    // Fractions of a second (as Google's clients send them) select what the whole second does.
+    assert_eq!(
+        ids_of(
+            &list(vec![
+                ("timeMin", "2027-03-01T10:00:00.123456Z".into()),
+                ("timeMax", "2027-03-01T12:00:00.5+00:00".into())
+            ])
+            .await
+        ),
+        [id(&b)]
+    );
     // q: summary, description, location, attendee email and name, case-insensitive.
     for q in ["dentist", "CLEANING", "via roma", "mario@example", "rossi"] {
         assert_eq!(

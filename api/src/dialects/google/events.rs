@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::errors::GError;
 use super::tokens::{PageToken, SyncToken};
-use super::{Call, calendar_of, google_time, no_content, strip_zero_fraction};
+use super::{Call, Round, calendar_of, google_time, no_content, strip_zero_fraction};
 use crate::auth::Scope;
 use crate::domain::details::{
     AllDay, Attendee, AttendeeInput, EventDetails, GoogleFields, Transparency, all_day_span,
@@ -1480,9 +1480,11 @@ pub async fn events_list(
             ));
         }
     };
-    let time_min = p.time("timeMin")?;
-    let time_max = p.time("timeMax")?;
-    let updated_min = p.time("updatedMin")?;
+    // Events end after timeMin, start before timeMax and changed at or after updatedMin, all
+    // in whole seconds: a fraction moves each bound to the whole second that selects the same.
+    let time_min = p.time("timeMin", Round::Down)?;
+    let time_max = p.time("timeMax", Round::Up)?;
+    let updated_min = p.time("updatedMin", Round::Up)?;
     if let (Some(a), Some(b)) = (time_min, time_max)
         && b <= a
     {

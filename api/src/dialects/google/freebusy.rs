@@ -11,9 +11,9 @@ use serde_json::{Map, Value, json};
 
 use super::errors::GError;
 use super::events::{read_json, zone_param};
-use super::{Call, calendar_of, strip_zero_fraction};
+use super::{Call, Round, bound, calendar_of};
 use crate::auth::Scope;
-use crate::domain::time::{Zone, parse_instant};
+use crate::domain::time::Zone;
 use crate::repo;
 use crate::state::AppState;
 
@@ -43,10 +43,15 @@ pub fn merge(
     out
 }
 
-fn time_field(body: &Map<String, Value>, name: &str) -> Result<DateTime<Utc>, GError> {
+/// A window bound; a fraction of a second widens the window to whole seconds.
+fn time_field(
+    body: &Map<String, Value>,
+    name: &str,
+    round: Round,
+) -> Result<DateTime<Utc>, GError> {
     match body.get(name) {
         None | Some(Value::Null) => Err(GError::required(name, format!("Required: {name}"))),
-        Some(Value::String(s)) => parse_instant(&strip_zero_fraction(s), None)
+        Some(Value::String(s)) => bound(s, round)
             .map_err(|e| GError::invalid(name, format!("Invalid value for {name}: {e}"))),
         Some(_) => Err(GError::invalid(
             name,
@@ -69,8 +74,8 @@ fn in_zone(t: DateTime<Utc>, zone: Zone) -> String {
 pub async fn query(req: &Request, state: Data<&AppState>, body: Body) -> Result<Response, GError> {
     let call = Call::new(req, Scope::CalendarRead)?;
     let body = read_json(req, body).await?;
-    let time_min = time_field(&body, "timeMin")?;
-    let time_max = time_field(&body, "timeMax")?;
+    let time_min = time_field(&body, "timeMin", Round::Down)?;
+    let time_max = time_field(&body, "timeMax", Round::Up)?;
     if time_max <= time_min {
         return Err(GError::new(
             StatusCode::BAD_REQUEST,

@@ -135,20 +135,54 @@ impl Params {
         }
     }
 
-    /// An RFC 3339 instant with an offset (`2026-12-01T10:00:00Z`, `...+01:00`).
-    pub fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, GError> {
+    /// An RFC 3339 instant with an offset (`2026-12-01T10:00:00Z`, `...+01:00`) used as a
+    /// bound. Google's clients send fractions of a second (`datetime.utcnow().isoformat()`);
+    /// Quando's times are whole seconds, so a fraction rounds the bound down (`Round::Down`) or
+    /// up without changing which events it selects.
+    pub fn time(&self, name: &str, round: Round) -> Result<Option<DateTime<Utc>>, GError> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) => parse_instant(&strip_zero_fraction(v), None)
-                .map(Some)
-                .map_err(|e| {
-                    GError::invalid(
-                        name,
-                        format!("Invalid value for {name}: {e} (RFC 3339 with an offset, e.g. 2026-12-01T10:00:00Z)"),
-                    )
-                }),
+            Some(v) => bound(v, round).map(Some).map_err(|e| {
+                GError::invalid(
+                    name,
+                    format!("Invalid value for {name}: {e} (RFC 3339 with an offset, e.g. 2026-12-01T10:00:00Z)"),
+                )
+            }),
         }
     }
+}
+
+/// Which way a bound with a fraction of a second goes to a whole second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Round {
+    Down,
+    Up,
+}
+
+/// An instant bound, its fraction of a second rounded `round`.
+pub fn bound(v: &str, round: Round) -> Result<DateTime<Utc>, crate::domain::time::TimeError> {
+    let (whole, fraction) = split_fraction(v);
+    let t = parse_instant(&whole, None)?;
+    Ok(if fraction && round == Round::Up {
+        t + chrono::Duration::seconds(1)
+    } else {
+        t
+    })
+}
+
+/// `10:00:00.250Z` as `10:00:00Z` and whether the fraction was not zero.
+fn split_fraction(v: &str) -> (String, bool) {
+    if let Some(dot) = v.find('.') {
+        let digits: String = v[dot + 1..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        if !digits.is_empty() {
+            let whole = format!("{}{}", &v[..dot], &v[dot + 1 + digits.len()..]);
+            return (whole, digits.chars().any(|c| c != '0'));
+        }
+    }
+    (v.to_string(), false)
 }
 
 /// `10:00:00.000Z` reads as `10:00:00Z`: Google's clients send milliseconds; Quando stores
@@ -387,6 +421,24 @@ mod tests {
         );
         assert!(FieldMask::parse("items(id").is_err());
         assert!(FieldMask::parse("a b").is_err());
+    }
+
+    #[test]
+    fn a_bound_with_a_fraction_rounds_to_a_whole_second() {
+        let t = |s: &str, r| crate::domain::time::format_utc(bound(s, r).unwrap());
+        assert_eq!(
+            t("2026-01-01T10:00:00.25Z", Round::Down),
+            "2026-01-01T10:00:00Z"
+        );
+        assert_eq!(
+            t("2026-01-01T10:00:00.25Z", Round::Up),
+            "2026-01-01T10:00:01Z"
+        );
+        assert_eq!(
+            t("2026-01-01T10:00:00.000+01:00", Round::Up),
+            "2026-01-01T09:00:00Z"
+        );
+        assert!(bound("2026-01-01T10:00:00.5", Round::Down).is_err());
     }
 
     #[test]
