@@ -16,10 +16,9 @@
 use std::sync::Arc;
 
 use poem::http::{HeaderValue, StatusCode, header};
-use poem::{Body, Endpoint, IntoResponse, Request, Response};
+use poem::{Endpoint, IntoResponse, Request, Response};
 use serde_json::{Map, Value, json};
 
-use crate::dialects::native::errors::error_response;
 use crate::domain::violations::Invalid;
 use crate::error::ApiError;
 use crate::service::ServiceError;
@@ -411,41 +410,30 @@ pub fn rewrite(status: StatusCode, native: &Value) -> Option<GError> {
 /// native envelope goes out in Google's shape (headers such as `Retry-After` and the rate-limit
 /// ones are kept).
 pub async fn layer<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
-    let google = is_google_path(req.uri().path());
-    let resp = next
-        .call(req)
-        .await
-        .map(IntoResponse::into_response)
-        .unwrap_or_else(error_response);
-    let status = resp.status();
-    if !google || !(status.is_client_error() || status.is_server_error()) {
-        return Ok(resp);
-    }
-    let (mut parts, body) = resp.into_parts();
-    let bytes = body.into_bytes().await.map_err(ApiError::internal)?;
-    let parsed = serde_json::from_slice::<Value>(&bytes).ok();
-    // Already Google's shape: `error.code` is a number.
-    if parsed
-        .as_ref()
-        .and_then(|v| v.get("error"))
-        .and_then(|e| e.get("code"))
-        .is_some_and(Value::is_number)
-    {
-        return Ok(Response::from_parts(parts, Body::from_bytes(bytes)));
-    }
-    let rewritten = match parsed.as_ref().and_then(|v| rewrite(status, v)) {
-        Some(g) => g,
-        None => GError::new(status, "global", "backendError", "Backend Error"),
-    };
-    parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=UTF-8"),
-    );
-    Ok(Response::from_parts(
-        parts,
-        Body::from_string(rewritten.body().to_string()),
-    ))
+    crate::dialects::rewrite_errors(
+        next,
+        req,
+        is_google_path,
+        "application/json; charset=UTF-8",
+        |status, bytes| {
+            let parsed = serde_json::from_slice::<Value>(bytes).ok();
+            // Already Google's shape (a handler's own error): `error.code` is a number.
+            if parsed
+                .as_ref()
+                .and_then(|v| v.get("error"))
+                .and_then(|e| e.get("code"))
+                .is_some_and(Value::is_number)
+            {
+                return None;
+            }
+            let rewritten = parsed
+                .as_ref()
+                .and_then(|v| rewrite(status, v))
+                .unwrap_or_else(|| GError::new(status, "global", "backendError", "Backend Error"));
+            Some(rewritten.body().to_string())
+        },
+    )
+    .await
 }
 
 #[cfg(test)]
