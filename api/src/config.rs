@@ -26,6 +26,9 @@ pub struct Config {
     /// metrics address if there is one, else on the API port. With neither setting, `/metrics`
     /// is served nowhere (404 on the API port).
     pub metrics_token: Option<String>,
+    /// `QUANDO_SYNC_TOKEN_TTL_SECONDS`: how long a Google Calendar sync token stays usable;
+    /// an older one is 410 `fullSyncRequired` (default 30 days).
+    pub sync_token_ttl: std::time::Duration,
 }
 
 /// Where `/metrics` is served, from `metrics_bind` and `metrics_token`.
@@ -72,6 +75,7 @@ impl Default for Config {
             max_connections: 1024,
             metrics_bind: None,
             metrics_token: None,
+            sync_token_ttl: std::time::Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

@@ -128,6 +128,7 @@ pub async fn ensure(db: &DatabaseConnection, key_file: Option<&Path>) -> Result<
                     ),
                     date_overrides: Vec::new(),
                     owner_id: None,
+                    is_default: true,
                     metadata: Default::default(),
                 },
             )

@@ -66,7 +66,9 @@ carries the same `requestId`. Errors share one envelope: \
 `{\"error\":{\"code\",\"message\",\"details\"},\"requestId\"}`. Times are ISO 8601; output is \
 always UTC with `Z`. The same store and rules also answer Talkover's calendar API under \
 `/api/v1` (snake_case fields, `{\"success\": true, \"data\": ...}`, errors \
-`{\"success\": false, \"error\": {\"code\": \"SLOT_UNAVAILABLE\", ...}, \"requestId\"}`).";
+`{\"success\": false, \"error\": {\"code\": \"SLOT_UNAVAILABLE\", ...}, \"requestId\"}`), and \
+Google Calendar v3 under `/calendar/v3` (Google's own resources and error shape; described by \
+Google's discovery document, not here).";
 
 /// The OpenAPI service: the operations and the spec they generate.
 pub fn api_service() -> OpenApiService<Api, ()> {
@@ -95,6 +97,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> + 'static 
     let docs = service.swagger_ui_html();
     let routes = Route::new()
         .nest("/", service)
+        .nest(dialects::google::errors::PREFIX, dialects::google::routes())
         .at(
             "/openapi.json",
             make_sync(move |_| {
@@ -124,6 +127,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> + 'static 
         .around(middleware::tenant::layer)
         .around(middleware::request_id::layer)
         .around(dialects::talkover::errors::layer)
+        .around(dialects::google::errors::layer)
         .data(state)
 }
 

@@ -69,6 +69,11 @@ enum Command {
         #[arg(long, env = "QUANDO_METRICS_TOKEN", hide_env_values = true,
               value_parser = parse_metrics_token)]
         metrics_token: Option<String>,
+        /// How long a Google Calendar `nextSyncToken` stays usable, in seconds (default 30
+        /// days); an older one is answered 410 `fullSyncRequired`.
+        #[arg(long, env = "QUANDO_SYNC_TOKEN_TTL_SECONDS", default_value_t = 30 * 24 * 3600,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        sync_token_ttl_seconds: u64,
         /// Create (once) a demo organization with a calendar and an event type, and print a key.
         #[arg(long)]
         demo: bool,
@@ -184,6 +189,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             max_connections,
             metrics_bind,
             metrics_token,
+            sync_token_ttl_seconds,
             demo,
         } => {
             let log_json = std::env::var("QUANDO_LOG_FORMAT").is_ok_and(|f| f == "json");
@@ -204,6 +210,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
                 metrics_bind,
                 metrics_token,
+                sync_token_ttl: Duration::from_secs(sync_token_ttl_seconds),
                 ..Config::default()
             };
             quando_api::app::Application::build_with(conn, config)

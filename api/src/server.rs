@@ -7,7 +7,12 @@
 //! - when the process runs out of file descriptors (EMFILE/ENFILE), accepting pauses briefly
 //!   instead of retrying in a busy loop, and resumes once descriptors are free;
 //! - every head is checked before hyper reads it (`head`), so a malformed one is answered in the
-//!   JSON envelope with an `X-Request-Id` instead of hyper's empty-bodied 400/431.
+//!   JSON envelope with an `X-Request-Id` instead of hyper's empty-bodied 400/431;
+//! - a request answered without its body being read (a 401, 404, 413 or 415 refused before the
+//!   handler reads it) does not end the keep-alive connection under the client: the loop keeps
+//!   hold of the body, drains what is left of it (bounded in bytes and time) after the answer is
+//!   made, and only when it cannot says `Connection: close` in that answer, so a client never
+//!   writes its next request into a connection the server is closing.
 //!
 //! It must never hold a connection or a descriptor past these limits, and never answer in
 //! anything but the envelope.
@@ -169,13 +174,26 @@ impl Connection {
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let endpoint = endpoint.clone();
             async move {
-                let req = Request::from((
-                    req,
+                let (parts, incoming) = req.into_parts();
+                let held = Held::new(incoming);
+                let parts = poem::RequestParts::from((
+                    parts,
                     LocalAddr(local.into()),
                     RemoteAddr(remote.into()),
                     Scheme::HTTP,
                 ));
-                let resp = endpoint.get_response(req).await;
+                let body = poem::Body::from(http_body_util::BodyExt::boxed(
+                    http_body_util::BodyExt::map_err(held.clone(), io::Error::other),
+                ));
+                let mut resp = endpoint
+                    .get_response(Request::from_parts(parts, body))
+                    .await;
+                if !held.drain().await {
+                    resp.headers_mut().insert(
+                        poem::http::header::CONNECTION,
+                        poem::http::HeaderValue::from_static("close"),
+                    );
+                }
                 Ok::<_, Infallible>(hyper::Response::from(resp))
             }
         });
@@ -201,6 +219,90 @@ impl Connection {
         conn.as_mut().graceful_shutdown();
         let _ = tokio::time::timeout(self.options.shutdown_grace, conn).await;
     }
+}
+
+/// What is left of a request body after its answer is drained up to this many bytes...
+const DRAIN_MAX_BYTES: usize = 1024 * 1024;
+/// ...for at most this long; past either, the answer closes the connection instead.
+const DRAIN_MAX_TIME: Duration = Duration::from_secs(2);
+
+/// A request body shared by the app (which may read it, or drop it unread) and the connection
+/// (which drains what the app left, so the connection can serve the next request).
+#[derive(Clone)]
+struct Held(Arc<std::sync::Mutex<Option<Incoming>>>);
+
+impl Held {
+    fn new(body: Incoming) -> Self {
+        Held(Arc::new(std::sync::Mutex::new(Some(body))))
+    }
+
+    /// Reads what the app left of the body, within the bounds: whether the body is now whole
+    /// (so hyper can keep the connection open).
+    async fn drain(&self) -> bool {
+        use http_body::Body as _;
+        use http_body_util::BodyExt;
+        let rest = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(mut rest) = rest else {
+            return true;
+        };
+        if rest.is_end_stream() {
+            return true;
+        }
+        let read = async {
+            let mut seen = 0usize;
+            while let Some(frame) = rest.frame().await {
+                let Ok(frame) = frame else { return false };
+                if let Some(data) = frame.data_ref() {
+                    seen += data.len();
+                    if seen > DRAIN_MAX_BYTES {
+                        return false;
+                    }
+                }
+            }
+            true
+        };
+        tokio::time::timeout(DRAIN_MAX_TIME, read)
+            .await
+            .unwrap_or(false)
+    }
+}
+
+impl http_body::Body for Held {
+    type Data = bytes_of::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let mut body = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match body.as_mut() {
+            Some(body) => std::pin::Pin::new(body).poll_frame(cx),
+            None => std::task::Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_none_or(http_body::Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(http_body::Body::size_hint)
+            .unwrap_or_default()
+    }
+}
+
+/// `bytes::Bytes`, the data type of hyper's bodies, through hyper's own re-export.
+mod bytes_of {
+    pub type Bytes = <hyper::body::Incoming as http_body::Body>::Data;
 }
 
 /// When a connection last moved a byte, in milliseconds since it was accepted.

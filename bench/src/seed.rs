@@ -114,6 +114,7 @@ pub async fn seed(
                 date_overrides: Vec::new(),
                 owner_id: None,
                 metadata: Default::default(),
+                is_default: false,
             },
         )
         .await?;

@@ -27,6 +27,11 @@ pub struct Model {
     /// JSON object, string -> string: integrators' own ids.
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub metadata: Option<Json>,
+    /// The organization's default calendar (Google's `primary`); at most one per organization.
+    pub is_default: bool,
+    /// Bumped by every write that creates or changes one of the calendar's events: the
+    /// position incremental sync counts from.
+    pub change_seq: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -55,6 +55,18 @@ pub struct Model {
     pub end_date: Option<Date>,
     /// `opaque` (default) holds its time; `transparent` blocks nothing.
     pub transparency: String,
+    /// A client-chosen Google Calendar id (base32hex, 5-1024 characters), unique per calendar;
+    /// `None`: the Google id is the UUID in 32-hex form.
+    pub gcal_id: Option<String>,
+    /// iCalendar UID; `None`: `{google id}@quando`.
+    pub ical_uid: Option<String>,
+    /// Bumped when the times change (iCalendar SEQUENCE).
+    pub sequence: i32,
+    /// JSON object of Google-only fields (reminders, extended properties, colorId, ...).
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub extras: Option<Json>,
+    /// The calendar's `change_seq` at this event's last change (incremental sync).
+    pub change_seq: i64,
     /// The recurring event this is an instance of.
     pub series_id: Option<SeriesId>,
     /// Where the series' rule put this instance (its identity within the series).

@@ -12,6 +12,7 @@ mod m20261121_000004_list_index_serves_calendar_order;
 mod m20261201_000005_idempotency_owner_and_probe;
 mod m20261201_000006_citus_ready_keys_and_richer_events;
 mod m20261215_000007_calendar_owner_metadata_and_members;
+mod m20261216_000008_google_fields;
 mod m20261217_000009_event_series;
 
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_idempotency_owner_and_probe::Migration),
             Box::new(m20261201_000006_citus_ready_keys_and_richer_events::Migration),
             Box::new(m20261215_000007_calendar_owner_metadata_and_members::Migration),
+            Box::new(m20261216_000008_google_fields::Migration),
             Box::new(m20261217_000009_event_series::Migration),
         ]
     }

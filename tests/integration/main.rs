@@ -26,6 +26,8 @@ mod errors;
 mod event_types;
 mod events;
 mod faults;
+mod google;
+mod google_sync;
 mod hardening;
 mod integrity;
 mod isolation;
@@ -79,6 +81,8 @@ fn main() {
         ("talkover", talkover::cases()),
         ("talkover_calendars", talkover_calendars::cases()),
         ("talkover_rules", talkover_rules::cases()),
+        ("google", google::cases()),
+        ("google_sync", google_sync::cases()),
         ("hardening", hardening::cases()),
         ("spec_walk", spec_walk::cases()),
     ];

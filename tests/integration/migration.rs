@@ -225,6 +225,9 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
             updated_at: at(8, 30),
             owner_id: None,
             metadata: None,
+            // What m20261216_000008 gives existing rows.
+            is_default: false,
+            change_seq: 0,
         })
         .collect();
     let event_types: Vec<event_types::Model> = [
@@ -290,6 +293,11 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
             start_date: None,
             end_date: None,
             transparency: "opaque".into(),
+            gcal_id: None,
+            ical_uid: None,
+            sequence: 0,
+            extras: None,
+            change_seq: 0,
             series_id: None,
             original_start: None,
             series_exception: false,
@@ -356,6 +364,8 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
         let mut active = m.clone().into_active_model();
         active.owner_id = NotSet;
         active.metadata = NotSet;
+        active.is_default = NotSet;
+        active.change_seq = NotSet;
         calendars::Entity::insert(active)
             .exec_without_returning(db)
             .await?;
@@ -378,6 +388,11 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
         active.start_date = NotSet;
         active.end_date = NotSet;
         active.transparency = NotSet;
+        active.gcal_id = NotSet;
+        active.ical_uid = NotSet;
+        active.sequence = NotSet;
+        active.extras = NotSet;
+        active.change_seq = NotSet;
         // Nor the series columns (m20261217_000009).
         active.series_id = NotSet;
         active.original_start = NotSet;

@@ -332,6 +332,19 @@ pub struct EventDetails {
     pub created_by: Option<String>,
     pub metadata: Metadata,
     pub transparency: Transparency,
+    /// What the Google Calendar dialect keeps beside the event (other dialects leave it empty).
+    pub google: GoogleFields,
+}
+
+/// An event's Google Calendar fields, parsed by the Google dialect and stored as given.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GoogleFields {
+    /// A client-chosen Google id (base32hex, 5-1024 characters), unique per calendar.
+    pub gcal_id: Option<String>,
+    /// The iCalendar UID the client gave (else `{id}@quando` is shown).
+    pub ical_uid: Option<String>,
+    /// Google-only fields kept as a JSON object (reminders, extended properties, colorId, ...).
+    pub extras: Option<serde_json::Value>,
 }
 
 /// The dates of an all-day event: whole local days from `start` to `end` (exclusive).

@@ -2,8 +2,8 @@
 
 use entity::calendars::{ActiveModel, Column, Entity, Model};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
 use super::{page, scoped};
@@ -24,6 +24,8 @@ pub struct NewCalendar {
     pub owner_id: Option<String>,
     /// Integrators' own keys and values; empty is stored as NULL.
     pub metadata: Metadata,
+    /// The organization's default calendar (Google's `primary`): setting it clears the others.
+    pub is_default: bool,
 }
 
 /// Changes to apply; `None` leaves a field as it is, `Some(None)` clears an optional one.
@@ -34,6 +36,9 @@ pub struct CalendarChanges {
     pub description: Option<Option<String>>,
     pub working_hours: Option<Option<Vec<WeeklyRangeDoc>>>,
     pub date_overrides: Option<Vec<OverrideDoc>>,
+    /// `Some(true)` makes it the organization's default (clearing the others), `Some(false)`
+    /// stops it being the default.
+    pub is_default: Option<bool>,
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {
@@ -147,6 +152,8 @@ pub async fn create<C: ConnectionTrait>(
             .then(|| serde_json::to_value(&new.metadata).unwrap_or_default())),
         created_at: Set(now),
         updated_at: Set(now),
+        is_default: Set(new.is_default),
+        change_seq: Set(0),
     }
     .insert(db)
     .await
@@ -177,10 +184,61 @@ pub async fn update<C: ConnectionTrait>(
     if let Some(overrides) = changes.date_overrides {
         active.date_overrides = Set(overrides_json(&overrides));
     }
+    if let Some(is_default) = changes.is_default {
+        active.is_default = Set(is_default);
+    }
     active.updated_at = Set(time::now());
     active.update(db).await.map(Some)
 }
 
+/// Makes `keep` the organization's only default calendar: clears the flag on every other one.
+/// Run in the transaction that sets it on `keep`.
+pub async fn clear_default_except<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    keep: CalendarId,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::IsDefault, sea_orm::sea_query::Expr::value(false))
+        .filter(Column::OrgId.eq(org.0))
+        .filter(Column::IsDefault.eq(true))
+        .filter(Column::Id.ne(keep.0))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// The organization's default calendar (Google's `primary`), if one is set.
+pub async fn default_of<C: ConnectionTrait>(db: &C, org: OrgId) -> Result<Option<Model>, DbErr> {
+    scoped::<Entity>(org)
+        .filter(Column::IsDefault.eq(true))
+        .order_by_asc(Column::Id)
+        .one(db)
+        .await
+}
+
+/// Bumps the calendar's change counter and returns the new value: `UPDATE calendars SET
+/// change_seq = change_seq + 1 WHERE org_id = ? AND id = ? RETURNING ...`. Every write
+/// transaction that creates or changes an event of the calendar runs it (through
+/// `repo::events::insert` and `repo::events::apply`) before touching the event; on PostgreSQL
+/// the row lock it takes is held to commit, so the counter's order is the commit order of the
+/// calendar's writes, which makes incremental sync exact.
+pub async fn bump_change_seq<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: CalendarId,
+) -> Result<i64, DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    let rows = Entity::update_many()
+        .col_expr(Column::ChangeSeq, Expr::col(Column::ChangeSeq).add(1))
+        .filter(Column::OrgId.eq(org.0))
+        .filter(Column::Id.eq(calendar.0))
+        .exec_with_returning(db)
+        .await?;
+    rows.first()
+        .map(|m| m.change_seq)
+        .ok_or_else(|| DbErr::RecordNotFound(format!("calendar {calendar}")))
+}
 /// A calendar with an event type of the same organization, in one query (a booking reads both
 /// inside its write transaction, where every round trip to the database holds SQLite's one
 /// writer): `None` without the calendar; the event type `None` when there is no such type.

@@ -84,6 +84,10 @@ pub struct EventChanges {
     pub owner_type: Option<Option<OwnerType>>,
     pub metadata: Option<Metadata>,
     pub transparency: Option<Transparency>,
+    /// The iCalendar UID (Google dialect).
+    pub ical_uid: Option<Option<String>>,
+    /// Google-only fields, replaced whole (Google dialect).
+    pub extras: Option<Option<serde_json::Value>>,
     /// Marks an instance of a series as changed on its own.
     pub series_exception: Option<bool>,
 }
@@ -286,6 +290,8 @@ pub async fn blocks_between<C: ConnectionTrait>(
 /// race lets through (see `db::is_exclusion_violation`).
 pub async fn insert<C: ConnectionTrait>(db: &C, org: OrgId, new: NewEvent) -> Result<Model, DbErr> {
     let now = time::now();
+    // First, so every writer of a calendar takes its row lock before anything else.
+    let change_seq = super::calendars::bump_change_seq(db, org, new.calendar_id).await?;
     ActiveModel {
         id: Set(EventId::generate()),
         org_id: Set(org),
@@ -319,6 +325,11 @@ pub async fn insert<C: ConnectionTrait>(db: &C, org: OrgId, new: NewEvent) -> Re
         start_date: Set(new.all_day.map(|d| d.start)),
         end_date: Set(new.all_day.map(|d| d.end)),
         transparency: Set(new.details.transparency.as_str().to_string()),
+        gcal_id: Set(new.details.google.gcal_id),
+        ical_uid: Set(new.details.google.ical_uid),
+        sequence: Set(0),
+        extras: Set(new.details.google.extras),
+        change_seq: Set(change_seq),
         series_id: Set(new.series.map(|(id, _)| id)),
         original_start: Set(new.series.map(|(_, at)| at)),
         series_exception: Set(false),
@@ -334,9 +345,16 @@ pub async fn apply<C: ConnectionTrait>(
     changes: EventChanges,
 ) -> Result<Model, DbErr> {
     let now = time::now();
+    // First, so every writer of a calendar takes its row lock before anything else.
+    let change_seq =
+        super::calendars::bump_change_seq(db, current.org_id, current.calendar_id).await?;
     let status = changes.status.unwrap_or(current.status);
     let mut active: ActiveModel = current.clone().into();
+    active.change_seq = Set(change_seq);
     if let Some((start, end, block)) = changes.times {
+        if (start, end) != (current.start_time, current.end_time) {
+            active.sequence = Set(current.sequence.saturating_add(1));
+        }
         active.start_time = Set(start);
         active.end_time = Set(end);
         active.block_start = Set(block.start);
@@ -404,11 +422,225 @@ pub async fn apply<C: ConnectionTrait>(
     if let Some(v) = changes.transparency {
         active.transparency = Set(v.as_str().to_string());
     }
+    if let Some(v) = changes.ical_uid {
+        active.ical_uid = Set(v);
+    }
+    if let Some(v) = changes.extras {
+        active.extras = Set(v);
+    }
     if let Some(v) = changes.series_exception {
         active.series_exception = Set(v);
     }
     active.updated_at = Set(now);
     active.update(db).await
+}
+
+/// The Google dialect's list filters over one calendar.
+#[derive(Clone, Debug, Default)]
+pub struct GoogleFilter {
+    /// Only events ending after this instant.
+    pub time_min: Option<DateTime<Utc>>,
+    /// Only events starting before this instant.
+    pub time_max: Option<DateTime<Utc>>,
+    /// Only events changed at or after this instant.
+    pub updated_min: Option<DateTime<Utc>>,
+    /// Only the event with this iCalendar UID: a stored one, or `{32-hex id}@quando` of an event
+    /// that has none stored.
+    pub ical_uid: Option<String>,
+    /// Free text, case-insensitive, over title, description, location and attendees.
+    pub q: Option<String>,
+    /// Whether cancelled events are listed.
+    pub show_deleted: bool,
+}
+
+/// The order of a Google list: by start, or by last change; then by id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GoogleOrder {
+    Start,
+    Updated,
+}
+
+/// `%`, `_` and the escape itself, escaped for a LIKE pattern with `\` as the escape.
+fn like_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// A page of a calendar's events for the Google dialect, keyset-paged after `after` (the
+/// order's time and the id): the events and whether more follow.
+pub async fn google_page<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: CalendarId,
+    filter: &GoogleFilter,
+    order: GoogleOrder,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: u64,
+) -> Result<(Vec<Model>, bool), DbErr> {
+    use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, IntoColumnRef, LikeExpr};
+    let mut query = scoped::<Entity>(org).filter(Column::CalendarId.eq(calendar));
+    if let Some(t) = filter.time_min {
+        query = query.filter(Column::EndTime.gt(t));
+    }
+    if let Some(t) = filter.time_max {
+        query = query.filter(Column::StartTime.lt(t));
+    }
+    if let Some(t) = filter.updated_min {
+        query = query.filter(Column::UpdatedAt.gte(t));
+    }
+    if !filter.show_deleted {
+        query = query.filter(Column::Status.ne(EventStatus::Cancelled));
+    }
+    if let Some(uid) = &filter.ical_uid {
+        let mut any = Condition::any().add(Column::IcalUid.eq(uid.clone()));
+        if let Some(id) = uid
+            .strip_suffix("@quando")
+            .and_then(|id| Uuid::try_parse(id).ok())
+        {
+            any = any.add(
+                Condition::all()
+                    .add(Column::IcalUid.is_null())
+                    .add(Column::Id.eq(id)),
+            );
+        }
+        query = query.filter(any);
+    }
+    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let pattern = like_pattern(q);
+        let like = |col: Column| {
+            Expr::expr(Func::lower(
+                Expr::col(col.into_column_ref()).cast_as("text"),
+            ))
+            .like(LikeExpr::new(pattern.clone()).escape('\\'))
+        };
+        query = query.filter(
+            Condition::any()
+                .add(like(Column::Title))
+                .add(like(Column::Description))
+                .add(like(Column::Location))
+                .add(like(Column::Attendees)),
+        );
+    }
+    let time_col = match order {
+        GoogleOrder::Start => Column::StartTime,
+        GoogleOrder::Updated => Column::UpdatedAt,
+    };
+    if let Some((time, id)) = after {
+        let position = Expr::tuple([
+            Expr::col(time_col.into_column_ref()),
+            Expr::col(Column::Id.into_column_ref()),
+        ])
+        .gt(Expr::tuple([Expr::value(time), Expr::value(id)]));
+        query = query.filter(position);
+    }
+    let mut rows = query
+        .order_by_asc(time_col)
+        .order_by_asc(Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((rows, more))
+}
+
+/// The calendar's events changed after position `since` and at or before `upto` of its change
+/// counter (cancelled ones included), in change order, keyset-paged after `after`
+/// (`(change_seq, id)`): incremental sync.
+pub async fn changed_between<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: CalendarId,
+    since: i64,
+    upto: i64,
+    after: Option<(i64, Uuid)>,
+    limit: u64,
+) -> Result<(Vec<Model>, bool), DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef};
+    let mut query = scoped::<Entity>(org)
+        .filter(Column::CalendarId.eq(calendar))
+        .filter(Column::ChangeSeq.gt(since))
+        .filter(Column::ChangeSeq.lte(upto));
+    if let Some((seq, id)) = after {
+        let position = Expr::tuple([
+            Expr::col(Column::ChangeSeq.into_column_ref()),
+            Expr::col(Column::Id.into_column_ref()),
+        ])
+        .gt(Expr::tuple([Expr::value(seq), Expr::value(id)]));
+        query = query.filter(position);
+    }
+    let mut rows = query
+        .order_by_asc(Column::ChangeSeq)
+        .order_by_asc(Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((rows, more))
+}
+
+/// The calendar's event with this client-chosen Google id.
+pub async fn by_gcal_id<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: CalendarId,
+    gcal_id: &str,
+) -> Result<Option<Model>, DbErr> {
+    scoped::<Entity>(org)
+        .filter(Column::CalendarId.eq(calendar))
+        .filter(Column::GcalId.eq(gcal_id))
+        .one(db)
+        .await
+}
+
+/// The calendar's event with this stored iCalendar UID (the oldest, should there be several).
+pub async fn by_ical_uid<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: CalendarId,
+    uid: &str,
+) -> Result<Option<Model>, DbErr> {
+    scoped::<Entity>(org)
+        .filter(Column::CalendarId.eq(calendar))
+        .filter(Column::IcalUid.eq(uid))
+        .order_by_asc(Column::Id)
+        .one(db)
+        .await
+}
+
+/// The times of the calendar's time-holding events (confirmed or tentative, opaque) that
+/// overlap `[from, to)`, by start.
+pub async fn busy_between<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: CalendarId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>, DbErr> {
+    scoped::<Entity>(org)
+        .select_only()
+        .column(Column::StartTime)
+        .column(Column::EndTime)
+        .filter(Column::CalendarId.eq(calendar))
+        .filter(Column::Status.is_in(BLOCKING_STATUSES))
+        .filter(Column::Transparency.eq(OPAQUE))
+        .filter(Column::BlockEnd.gt(from))
+        .filter(Column::BlockStart.lt(to))
+        .filter(Column::EndTime.gt(from))
+        .filter(Column::StartTime.lt(to))
+        .order_by_asc(Column::StartTime)
+        .into_tuple()
+        .all(db)
+        .await
 }
 
 /// The instances of a series, in rule order.
@@ -425,22 +657,6 @@ pub async fn of_series<C: ConnectionTrait>(
         .await
 }
 
-/// Removes events of the organization (the instances a series' new rule replaces).
-pub async fn delete_many<C: ConnectionTrait>(
-    db: &C,
-    org: OrgId,
-    ids: Vec<EventId>,
-) -> Result<(), DbErr> {
-    for chunk in ids.chunks(500) {
-        Entity::delete_many()
-            .filter(Column::OrgId.eq(org))
-            .filter(Column::Id.is_in(chunk.iter().copied()))
-            .exec(db)
-            .await?;
-    }
-    Ok(())
-}
-
 /// A new instance of a series: a copy of `template` (another instance) at the occurrence `o`.
 pub async fn insert_copy<C: ConnectionTrait>(
     db: &C,
@@ -450,8 +666,14 @@ pub async fn insert_copy<C: ConnectionTrait>(
     series: SeriesId,
 ) -> Result<Model, DbErr> {
     let now = time::now();
+    let change_seq =
+        super::calendars::bump_change_seq(db, template.org_id, template.calendar_id).await?;
     let active: ActiveModel = Model {
         id: EventId::generate(),
+        // An instance's Google id is its series' id and its start; no id of its own.
+        gcal_id: None,
+        sequence: 0,
+        change_seq,
         start_time: o.start,
         end_time: o.end,
         block_start: block.start,

@@ -17,6 +17,10 @@ impl Service {
     ) -> Result<Model, ServiceError> {
         let (_queued, txn) = begin_write(&self.db).await?;
         let model = repo::calendars::create(&txn, org, new).await?;
+        if model.is_default {
+            // At most one default per organization: this one takes over.
+            repo::calendars::clear_default_except(&txn, org, model.id).await?;
+        }
         idempotency::seal(&txn, &model, render).await?;
         txn.commit().await?;
         Ok(model)
@@ -29,9 +33,14 @@ impl Service {
         changes: CalendarChanges,
     ) -> Result<Model, ServiceError> {
         let (_queued, txn) = begin_write(&self.db).await?;
+        let makes_default = changes.is_default == Some(true);
         let model = repo::calendars::update(&txn, org, id, changes)
             .await?
             .ok_or(ServiceError::NotFound(Resource::Calendar))?;
+        if makes_default {
+            // At most one default per organization: this one takes over.
+            repo::calendars::clear_default_except(&txn, org, id).await?;
+        }
         txn.commit().await?;
         Ok(model)
     }
@@ -43,6 +52,11 @@ impl Service {
         let more = models.len() as u64 > MAX_LISTED;
         models.truncate(MAX_LISTED as usize);
         Ok((models, more))
+    }
+
+    /// The organization's default calendar (Google's `primary`), if one is set.
+    pub async fn default_calendar(&self, org: OrgId) -> Result<Option<Model>, ServiceError> {
+        Ok(repo::calendars::default_of(&self.db, org).await?)
     }
 
     pub async fn calendar(&self, org: OrgId, id: CalendarId) -> Result<Model, ServiceError> {

@@ -81,6 +81,13 @@ pub struct EventUpdate {
     pub owner_type: Option<Option<OwnerType>>,
     pub metadata: Option<Metadata>,
     pub transparency: Option<Transparency>,
+    /// The iCalendar UID (Google dialect).
+    pub ical_uid: Option<Option<String>>,
+    /// Google-only fields, replaced whole (Google dialect).
+    pub extras: Option<Option<serde_json::Value>>,
+    /// A conditional write: only if the event's `change_seq` is still this (Google's
+    /// `If-Match`); else `ServiceError::Stale` and nothing is written.
+    pub expected_seq: Option<i64>,
     /// An instance of a recurring event changed on its own: later changes to the whole series
     /// leave it as it is.
     pub detach_from_series: bool,
@@ -185,7 +192,17 @@ pub(super) fn new_event(
         location: req.location.clone(),
         status: req.status,
         booked_via: req.booked_via,
-        details: req.details.clone(),
+        details: match series {
+            // An instance's Google id is its series' id and its start: none of its own.
+            Some(_) => EventDetails {
+                google: crate::domain::details::GoogleFields {
+                    gcal_id: None,
+                    ..req.details.google.clone()
+                },
+                ..req.details.clone()
+            },
+            None => req.details.clone(),
+        },
         all_day,
         series,
     }
@@ -269,6 +286,12 @@ impl Service {
         let current = repo::events::get(&txn, org, id)
             .await?
             .ok_or(ServiceError::NotFound(Resource::Event))?;
+        if update
+            .expected_seq
+            .is_some_and(|seq| seq != current.change_seq)
+        {
+            return Err(ServiceError::Stale);
+        }
         let (new_start, new_end) = booking::reschedule(
             (current.start_time, current.end_time),
             update.start,
@@ -388,6 +411,8 @@ impl Service {
             owner_type: update.owner_type,
             metadata: update.metadata,
             transparency: update.transparency,
+            ical_uid: update.ical_uid,
+            extras: update.extras,
             series_exception: (update.detach_from_series && current.series_id.is_some())
                 .then_some(true),
         };
@@ -419,10 +444,26 @@ impl Service {
         reason: Option<String>,
         render: Render<'_, Model>,
     ) -> Result<Model, ServiceError> {
+        self.cancel_expecting(org, id, reason, None, render).await
+    }
+
+    /// `cancel`, only if the event's `change_seq` is still `expected_seq` when given (Google's
+    /// `If-Match` on delete); else `ServiceError::Stale` and nothing is written.
+    pub async fn cancel_expecting(
+        &self,
+        org: OrgId,
+        id: EventId,
+        reason: Option<String>,
+        expected_seq: Option<i64>,
+        render: Render<'_, Model>,
+    ) -> Result<Model, ServiceError> {
         let (_queued, txn) = begin_write(&self.db).await?;
         let current = repo::events::get(&txn, org, id)
             .await?
             .ok_or(ServiceError::NotFound(Resource::Event))?;
+        if expected_seq.is_some_and(|seq| seq != current.change_seq) {
+            return Err(ServiceError::Stale);
+        }
         if !holds_time(current.status) {
             return Ok(current);
         }

@@ -86,6 +86,9 @@ pub enum ServiceError {
     Refused(Box<Refusal>),
     /// A retry with the same `Idempotency-Key` took this request over; nothing was written.
     IdempotencyInProgress,
+    /// A conditional write named a version of the event (its `change_seq`) that is no longer
+    /// the current one: someone changed it since; nothing was written.
+    Stale,
     /// Storage failed (transient trouble or a bug: the dialect's mapper tells them apart).
     Storage(DbErr),
 }
@@ -114,6 +117,7 @@ impl std::fmt::Display for ServiceError {
             ServiceError::Invalid(i) => write!(f, "invalid: {i}"),
             ServiceError::Refused(r) => write!(f, "refused: {}", r.reason.as_str()),
             ServiceError::IdempotencyInProgress => write!(f, "idempotency claim lost"),
+            ServiceError::Stale => write!(f, "the event changed since the version named"),
             ServiceError::Storage(e) => write!(f, "storage: {e}"),
         }
     }

@@ -332,12 +332,32 @@ impl Service {
             .await?
             .ok_or(ServiceError::NotFound(Resource::Event))?;
         let current = repo::events::of_series(&txn, org, id).await?;
-        // The instances changed on their own stay; the rest are replaced.
+        // The instances changed on their own stay. The rest first stop holding their time, so
+        // the new rule's instances meet only other events; then each new instance takes over
+        // the row of the same rule start (its Google id stays) or is a new row, and a row the
+        // new rule no longer has stays cancelled. Every row written is a change sync reports.
         let (kept, replaced): (Vec<Model>, Vec<Model>) =
             current.into_iter().partition(|e| e.series_exception);
         let kept_starts: Vec<DateTime<Utc>> =
             kept.iter().filter_map(|e| e.original_start).collect();
-        repo::events::delete_many(&txn, org, replaced.iter().map(|e| e.id).collect()).await?;
+        let mut by_start = std::collections::HashMap::new();
+        for row in replaced {
+            let row = if holds_time(row.status) {
+                let changes = EventChanges {
+                    status: Some(super::events::Status::Cancelled),
+                    cancellation_reason: Some(Some(
+                        "the recurring event's rule no longer has this instance".into(),
+                    )),
+                    ..EventChanges::default()
+                };
+                repo::events::apply(&txn, row, changes).await?
+            } else {
+                row
+            };
+            if let Some(start) = row.original_start {
+                by_start.insert(start, row);
+            }
+        }
         let rules = rules_for(
             &txn,
             org,
@@ -380,15 +400,24 @@ impl Service {
                     .refuse_instance(org, &rules, &first, o, reason, conflicting)
                     .await);
             }
-            let new = new_event(
-                &first,
-                o.start,
-                o.end,
-                block,
-                o.all_day,
-                Some((id, o.original_start)),
-            );
-            match repo::events::insert(&txn, org, new).await {
+            let written = match by_start.remove(&o.original_start) {
+                Some(row) => {
+                    let changes = instance_changes(&first, o, block);
+                    repo::events::apply(&txn, row, changes).await
+                }
+                None => {
+                    let new = new_event(
+                        &first,
+                        o.start,
+                        o.end,
+                        block,
+                        o.all_day,
+                        Some((id, o.original_start)),
+                    );
+                    repo::events::insert(&txn, org, new).await
+                }
+            };
+            match written {
                 Ok(model) => instances.push(model),
                 Err(err) if is_exclusion_violation(&err) => {
                     drop((txn, queued));
@@ -402,6 +431,7 @@ impl Service {
                 Err(err) => return Err(err.into()),
             }
         }
+        instances.extend(by_start.into_values());
         instances.sort_by_key(|e| (e.original_start, e.start_time));
         let (all_day, start_date, end_date) = match recurrence.first() {
             crate::domain::recurrence::First::AllDay(d) => (true, Some(d.start), Some(d.end)),
@@ -568,7 +598,36 @@ fn field_changes(update: &EventUpdate) -> EventChanges {
         owner_type: update.owner_type,
         metadata: update.metadata.clone(),
         transparency: update.transparency,
+        extras: update.extras.clone(),
         ..EventChanges::default()
+    }
+}
+
+/// Every field of `req` for an existing instance row that now holds the occurrence `o`.
+fn instance_changes(req: &BookingRequest, o: &Occurrence, block: Block) -> EventChanges {
+    EventChanges {
+        times: Some((o.start, o.end, block)),
+        timezone: Some(req.zone.name().to_string()),
+        customer_name: Some(req.customer_name.clone()),
+        customer_phone: Some(req.customer_phone.clone()),
+        customer_email: Some(req.customer_email.clone()),
+        notes: Some(req.notes.clone()),
+        title: Some(req.title.clone()),
+        location: Some(req.location.clone()),
+        status: Some(req.status),
+        cancellation_reason: Some(None),
+        all_day: Some(o.all_day),
+        description: Some(req.details.description.clone()),
+        kind: Some(req.details.kind.clone()),
+        attendees: Some(req.details.attendees.clone()),
+        created_by: Some(req.details.created_by.clone()),
+        owner_id: Some(req.details.owner_id.clone()),
+        owner_type: Some(req.details.owner_type),
+        metadata: Some(req.details.metadata.clone()),
+        transparency: Some(req.details.transparency),
+        ical_uid: Some(req.details.google.ical_uid.clone()),
+        extras: Some(req.details.google.extras.clone()),
+        series_exception: None,
     }
 }
 

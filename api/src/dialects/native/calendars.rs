@@ -191,6 +191,10 @@ pub struct CalendarIn {
     /// Your own keys and values, string to string (at most 50 keys).
     #[oai(nullable)]
     pub metadata: Option<BTreeMap<String, String>>,
+    /// Makes it the organization's default calendar (Google Calendar's `primary`); at most one
+    /// calendar is the default, so setting it here clears it on the others. Default `false`.
+    #[oai(nullable)]
+    pub is_default: Option<bool>,
 }
 
 impl Example for CalendarIn {
@@ -221,6 +225,7 @@ impl Example for CalendarIn {
             }]),
             owner_id: None,
             metadata: None,
+            is_default: None,
         }
     }
 }
@@ -244,6 +249,11 @@ pub struct CalendarPatch {
     /// Replaces all date overrides; `null` or `[]` removes them.
     #[oai(nullable, validator(max_items = 400))]
     pub date_overrides: MaybeUndefined<Vec<DateOverride>>,
+    /// `true` makes it the organization's default calendar (Google Calendar's `primary`) and
+    /// clears the flag on the others; `false` leaves the organization without a default when it
+    /// was this one.
+    #[oai(nullable)]
+    pub is_default: Option<bool>,
 }
 
 /// A calendar: a bookable resource.
@@ -270,6 +280,8 @@ pub struct CalendarOut {
     /// Your own keys and values; `null` when there are none.
     #[oai(nullable)]
     pub metadata: Option<BTreeMap<String, String>>,
+    /// Whether it is the organization's default calendar (Google Calendar's `primary`).
+    pub is_default: bool,
     /// When it was created (UTC).
     pub created_at: Timestamp,
     /// When it last changed (UTC).
@@ -283,6 +295,7 @@ impl From<entity::calendars::Model> for CalendarOut {
         CalendarOut {
             owner_id: m.owner_id.clone(),
             metadata: (!metadata.is_empty()).then_some(metadata),
+            is_default: m.is_default,
             working_hours: weekly.map(working_ranges),
             date_overrides: date_overrides(overrides),
             id: m.id.0,
@@ -430,6 +443,7 @@ impl CalendarsApi {
             date_overrides: overrides,
             owner_id: optional_text(body.owner_id),
             metadata,
+            is_default: body.is_default.unwrap_or(false),
         };
         let model = state
             .service
@@ -491,6 +505,7 @@ impl CalendarsApi {
             description: maybe(body.description).map(optional_text),
             working_hours,
             date_overrides,
+            is_default: body.is_default,
         };
         let model = state
             .service

@@ -358,6 +358,7 @@ fn details(v: &mut Violations, body: &EventIn) -> EventDetails {
             .map(|m| parse_metadata(v, "metadata", m))
             .unwrap_or_default(),
         transparency: body.transparency.map(transparency).unwrap_or_default(),
+        google: Default::default(),
     }
 }
 
@@ -891,6 +892,9 @@ impl TryFrom<EventPatch> for EventUpdate {
             notes: maybe(body.notes).map(optional_text),
             status: body.status.map(Into::into),
             force: body.force == Some(true),
+            ical_uid: None,
+            extras: None,
+            expected_seq: None,
         })
     }
 }

@@ -74,6 +74,11 @@ impl From<crate::service::ServiceError> for crate::error::ApiError {
                 crate::error::ErrorCode::IdempotencyInProgress,
                 "a retry with this Idempotency-Key took over this request; nothing was stored by this one",
             ),
+            // Only a conditional write (Google's If-Match) can be stale; the native API makes none.
+            ServiceError::Stale => ApiError::field(
+                "If-Match",
+                "the event changed since the version this request named",
+            ),
             ServiceError::Storage(err) => err.into(),
         }
     }

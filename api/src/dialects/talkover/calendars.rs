@@ -301,6 +301,7 @@ fn new_calendar(body: TCalendarIn) -> Result<NewCalendar, Invalid> {
             date_overrides: Vec::new(),
             owner_id,
             metadata,
+            is_default: false,
         })
     })
 }

@@ -11,14 +11,13 @@
 
 use std::sync::Arc;
 
-use poem::http::header;
-use poem::{Body, Endpoint, IntoResponse, Request, Response};
+use poem::{Endpoint, Request, Response};
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
 use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, Object};
 use serde_json::{Map, Value, json};
 
-use crate::dialects::native::errors::{error_response, statuses};
+use crate::dialects::native::errors::statuses;
 use crate::error::ApiError;
 
 /// Where the dialect lives.
@@ -133,35 +132,19 @@ fn rename_fields_in(message: &str) -> String {
 /// oversized body or a request timeout, are errors too): the answer to a `/api/v1` request that
 /// is an error in the native envelope goes out in Talkover's.
 pub async fn layer<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
-    let talkover = is_talkover_path(req.uri().path());
-    let resp = next
-        .call(req)
-        .await
-        .map(IntoResponse::into_response)
-        .unwrap_or_else(error_response);
-    let status = resp.status();
-    if !talkover || !(status.is_client_error() || status.is_server_error()) {
-        return Ok(resp);
-    }
-    let (mut parts, body) = resp.into_parts();
-    let bytes = body.into_bytes().await.map_err(ApiError::internal)?;
-    let rewritten = serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .and_then(|native| envelope_of(&native));
-    match rewritten {
-        Some(envelope) => {
-            parts.headers.remove(header::CONTENT_LENGTH);
-            parts.headers.insert(
-                header::CONTENT_TYPE,
-                header::HeaderValue::from_static("application/json; charset=utf-8"),
-            );
-            Ok(Response::from_parts(
-                parts,
-                Body::from_string(envelope.to_string()),
-            ))
-        }
-        None => Ok(Response::from_parts(parts, Body::from_bytes(bytes))),
-    }
+    crate::dialects::rewrite_errors(
+        next,
+        req,
+        is_talkover_path,
+        "application/json; charset=utf-8",
+        |_, bytes| {
+            serde_json::from_slice::<Value>(bytes)
+                .ok()
+                .and_then(|native| envelope_of(&native))
+                .map(|envelope| envelope.to_string())
+        },
+    )
+    .await
 }
 
 /// The error itself, as Talkover writes it.
