@@ -1053,16 +1053,11 @@ async fn every_bad_input_is_googles_400_with_its_location(app: TestApp) {
         "conferenceData",
     )
     .await;
+    // Recurring events are google_recurrence.rs's; a line that is no rule is named here.
     let rec = app
-        .post(&path, &t(json!({"recurrence": ["RRULE:FREQ=WEEKLY"]})))
+        .post(&path, &t(json!({"recurrence": ["RRULE:FREQ=NEVER"]})))
         .await;
-    let err = g_bad(&rec, "invalid", "recurrence");
-    assert!(
-        err["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("series")),
-        "{err}"
-    );
+    g_bad(&rec, "invalid", "recurrence[0]");
     bad(
         t(json!({"attendees": [{"displayName": "no email"}]})),
         "required",

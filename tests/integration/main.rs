@@ -27,6 +27,7 @@ mod event_types;
 mod events;
 mod faults;
 mod google;
+mod google_recurrence;
 mod google_sync;
 mod hardening;
 mod integrity;
@@ -83,6 +84,7 @@ fn main() {
         ("talkover_rules", talkover_rules::cases()),
         ("google", google::cases()),
         ("google_sync", google_sync::cases()),
+        ("google_recurrence", google_recurrence::cases()),
         ("hardening", hardening::cases()),
         ("spec_walk", spec_walk::cases()),
     ];

@@ -230,8 +230,11 @@ impl Recurrence {
     }
 }
 
+/// A content line's parameters: (upper-case name, value).
+type Params = Vec<(String, String)>;
+
 /// `NAME;PARAMS:VALUE` -> (upper-case name, params, value).
-fn split_line(line: &str) -> Option<(String, Vec<(String, String)>, &str)> {
+fn split_line(line: &str) -> Option<(String, Params, &str)> {
     let (head, value) = line.split_once(':')?;
     let mut parts = head.split(';');
     let name = parts.next()?.trim().to_ascii_uppercase();

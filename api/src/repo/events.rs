@@ -694,3 +694,17 @@ pub async fn insert_copy<C: ConnectionTrait>(
     // Every column is written: a fresh row.
     active.reset_all().insert(db).await
 }
+
+/// The instance of a series that its rule put at `original_start`.
+pub async fn instance_at<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    series: SeriesId,
+    original_start: DateTime<Utc>,
+) -> Result<Option<Model>, DbErr> {
+    scoped::<Entity>(org)
+        .filter(Column::SeriesId.eq(series))
+        .filter(Column::OriginalStart.eq(original_start))
+        .one(db)
+        .await
+}

@@ -134,3 +134,32 @@ pub async fn by_gcal_id<C: ConnectionTrait>(
         .one(db)
         .await
 }
+
+/// The series of a calendar, oldest first.
+pub async fn of_calendar<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: CalendarId,
+) -> Result<Vec<Model>, DbErr> {
+    scoped::<Entity>(org)
+        .filter(Column::CalendarId.eq(calendar))
+        .order_by_asc(Column::FirstStart)
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await
+}
+
+/// A series of a calendar by its iCalendar UID (an import keys on it).
+pub async fn by_ical_uid<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: CalendarId,
+    uid: &str,
+) -> Result<Option<Model>, DbErr> {
+    scoped::<Entity>(org)
+        .filter(Column::CalendarId.eq(calendar))
+        .filter(Column::IcalUid.eq(uid))
+        .order_by_asc(Column::Id)
+        .one(db)
+        .await
+}

@@ -329,12 +329,21 @@ impl From<ServiceError> for GError {
             ServiceError::Refused(refusal) => {
                 let native =
                     ApiError::slot_unavailable(refusal.reason, refusal.conflicting, Vec::new());
-                let mut out = GError::new(
-                    StatusCode::CONFLICT,
-                    "calendar",
-                    "conflict",
-                    format!("The requested time cannot be booked: {}", native.message),
-                );
+                let message = match refusal.instance {
+                    Some(at) => format!(
+                        "The instance of the recurring event at {} cannot be booked: {}",
+                        crate::domain::time::format_utc(at),
+                        native.message
+                    ),
+                    None => format!("The requested time cannot be booked: {}", native.message),
+                };
+                let mut out = GError::new(StatusCode::CONFLICT, "calendar", "conflict", message);
+                if let Some(at) = refusal.instance {
+                    out.extra.insert(
+                        "instanceStart".into(),
+                        json!(crate::domain::time::format_utc(at)),
+                    );
+                }
                 let slots: Vec<Value> = refusal
                     .next_slots
                     .iter()

@@ -20,6 +20,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::errors::GError;
+use super::series::{self, Found};
 use super::tokens::{PageToken, SyncToken};
 use super::{Call, Round, calendar_of, google_time, no_content, strip_zero_fraction};
 use crate::auth::Scope;
@@ -27,12 +28,13 @@ use crate::domain::details::{
     AllDay, Attendee, AttendeeInput, EventDetails, GoogleFields, Transparency, all_day_span,
     parse_attendees,
 };
-use crate::domain::ids::{EventId, OrgId};
+use crate::domain::ids::OrgId;
 use crate::domain::time::{self, Zone, parse_date, parse_instant};
 use crate::domain::violations::{Invalid, Violations};
 use crate::pagination::Cursor;
 use crate::repo::events::{GoogleFilter, GoogleOrder};
 use crate::service::events::{BookingRequest, EventUpdate, Status};
+use crate::service::series::Series;
 use crate::state::AppState;
 use crate::{payload, repo};
 
@@ -260,6 +262,8 @@ struct GEventIn {
     attendee_extras: Option<Map<String, Value>>,
     /// Google-only members present in the body: the value to store, or `Null` to drop it.
     extras: Map<String, Value>,
+    /// `recurrence` lines as given (`Some(empty)`: given empty or null).
+    recurrence: Option<Vec<String>>,
 }
 
 /// How a body is read: what is required, and what is allowed.
@@ -331,18 +335,27 @@ fn http_url(s: &str) -> bool {
     (lower.starts_with("http://") || lower.starts_with("https://")) && s.len() > 8
 }
 
-/// `recurrence`: recurring events come with the series support; until then an event with a
-/// non-empty `recurrence` is refused here (the one place the series work replaces).
-fn recurrence(v: &mut Violations, r: &Reader<'_>) {
-    if let Some(Some(rules)) = r.array(v, "recurrence")
-        && !rules.is_empty()
+/// `recurrence`: RFC 5545 lines (`RRULE`, `EXRULE`, `RDATE`, `EXDATE`), checked here as
+/// strings; the series (`google::series`) reads them in the event's zone.
+fn recurrence(v: &mut Violations, r: &Reader<'_>) -> Option<Vec<String>> {
+    let list = r.array(v, "recurrence")?;
+    let mut out = Vec::new();
+    for (i, line) in list
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
     {
-        v.add(
-            "recurrence",
-            "recurring events are not supported yet: they arrive with Quando's series support; \
-             insert each occurrence as its own event",
-        );
+        match line {
+            Value::String(l) if !l.trim().is_empty() && l.len() <= 2000 => out.push(l.clone()),
+            Value::String(_) => v.add(
+                &format!("recurrence[{i}]"),
+                "must be an RFC 5545 line of at most 2000 characters, such as RRULE:FREQ=WEEKLY",
+            ),
+            _ => v.add(&format!("recurrence[{i}]"), "must be a string"),
+        }
     }
+    Some(out)
 }
 
 fn parse_extended_properties(v: &mut Violations, obj: &Map<String, Value>) -> Value {
@@ -530,7 +543,7 @@ fn parse_event(
             "conference data is not supported: Quando creates no video conferences; leave conferenceData out",
         );
     }
-    recurrence(&mut v, &r);
+    out.recurrence = recurrence(&mut v, &r);
     // Attendees.
     if let Some(list) = r.array(&mut v, "attendees") {
         let list = list.map(Vec::as_slice).unwrap_or_default();
@@ -962,7 +975,7 @@ fn write_params(call: &Call) -> Result<WriteParams, GError> {
     })
 }
 
-fn view_zone(call: &Call) -> Result<Option<Zone>, GError> {
+pub(super) fn view_zone(call: &Call) -> Result<Option<Zone>, GError> {
     call.params
         .get("timeZone")
         .map(|z| {
@@ -974,28 +987,13 @@ fn view_zone(call: &Call) -> Result<Option<Zone>, GError> {
 
 // ----- finding an event -----
 
-/// The calendar's event with this Google id (a chosen id, or the 32-hex or hyphenated UUID).
-/// An event of another calendar or organization is not found.
-async fn find_event(
-    state: &AppState,
-    org: OrgId,
-    calendar: &Calendar,
-    event_id: &str,
-) -> Result<Event, GError> {
-    let not_found =
-        || GError::not_found(format!("Not Found: no event '{event_id}' on this calendar"));
-    if let Some(m) = repo::events::by_gcal_id(&state.db, org, calendar.id, event_id).await? {
-        return Ok(m);
-    }
-    let id = Uuid::try_parse(event_id).map_err(|_| not_found())?;
-    match repo::events::get(&state.db, org, EventId(id)).await? {
-        Some(m) if m.calendar_id == calendar.id => Ok(m),
-        _ => Err(not_found()),
-    }
-}
-
 /// 412 unless `If-Match` (when sent) names the current etag or `*`.
 fn check_if_match(req: &Request, current: &Event) -> Result<(), GError> {
+    check_if_match_tag(req, &etag(current))
+}
+
+/// 412 unless `If-Match` (when sent) names `tag` or `*`.
+fn check_if_match_tag(req: &Request, tag: &str) -> Result<(), GError> {
     let Some(value) = req
         .headers()
         .get(header::IF_MATCH)
@@ -1003,7 +1001,6 @@ fn check_if_match(req: &Request, current: &Event) -> Result<(), GError> {
     else {
         return Ok(());
     };
-    let tag = etag(current);
     let matches = value
         .split(',')
         .map(str::trim)
@@ -1022,7 +1019,7 @@ async fn check_id_free(
     calendar: &Calendar,
     id: &str,
 ) -> Result<(), GError> {
-    if find_event(state, org, calendar, id).await.is_ok() {
+    if series::id_taken(state, org, calendar, id).await? {
         return Err(GError::duplicate(format!(
             "The requested identifier already exists: an event '{id}' is on this calendar"
         )));
@@ -1197,6 +1194,7 @@ pub async fn events_insert(
     if let Some(id) = &input.id {
         check_id_free(&state, call.org, &calendar, id).await?;
     }
+    let lines = input.recurrence.clone().unwrap_or_default();
     let request = booking(&calendar, input, false)?;
     let view = View {
         calendar: &calendar,
@@ -1204,6 +1202,16 @@ pub async fn events_insert(
         zone: None,
         max_attendees: params.max_attendees,
     };
+    if !lines.is_empty() {
+        let request = series::series_request(request, &lines)?;
+        let render = |s: &Series| (200, series::master_resource(s, &view).to_string());
+        let booked = state
+            .service
+            .book_series(call.org, request, &render)
+            .await
+            .map_err(duplicate_or)?;
+        return Ok(call.respond(StatusCode::OK, series::master_resource(&booked, &view)));
+    }
     let render = |m: &Event| (200, resource(m, &view).to_string());
     let model = state
         .service
@@ -1235,6 +1243,39 @@ pub async fn events_import(
         zone: None,
         max_attendees: params.max_attendees,
     };
+    let lines = input.recurrence.clone().unwrap_or_default();
+    if !lines.is_empty() {
+        // A recurring import: keyed by iCalUID like any import; a second import of the same
+        // UID gives the series the imported rule and fields.
+        let existing = repo::series::by_ical_uid(&state.db, call.org, calendar.id, &uid).await?;
+        if existing.is_none()
+            && let Some(id) = &input.id
+        {
+            check_id_free(&state, call.org, &calendar, id).await?;
+        }
+        let request = series::series_request(booking(&calendar, input, true)?, &lines)?;
+        let render = |s: &Series| (200, series::master_resource(s, &view).to_string());
+        let written = match existing {
+            Some(current) => {
+                state
+                    .service
+                    .move_series(
+                        call.org,
+                        current.id,
+                        request.first,
+                        request.recurrence,
+                        &render,
+                    )
+                    .await?
+            }
+            None => state
+                .service
+                .book_series(call.org, request, &render)
+                .await
+                .map_err(duplicate_or)?,
+        };
+        return Ok(call.respond(StatusCode::OK, series::master_resource(&written, &view)));
+    }
     let render = |m: &Event| (200, resource(m, &view).to_string());
     let existing = repo::events::by_ical_uid(&state.db, call.org, calendar.id, &uid).await?;
     let model = match existing {
@@ -1270,8 +1311,8 @@ pub async fn events_get(
     let max_attendees = call.params.int("maxAttendees", 1, i64::from(u32::MAX))?;
     let zone = view_zone(&call)?;
     let calendar = calendar_of(&state, call.org, &calendar_id).await?;
-    let model = find_event(&state, call.org, &calendar, &event_id).await?;
-    let tag = etag(&model);
+    let found = series::find(&state, call.org, &calendar, &event_id).await?;
+    let tag = series::found_etag(&found);
     if let Some(none_match) = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -1293,7 +1334,12 @@ pub async fn events_get(
         zone,
         max_attendees: max_attendees.and_then(|n| usize::try_from(n).ok()),
     };
-    let mut resp = call.respond(StatusCode::OK, resource(&model, &view));
+    let shown = match &found {
+        Found::Single(m) => resource(m, &view),
+        Found::Instance(m, s) => series::instance_resource(m, s, &view),
+        Found::Master(x) => series::master_resource(x, &view),
+    };
+    let mut resp = call.respond(StatusCode::OK, shown);
     if let Ok(v) = tag.parse() {
         resp.headers_mut().insert(header::ETAG, v);
     }
@@ -1311,26 +1357,73 @@ async fn write_existing(
     let call = Call::new(req, Scope::CalendarWrite)?;
     let params = write_params(&call)?;
     let calendar = calendar_of(state, call.org, calendar_id).await?;
-    let current = find_event(state, call.org, &calendar, event_id).await?;
-    check_if_match(req, &current)?;
-    let body = read_json(req, body).await?;
-    let mode = if replace { Mode::Update } else { Mode::Patch };
-    let input = parse_event(&body, mode, params.supports_attachments)?;
-    let id = current.id;
-    let mut update = changes(&current, &calendar, input, replace, false)?;
-    // The write happens only on the version checked above: a change in between is 412 too.
-    if req.headers().contains_key(header::IF_MATCH) {
-        update.expected_seq = Some(current.change_seq);
-    }
     let view = View {
         calendar: &calendar,
         base: &call.base,
         zone: None,
         max_attendees: params.max_attendees,
     };
-    let render = |m: &Event| (200, resource(m, &view).to_string());
+    let (current, instance_of) = match series::find(state, call.org, &calendar, event_id).await? {
+        Found::Single(e) => (e, None),
+        Found::Instance(e, s) => (e, Some(s)),
+        Found::Master(current) => {
+            check_if_match_tag(req, &series::series_etag(&current))?;
+            let body = read_json(req, body).await?;
+            let shown = series::master_resource(
+                &current,
+                &View {
+                    max_attendees: None,
+                    ..view
+                },
+            );
+            let merged = series::merged_body(&shown, body, replace);
+            let input = parse_event(&merged, Mode::Update, params.supports_attachments)?;
+            // An update without `recurrence` keeps the rule.
+            let lines = input
+                .recurrence
+                .clone()
+                .filter(|l| !l.is_empty())
+                .unwrap_or_else(|| repo::series::lines_of(&current.series));
+            let request = series::series_request(booking(&calendar, input, false)?, &lines)?;
+            let render = |s: &Series| (200, series::master_resource(s, &view).to_string());
+            let moved = state
+                .service
+                .move_series(
+                    call.org,
+                    current.series.id,
+                    request.first,
+                    request.recurrence,
+                    &render,
+                )
+                .await?;
+            return Ok(call.respond(StatusCode::OK, series::master_resource(&moved, &view)));
+        }
+    };
+    check_if_match(req, &current)?;
+    let body = read_json(req, body).await?;
+    let mode = if replace { Mode::Update } else { Mode::Patch };
+    let input = parse_event(&body, mode, params.supports_attachments)?;
+    if instance_of.is_some() && input.recurrence.as_ref().is_some_and(|l| !l.is_empty()) {
+        return Err(GError::invalid(
+            "recurrence",
+            "an instance of a recurring event has no recurrence of its own: change the recurring event",
+        ));
+    }
+    let id = current.id;
+    let mut update = changes(&current, &calendar, input, replace, false)?;
+    // An instance written on its own is an exception: changes to the series leave it be.
+    update.detach_from_series = instance_of.is_some();
+    // The write happens only on the version checked above: a change in between is 412 too.
+    if req.headers().contains_key(header::IF_MATCH) {
+        update.expected_seq = Some(current.change_seq);
+    }
+    let show = |m: &Event| match &instance_of {
+        Some(s) => series::instance_resource(m, s, &view),
+        None => resource(m, &view),
+    };
+    let render = |m: &Event| (200, show(m).to_string());
     let model = state.service.update(call.org, id, update, &render).await?;
-    Ok(call.respond(StatusCode::OK, resource(&model, &view)))
+    Ok(call.respond(StatusCode::OK, show(&model)))
 }
 
 /// `PATCH /calendars/{calendarId}/events/{eventId}`: the members given change, the others stay.
@@ -1368,8 +1461,51 @@ pub async fn events_delete(
     let call = Call::new(req, Scope::CalendarWrite)?;
     write_params(&call)?;
     let calendar = calendar_of(&state, call.org, &calendar_id).await?;
-    let current = find_event(&state, call.org, &calendar, &event_id).await?;
+    let gone = || {
+        GError::new(
+            StatusCode::GONE,
+            "global",
+            "deleted",
+            "Resource has been deleted",
+        )
+    };
+    let (current, instance) = match series::find(&state, call.org, &calendar, &event_id).await? {
+        Found::Single(e) => (e, false),
+        Found::Instance(e, _) => (e, true),
+        Found::Master(x) => {
+            check_if_match_tag(req, &series::series_etag(&x))?;
+            if x.series.status == repo::series::CANCELLED {
+                return Err(gone());
+            }
+            state
+                .service
+                .cancel_series(call.org, x.series.id, None)
+                .await?;
+            return Ok(no_content(StatusCode::NO_CONTENT));
+        }
+    };
     check_if_match(req, &current)?;
+    if instance {
+        // One instance deleted: cancelled, and an exception, so the series never brings it back.
+        if current.status == Status::Cancelled {
+            return Err(gone());
+        }
+        let update = EventUpdate {
+            status: Some(Status::Cancelled),
+            detach_from_series: true,
+            expected_seq: req
+                .headers()
+                .contains_key(header::IF_MATCH)
+                .then_some(current.change_seq),
+            ..EventUpdate::default()
+        };
+        let render = |_: &Event| (204, String::new());
+        state
+            .service
+            .update(call.org, current.id, update, &render)
+            .await?;
+        return Ok(no_content(StatusCode::NO_CONTENT));
+    }
     if current.status == Status::Cancelled {
         return Err(GError::new(
             StatusCode::GONE,
@@ -1451,7 +1587,8 @@ pub async fn events_list(
     let max_attendees = p.int("maxAttendees", 1, i64::from(u32::MAX))?;
     let zone = view_zone(&call)?;
     let show_deleted = p.bool("showDeleted")?.unwrap_or(false);
-    // Every event is a single event until recurrence arrives: expanding changes nothing yet.
+    // With singleEvents, instances of recurring events are listed one by one; without, a
+    // recurring event is listed once (on the first page) and only its exceptions beside it.
     let single_events = p.bool("singleEvents")?.unwrap_or(false);
     p.bool("showHiddenInvitations")?;
     p.bool("alwaysIncludeEmail")?;
@@ -1624,7 +1761,9 @@ pub async fn events_list(
             .await?;
             position = rows.last().map(|m| position_of(m, order));
             items.extend(rows.into_iter().filter(|m| {
-                has_properties(m, "private", &private) && has_properties(m, "shared", &shared)
+                (single_events || series::shown_unexpanded(m))
+                    && has_properties(m, "private", &private)
+                    && has_properties(m, "shared", &shared)
             }));
             if items.len() as u64 > max_results || !more {
                 break;
@@ -1642,6 +1781,64 @@ pub async fn events_list(
             }
         }
     }
+    // Recurring events: the series of the instances listed, and (without singleEvents) the
+    // recurring events themselves.
+    let mut shown: Vec<Value> = Vec::with_capacity(items.len());
+    let known = series::series_of(&state, call.org, &items).await?;
+    let mut masters_shown = std::collections::HashSet::new();
+    if !single_events && p.get("syncToken").is_none() && p.get("pageToken").is_none() {
+        for s in repo::series::of_calendar(&state.db, call.org, calendar.id).await? {
+            if s.status == repo::series::CANCELLED && !show_deleted {
+                continue;
+            }
+            let whole = state.service.series(call.org, s.id).await?;
+            let last_end = whole.instances.iter().map(|e| e.end_time).max();
+            if time_max.is_some_and(|t| s.first_start >= t)
+                || time_min.is_some_and(|t| last_end.is_none_or(|e| e <= t))
+                || updated_min.is_some_and(|t| s.updated_at < t)
+            {
+                continue;
+            }
+            let value = series::master_resource(&whole, &view);
+            if let Some(uid) = p.get("iCalUID")
+                && value["iCalUID"].as_str() != Some(uid)
+            {
+                continue;
+            }
+            if let Some(q) = p.get("q") {
+                let q = q.to_lowercase();
+                let text = ["summary", "description", "location"]
+                    .iter()
+                    .filter_map(|k| value[*k].as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase();
+                if !text.contains(&q) {
+                    continue;
+                }
+            }
+            let template = whole.instances.iter().find(|e| !e.series_exception);
+            if template.is_some_and(|t| {
+                !has_properties(t, "private", &private) || !has_properties(t, "shared", &shared)
+            }) {
+                continue;
+            }
+            shown.push(value);
+        }
+    }
+    for m in &items {
+        match m.series_id.and_then(|sid| known.get(&sid)) {
+            // An incremental list without singleEvents reports a changed instance through its
+            // recurring event, once.
+            Some(s) if !single_events && !m.series_exception => {
+                if masters_shown.insert(s.id) {
+                    let whole = state.service.series(call.org, s.id).await?;
+                    shown.push(series::master_resource(&whole, &view));
+                }
+            }
+            _ => shown.push(series::item(m, &known, &view)),
+        }
+    }
     let updated = items
         .iter()
         .map(|m| m.updated_at)
@@ -1657,7 +1854,7 @@ pub async fn events_list(
         "timeZone": calendar.timezone,
         "accessRole": "owner",
         "defaultReminders": [],
-        "items": items.iter().map(|m| resource(m, &view)).collect::<Vec<_>>(),
+        "items": shown,
     });
     match next_page {
         Some(token) => out["nextPageToken"] = json!(token.encode()),
@@ -1704,7 +1901,7 @@ mod tests {
             "reminders": {"useDefault": false, "overrides": [{"method": "sms", "minutes": 99999}]},
             "eventType": "focusTime",
             "conferenceData": {"createRequest": {}},
-            "recurrence": ["RRULE:FREQ=DAILY"],
+            "recurrence": [42],
             "source": {"url": "ftp://x"},
         });
         let err = parse_event(body.as_object().unwrap(), Mode::Insert, false)
@@ -1716,7 +1913,7 @@ mod tests {
             "end.dateTime",
             "eventType",
             "conferenceData",
-            "recurrence",
+            "recurrence[0]",
             "reminders.overrides[0].method",
             "reminders.overrides[0].minutes",
             "source.url",

@@ -19,6 +19,7 @@ pub mod calendars;
 pub mod errors;
 pub mod events;
 pub mod freebusy;
+pub mod series;
 pub mod tokens;
 
 use chrono::{DateTime, Utc};
@@ -49,6 +50,10 @@ pub fn routes() -> impl poem::Endpoint<Output = Response> {
                 .patch(events::events_patch)
                 .put(events::events_update)
                 .delete(events::events_delete),
+        )
+        .at(
+            "/calendars/:calendar_id/events/:event_id/instances",
+            poem::get(series::events_instances),
         )
         .at(
             "/calendars/:calendar_id",
