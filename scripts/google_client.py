@@ -271,6 +271,52 @@ def drive(base: str, key: str) -> None:
     equal(fb["calendars"][unknown]["errors"], [{"domain": "global", "reason": "notFound"}], "unknown calendar")
     log("freeBusy")
 
+    # A recurring event: weekly at 09:00 in Rome across the spring change (31 March 2030), one
+    # date excluded; its instances; one instance moved (an exception); an event over another
+    # instance refused; the series deleted.
+    lines = ["RRULE:FREQ=WEEKLY;COUNT=4", "EXDATE;TZID=Europe/Rome:20300401T090000"]
+    weekly = events.insert(calendarId=cal_id, body={
+        "summary": "Weekly review",
+        "start": {"dateTime": "2030-03-18T09:00:00", "timeZone": "Europe/Rome"},
+        "end": {"dateTime": "2030-03-18T09:30:00", "timeZone": "Europe/Rome"},
+        "recurrence": lines,
+    }).execute()
+    equal((weekly["kind"], weekly["recurrence"], weekly["summary"], weekly["start"]),
+          ("calendar#event", lines, "Weekly review",
+           {"dateTime": "2030-03-18T09:00:00+01:00", "timeZone": "Europe/Rome"}), "recurring insert")
+    check("recurringEventId" not in weekly, "the recurring event is no instance")
+    inst = events.instances(calendarId=cal_id, eventId=weekly["id"]).execute()
+    equal(inst["kind"], "calendar#events", "instances kind")
+    equal([i["start"]["dateTime"] for i in inst["items"]],
+          ["2030-03-18T09:00:00+01:00", "2030-03-25T09:00:00+01:00", "2030-04-08T09:00:00+02:00"],
+          "instances at 09:00 local on both sides of the change, 1 April excluded")
+    equal([i["id"] for i in inst["items"]],
+          [f"{weekly['id']}_20300318T080000Z", f"{weekly['id']}_20300325T080000Z", f"{weekly['id']}_20300408T070000Z"],
+          "instance ids")
+    for i in inst["items"]:
+        equal((i["recurringEventId"], i["summary"], i["iCalUID"]),
+              (weekly["id"], "Weekly review", weekly["iCalUID"]), "instance fields")
+        equal(i["originalStartTime"], {"dateTime": i["start"]["dateTime"], "timeZone": "Europe/Rome"}, "originalStartTime")
+    moved = events.patch(calendarId=cal_id, eventId=inst["items"][1]["id"], body={
+        "start": {"dateTime": "2030-03-25T11:00:00+01:00"}, "end": {"dateTime": "2030-03-25T11:30:00+01:00"}}).execute()
+    equal((moved["id"], moved["recurringEventId"], moved["originalStartTime"]["dateTime"], moved["start"]["dateTime"]),
+          (inst["items"][1]["id"], weekly["id"], "2030-03-25T09:00:00+01:00", "2030-03-25T11:00:00+01:00"), "moved instance")
+    single = events.list(calendarId=cal_id, singleEvents=True, orderBy="startTime",
+                         timeMin="2030-03-17T00:00:00Z", timeMax="2030-04-30T00:00:00Z").execute()
+    equal([i["start"]["dateTime"] for i in single["items"]],
+          ["2030-03-18T09:00:00+01:00", "2030-03-25T11:00:00+01:00", "2030-04-08T09:00:00+02:00"], "singleEvents list")
+    unexpanded = events.list(calendarId=cal_id, timeMin="2030-03-17T00:00:00Z", timeMax="2030-04-30T00:00:00Z").execute()
+    equal(sorted(i["id"] for i in unexpanded["items"]), sorted([weekly["id"], moved["id"]]),
+          "without singleEvents: the recurring event and its exception")
+    clash = {"summary": "Clash", "start": {"dateTime": "2030-04-08T09:15:00+02:00"},
+             "end": {"dateTime": "2030-04-08T09:45:00+02:00"}}
+    err = expect_error(lambda: events.insert(calendarId=cal_id, body=clash).execute(), 409, "conflict", "over an instance")
+    equal(err["conflictingEventId"] is not None, True, "the instance is named")
+    events.delete(calendarId=cal_id, eventId=weekly["id"]).execute()
+    equal(events.get(calendarId=cal_id, eventId=weekly["id"]).execute()["status"], "cancelled", "series deleted")
+    equal(events.instances(calendarId=cal_id, eventId=weekly["id"]).execute()["items"], [], "no live instance left")
+    log("a recurring event: insert, instances across DST, an exception, singleEvents, 409, delete")
+
     # A 404 to a POST, then the next call on the same keep-alive connection still works.
     expect_error(lambda: events.insert(calendarId=str(uuid.uuid4()), body=SEED).execute(), 404, "notFound", "unknown calendar")
     equal(events.get(calendarId=cal_id, eventId=seed_id).execute()["id"], seed_id, "the call after a 404")

@@ -10,7 +10,7 @@
 #   through `googleapiclient.discovery.build("calendar", "v3", ...)` pointed at
 #   `{server}/calendar/v3/`, inserts, reads, lists with paging, patches, updates, deletes, syncs
 #   (a change made through the native API shows in the incremental list), asks freeBusy and the
-#   calendar list, and gets the 409/412/410 errors as HttpError with Google's reasons.
+#   calendar list, books a recurring event and reads its instances across a DST change, and gets the 409/412/410 errors as HttpError with Google's reasons.
 #
 # Environment:
 #   QUANDO_BIN                the binary (default target/debug/quando; `cargo build -p quando-api`)
