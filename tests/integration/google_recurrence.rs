@@ -23,6 +23,7 @@ pub fn cases() -> Vec<Case> {
         bad_recurrence_lines_are_400_naming_the_line,
         moving_the_series_moves_every_instance_and_sync_reports_it_once,
         an_unbounded_rule_holds_its_instances_400_days_ahead_and_a_too_dense_one_is_refused,
+        housekeeping_writes_the_instances_that_fall_inside_the_horizon_as_time_passes,
     ]
 }
 
@@ -279,6 +280,30 @@ async fn instances_hold_their_time_for_the_native_api_and_show_in_its_list(app: 
         .collect();
     assert_eq!(starts.len(), 5, "{starts:?}");
     assert!(starts.contains(&"2027-03-03T10:00:00Z"), "{starts:?}");
+    // Availability never offers an instance's time.
+    let free = app
+        .get_query(
+            "/v1/calendar/availability",
+            &[
+                ("calendarId", &cal),
+                ("eventTypeId", &event_type),
+                ("dateFrom", "2027-03-03T00:00:00Z"),
+                ("dateTo", "2027-03-04T00:00:00Z"),
+            ],
+        )
+        .await;
+    assert_eq!(free.status, 200, "{}", free.describe());
+    let offered: Vec<&str> = free.body["data"]["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["startTime"].as_str())
+        .collect();
+    assert!(!offered.is_empty(), "{}", free.describe());
+    assert!(
+        !offered.contains(&"2027-03-03T10:00:00Z") && offered.contains(&"2027-03-03T10:30:00Z"),
+        "an instance's time offered: {offered:?}"
+    );
 }
 
 async fn deleting_one_instance_frees_it_and_deleting_the_series_cancels_all(app: TestApp) {
@@ -597,4 +622,86 @@ async fn an_unbounded_rule_holds_its_instances_400_days_ahead_and_a_too_dense_on
             .is_some_and(|m| m.contains("1000")),
         "{error}"
     );
+}
+
+/// Time passing, simulated: the series' horizon and its instances after it are taken back as
+/// if they had not been written yet, another event takes one of those times, and the
+/// housekeeping pass (the one the server runs hourly) writes the rest again.
+async fn housekeeping_writes_the_instances_that_fall_inside_the_horizon_as_time_passes(
+    app: TestApp,
+) {
+    use entity::{event_series, events};
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let cal = rome_calendar(&app, &app.key).await;
+    let master = insert(
+        &app,
+        &cal,
+        weekly(
+            "Weekly",
+            "2027-01-04T09:00:00",
+            "2027-01-04T09:30:00",
+            "Europe/Rome",
+            "RRULE:FREQ=WEEKLY",
+        ),
+    )
+    .await;
+    let id = master["id"].as_str().unwrap().to_string();
+    let series_id = uuid::Uuid::try_parse(&id).unwrap();
+    let before = instances(&app, &cal, &id, &[("maxResults", "2500")]).await;
+    let cut: chrono::DateTime<chrono::Utc> = "2027-09-01T00:00:00Z".parse().unwrap();
+    event_series::Entity::update_many()
+        .col_expr(event_series::Column::ExpandedUntil, Expr::value(cut))
+        .filter(event_series::Column::Id.eq(series_id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let removed = events::Entity::delete_many()
+        .filter(events::Column::SeriesId.eq(series_id))
+        .filter(events::Column::OriginalStart.gte(cut))
+        .exec(&app.db)
+        .await
+        .unwrap()
+        .rows_affected;
+    assert!(removed > 10, "{removed}");
+    // Meanwhile someone books one of those times.
+    insert(
+        &app,
+        &cal,
+        json!({"summary": "Taken", "start": {"dateTime": "2027-09-06T09:00:00+02:00"},
+               "end": {"dateTime": "2027-09-06T09:30:00+02:00"}}),
+    )
+    .await;
+    let service = quando_api::service::Service::new(
+        app.db.clone(),
+        std::sync::Arc::new(quando_api::metrics::Metrics::new()),
+    );
+    let written = service.extend_due_series().await.unwrap();
+    assert_eq!(
+        written as u64,
+        removed - 1,
+        "every instance but the taken one"
+    );
+    let after = instances(&app, &cal, &id, &[("maxResults", "2500")]).await;
+    assert_eq!(after.len(), before.len() - 1);
+    assert!(
+        after
+            .iter()
+            .all(|i| i["summary"] == "Weekly" && local_hm(&i["start"]) == "09:00"),
+        "copies of the series' instances"
+    );
+    assert!(
+        !after
+            .iter()
+            .any(|i| i["start"]["dateTime"] == "2027-09-06T09:00:00+02:00"),
+        "the taken time is skipped"
+    );
+    // Nothing is due any more.
+    assert_eq!(service.extend_due_series().await.unwrap(), 0);
+    let count = events::Entity::find()
+        .filter(events::Column::SeriesId.eq(series_id))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(count as usize, after.len());
 }

@@ -537,7 +537,7 @@ impl Service {
         else {
             return Ok(0);
         };
-        let until = time::now() + Duration::days(HORIZON_DAYS);
+        let until = horizon(series.first_start);
         let (list, more) = recurrence.between(series.expanded_until, until, MAX_INSTANCES);
         let rules = rules_for(
             &txn,
