@@ -444,6 +444,30 @@ mod tests {
     }
 
     #[test]
+    fn exrule_takes_out_every_instance_it_matches() {
+        // Daily for two weeks, but never on a weekend.
+        let r = Recurrence::parse(
+            &lines(&[
+                "RRULE:FREQ=DAILY;COUNT=14",
+                "EXRULE:FREQ=WEEKLY;BYDAY=SA,SU",
+            ]),
+            rome(),
+            timed((2027, 3, 1), (9, 0), (9, 30)),
+            "recurrence",
+        )
+        .unwrap();
+        let got = all(&r);
+        assert_eq!(got.len(), 10);
+        assert!(got.iter().all(|o| {
+            o.start
+                .with_timezone(&rome().0)
+                .weekday()
+                .number_from_monday()
+                <= 5
+        }));
+    }
+
+    #[test]
     fn rdate_adds_an_instance_and_floating_values_are_read_in_the_series_zone() {
         let r = Recurrence::parse(
             &lines(&["RRULE:FREQ=DAILY;COUNT=2", "RDATE:20270310T150000"]),

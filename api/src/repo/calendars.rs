@@ -228,17 +228,22 @@ pub async fn bump_change_seq<C: ConnectionTrait>(
     org: OrgId,
     calendar: CalendarId,
 ) -> Result<i64, DbErr> {
-    use sea_orm::sea_query::{Expr, ExprTrait};
-    let rows = Entity::update_many()
-        .col_expr(Column::ChangeSeq, Expr::col(Column::ChangeSeq).add(1))
-        .filter(Column::OrgId.eq(org.0))
-        .filter(Column::Id.eq(calendar.0))
-        .exec_with_returning(db)
-        .await?;
-    rows.first()
-        .map(|m| m.change_seq)
-        .ok_or_else(|| DbErr::RecordNotFound(format!("calendar {calendar}")))
+    use sea_orm::sea_query::{Expr, ExprTrait, Query};
+    // Only the counter comes back (not the calendar's hours and overrides).
+    let mut update = Query::update();
+    update
+        .table(Entity)
+        .value(Column::ChangeSeq, Expr::col(Column::ChangeSeq).add(1))
+        .and_where(Expr::col(Column::OrgId).eq(org.0))
+        .and_where(Expr::col(Column::Id).eq(calendar.0))
+        .returning_col(Column::ChangeSeq);
+    let row = db
+        .query_one_raw(db.get_database_backend().build(&update))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("calendar {calendar}")))?;
+    row.try_get_by_index::<i64>(0)
 }
+
 /// A calendar with an event type of the same organization, in one query (a booking reads both
 /// inside its write transaction, where every round trip to the database holds SQLite's one
 /// writer): `None` without the calendar; the event type `None` when there is no such type.
