@@ -10,6 +10,7 @@ SELECT create_distributed_table('calendars', 'org_id');
 SELECT create_distributed_table('event_types', 'org_id', colocate_with => 'calendars');
 SELECT create_distributed_table('events', 'org_id', colocate_with => 'calendars');
 SELECT create_distributed_table('calendar_members', 'org_id', colocate_with => 'calendars');
+SELECT create_distributed_table('event_series', 'org_id', colocate_with => 'calendars');
 SELECT create_distributed_table('idempotency_keys', 'org_id', colocate_with => 'calendars');
 -- service_probe (the readiness probe's one row) and seaql_migrations (the migration log) stay
 -- local tables on the coordinator.
