@@ -24,6 +24,7 @@ pub fn cases() -> Vec<Case> {
         moving_the_series_moves_every_instance_and_sync_reports_it_once,
         an_unbounded_rule_holds_its_instances_400_days_ahead_and_a_too_dense_one_is_refused,
         housekeeping_writes_the_instances_that_fall_inside_the_horizon_as_time_passes,
+        an_instance_cancelled_natively_stays_cancelled_while_the_rule_keeps_its_day_and_a_time_move_resets_it,
     ]
 }
 
@@ -704,4 +705,85 @@ async fn housekeeping_writes_the_instances_that_fall_inside_the_horizon_as_time_
         .await
         .unwrap();
     assert_eq!(count as usize, after.len());
+}
+
+async fn an_instance_cancelled_natively_stays_cancelled_while_the_rule_keeps_its_day_and_a_time_move_resets_it(
+    app: TestApp,
+) {
+    let cal = rome_calendar(&app, &app.key).await;
+    let master = insert(
+        &app,
+        &cal,
+        weekly(
+            "Daily",
+            "2027-03-01T09:00:00",
+            "2027-03-01T09:30:00",
+            "Europe/Rome",
+            "RRULE:FREQ=DAILY;COUNT=3",
+        ),
+    )
+    .await;
+    let id = master["id"].as_str().unwrap().to_string();
+    let second = &instances(&app, &cal, &id, &[]).await[1];
+    let uuid = second["htmlLink"]
+        .as_str()
+        .and_then(|l| l.rsplit('/').next())
+        .unwrap()
+        .to_string();
+    let cancelled = app
+        .post(
+            &format!("/v1/calendar/events/{uuid}/cancel"),
+            &json!({"reason": "holiday"}),
+        )
+        .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.describe());
+    // The rule grows by a day: the cancelled day stays cancelled.
+    g_ok(
+        &app.patch(
+            &event_path(&cal, &id),
+            &json!({"summary": "Daily (4)", "recurrence": ["RRULE:FREQ=DAILY;COUNT=4"]}),
+        )
+        .await,
+        200,
+    );
+    let live = instances(&app, &cal, &id, &[]).await;
+    let starts: Vec<&str> = live
+        .iter()
+        .filter_map(|i| i["start"]["dateTime"].as_str())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "2027-03-01T09:00:00+01:00",
+            "2027-03-03T09:00:00+01:00",
+            "2027-03-04T09:00:00+01:00"
+        ],
+        "the cancelled day stays cancelled"
+    );
+    assert!(live.iter().all(|i| i["summary"] == "Daily (4)"));
+    // A move to another time belongs to a new schedule: every day at 10:00, as Google resets
+    // exceptions when a series' time changes.
+    g_ok(
+        &app.patch(
+            &event_path(&cal, &id),
+            &json!({"start": {"dateTime": "2027-03-01T10:00:00", "timeZone": "Europe/Rome"},
+                    "end": {"dateTime": "2027-03-01T10:30:00", "timeZone": "Europe/Rome"}}),
+        )
+        .await,
+        200,
+    );
+    let live = instances(&app, &cal, &id, &[]).await;
+    let starts: Vec<&str> = live
+        .iter()
+        .filter_map(|i| i["start"]["dateTime"].as_str())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "2027-03-01T10:00:00+01:00",
+            "2027-03-02T10:00:00+01:00",
+            "2027-03-03T10:00:00+01:00",
+            "2027-03-04T10:00:00+01:00"
+        ]
+    );
 }

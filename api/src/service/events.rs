@@ -467,9 +467,12 @@ impl Service {
         if !holds_time(current.status) {
             return Ok(current);
         }
+        // A cancelled instance of a recurring event stays cancelled whatever later happens to
+        // the series (an exception).
         let changes = EventChanges {
             status: Some(Status::Cancelled),
             cancellation_reason: Some(reason),
+            series_exception: current.series_id.is_some().then_some(true),
             ..EventChanges::default()
         };
         let model = repo::events::apply(&txn, current, changes).await?;

@@ -336,8 +336,15 @@ impl Service {
         // the new rule's instances meet only other events; then each new instance takes over
         // the row of the same rule start (its Google id stays) or is a new row, and a row the
         // new rule no longer has stays cancelled. Every row written is a change sync reports.
-        let (kept, replaced): (Vec<Model>, Vec<Model>) =
-            current.into_iter().partition(|e| e.series_exception);
+        // Exceptions keep their own state while the new rule still has their rule start; one
+        // whose rule start the new rule no longer has (the series moved to another time)
+        // belonged to the old schedule: it is cancelled, and the new rule's instance of that
+        // day is written like any other (as Google resets exceptions on such a change).
+        let new_starts: std::collections::HashSet<DateTime<Utc>> =
+            list.iter().map(|o| o.original_start).collect();
+        let (kept, replaced): (Vec<Model>, Vec<Model>) = current.into_iter().partition(|e| {
+            e.series_exception && e.original_start.is_some_and(|t| new_starts.contains(&t))
+        });
         let kept_starts: Vec<DateTime<Utc>> =
             kept.iter().filter_map(|e| e.original_start).collect();
         let mut by_start = std::collections::HashMap::new();

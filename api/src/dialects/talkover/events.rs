@@ -460,6 +460,8 @@ fn update(body: TEventUpdate) -> Result<EventUpdate, Invalid> {
         owner_type: body.owner_type.map(|o| Some(owner_type(o))),
         attendees,
         status: body.status.map(Into::into),
+        // An instance of a recurring event changed here is changed on its own.
+        detach_from_series: true,
         ..EventUpdate::default()
     })
 }
