@@ -39,7 +39,8 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                     .busy_timeout(Duration::from_secs(5))
             })
             .map_sqlx_sqlite_pool_opts(|p| {
-                p.after_release(|conn, meta| Box::pin(release_only_clean(conn, meta)))
+                p.after_connect(|conn, _meta| Box::pin(plan_once(conn)))
+                    .after_release(|conn, meta| Box::pin(release_only_clean(conn, meta)))
                     .before_acquire(|_conn, meta| {
                         let fresh = opened_after_trouble(&meta);
                         Box::pin(async move { Ok(fresh) })
@@ -57,6 +58,54 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
 /// state can disagree either way; a connection that lived through such a failure is closed,
 /// which rolls back whatever it held, and the pool opens a fresh one. While storage is healthy
 /// this costs nothing: no round trip to the connection's worker thread on each release.
+/// Turns on SQLite's query planner stability guarantee on a new connection: a statement keeps
+/// the plan it was prepared with, whatever values are bound to it. Without it, SQLite 3.51
+/// compiles a statement again every time a value is bound to its `LIMIT ?` (every `.one()`
+/// sea-orm runs: an event by id, the calendar of a booking, the overlap check) or, with the
+/// sample statistics (STAT4) the bundled library keeps, to a column it compares: measured, a
+/// quarter of the server's CPU on `GET /v1/calendar/events/{id}`, and a parse of each statement
+/// of a booking while SQLite's one writer is held. Our queries are planned by their shape (the
+/// indexes lead with `org_id`), so no plan depends on a value.
+async fn plan_once(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    let raw = handle.as_raw_handle();
+    // SAFETY: the handle is an open connection, locked for us for the duration of the call;
+    // SQLITE_DBCONFIG_ENABLE_QPSG takes an int (1: on) and an int* for the new state (may be
+    // null), as documented for sqlite3_db_config.
+    let rc = unsafe {
+        libsqlite3_sys::sqlite3_db_config(
+            raw.as_ptr(),
+            libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+            1 as std::ffi::c_int,
+            std::ptr::null_mut::<std::ffi::c_int>(),
+        )
+    };
+    if rc != libsqlite3_sys::SQLITE_OK {
+        return Err(sqlx::Error::Configuration(
+            format!("SQLite refused the query planner stability guarantee (code {rc})").into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a connection has the query planner stability guarantee on (the test reads it).
+#[cfg(test)]
+async fn plans_once(conn: &mut SqliteConnection) -> bool {
+    let mut handle = conn.lock_handle().await.unwrap();
+    let raw = handle.as_raw_handle();
+    let mut on: std::ffi::c_int = -1;
+    // SAFETY: as in `plan_once`; -1 asks for the state without changing it.
+    unsafe {
+        libsqlite3_sys::sqlite3_db_config(
+            raw.as_ptr(),
+            libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+            -1 as std::ffi::c_int,
+            &mut on as *mut std::ffi::c_int,
+        );
+    }
+    on == 1
+}
+
 async fn release_only_clean(
     conn: &mut SqliteConnection,
     meta: PoolConnectionMetadata,
@@ -250,6 +299,23 @@ mod tests {
         }
         for code in ["19", "2067", "1", "787"] {
             assert!(!transient_sqlite_code(code), "{code}");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_pooled_sqlite_connection_keeps_the_plan_a_statement_was_prepared_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = connect(&format!("sqlite://{}/q.db?mode=rwc", dir.path().display()))
+            .await
+            .unwrap();
+        let pool = db.get_sqlite_connection_pool();
+        // Hold all four at once, so each is a connection of its own.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(pool.acquire().await.unwrap());
+        }
+        for conn in &mut held {
+            assert!(plans_once(conn).await);
         }
     }
 
