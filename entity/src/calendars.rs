@@ -29,8 +29,9 @@ pub struct Model {
     pub metadata: Option<Json>,
     /// The organization's default calendar (Google's `primary`); at most one per organization.
     pub is_default: bool,
-    /// Bumped by every write that creates or changes one of the calendar's events: the
-    /// position incremental sync counts from.
+    /// PostgreSQL: bumped by every write that creates or changes one of the calendar's events,
+    /// the position incremental sync counts from. Not kept on SQLite, where the counter is the
+    /// highest `events.change_seq` of the calendar (`repo::calendars::last_change_seq`).
     pub change_seq: i64,
 }
 

@@ -14,6 +14,7 @@ mod m20261201_000006_citus_ready_keys_and_richer_events;
 mod m20261215_000007_calendar_owner_metadata_and_members;
 mod m20261216_000008_google_fields;
 mod m20261217_000009_event_series;
+mod m20261218_000010_partial_dialect_indexes;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261215_000007_calendar_owner_metadata_and_members::Migration),
             Box::new(m20261216_000008_google_fields::Migration),
             Box::new(m20261217_000009_event_series::Migration),
+            Box::new(m20261218_000010_partial_dialect_indexes::Migration),
         ]
     }
 }

@@ -217,31 +217,83 @@ pub async fn default_of<C: ConnectionTrait>(db: &C, org: OrgId) -> Result<Option
         .await
 }
 
-/// Bumps the calendar's change counter and returns the new value: `UPDATE calendars SET
-/// change_seq = change_seq + 1 WHERE org_id = ? AND id = ? RETURNING ...`. Every write
-/// transaction that creates or changes an event of the calendar runs it (through
-/// `repo::events::insert` and `repo::events::apply`) before touching the event; on PostgreSQL
-/// the row lock it takes is held to commit, so the counter's order is the commit order of the
-/// calendar's writes, which makes incremental sync exact.
-pub async fn bump_change_seq<C: ConnectionTrait>(
+/// The next number of the calendar's change counter, for an event the transaction is about to
+/// create or change. Every write transaction that creates or changes an event of the calendar
+/// takes one (through `repo::events::insert`, `apply` and `insert_copy`) before touching the
+/// event, so the counter's order is the commit order of the calendar's writes, which makes
+/// incremental sync exact:
+/// - PostgreSQL: `UPDATE calendars SET change_seq = change_seq + 1 ... RETURNING change_seq`;
+///   the row lock it takes is held to commit, so concurrent writers of one calendar take their
+///   numbers in commit order.
+/// - SQLite has one writer at a time, so the next number is the calendar's highest event
+///   number plus one, read from `events_org_calendar_change_seq` inside the write transaction:
+///   no calendar row (and no page of it) is written by a booking. Events are never deleted, so
+///   the highest number never goes back. `calendars.change_seq` is not kept on SQLite; read
+///   the counter with `last_change_seq`.
+pub async fn next_change_seq<C: ConnectionTrait>(
     db: &C,
     org: OrgId,
     calendar: CalendarId,
 ) -> Result<i64, DbErr> {
     use sea_orm::sea_query::{Expr, ExprTrait, Query};
-    // Only the counter comes back (not the calendar's hours and overrides).
-    let mut update = Query::update();
-    update
-        .table(Entity)
-        .value(Column::ChangeSeq, Expr::col(Column::ChangeSeq).add(1))
-        .and_where(Expr::col(Column::OrgId).eq(org.0))
-        .and_where(Expr::col(Column::Id).eq(calendar.0))
-        .returning_col(Column::ChangeSeq);
+    let backend = db.get_database_backend();
+    let query = if backend == sea_orm::DbBackend::Sqlite {
+        highest_event_seq(org, calendar)
+    } else {
+        // Only the counter comes back (not the calendar's hours and overrides).
+        let mut update = Query::update();
+        update
+            .table(Entity)
+            .value(Column::ChangeSeq, Expr::col(Column::ChangeSeq).add(1))
+            .and_where(Expr::col(Column::OrgId).eq(org.0))
+            .and_where(Expr::col(Column::Id).eq(calendar.0))
+            .returning_col(Column::ChangeSeq);
+        backend.build(&update)
+    };
     let row = db
-        .query_one_raw(db.get_database_backend().build(&update))
+        .query_one_raw(query)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("calendar {calendar}")))?;
+    let seq = row.try_get_by_index::<i64>(0)?;
+    Ok(if backend == sea_orm::DbBackend::Sqlite {
+        seq + 1
+    } else {
+        seq
+    })
+}
+
+/// The calendar's change counter as committed: the number of its latest change (0 before
+/// any). Incremental sync lists what changed after a number up to this one.
+pub async fn last_change_seq<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: &Model,
+) -> Result<i64, DbErr> {
+    if db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+        return Ok(calendar.change_seq);
+    }
+    let row = db
+        .query_one_raw(highest_event_seq(org, calendar.id))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("calendar {}", calendar.id)))?;
     row.try_get_by_index::<i64>(0)
+}
+
+/// `SELECT COALESCE(MAX(change_seq), 0) FROM events WHERE org_id = ? AND calendar_id = ?`
+/// (SQLite: one step down `events_org_calendar_change_seq`).
+fn highest_event_seq(org: OrgId, calendar: CalendarId) -> sea_orm::Statement {
+    use entity::events;
+    use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+    let mut select = Query::select();
+    select
+        .expr(Func::coalesce([
+            Expr::col(events::Column::ChangeSeq).max(),
+            Expr::val(0i64),
+        ]))
+        .from(events::Entity)
+        .and_where(Expr::col(events::Column::OrgId).eq(org.0))
+        .and_where(Expr::col(events::Column::CalendarId).eq(calendar.0));
+    sea_orm::DbBackend::Sqlite.build(&select)
 }
 
 /// A calendar with an event type of the same organization, in one query (a booking reads both

@@ -291,7 +291,7 @@ pub async fn blocks_between<C: ConnectionTrait>(
 pub async fn insert<C: ConnectionTrait>(db: &C, org: OrgId, new: NewEvent) -> Result<Model, DbErr> {
     let now = time::now();
     // First, so every writer of a calendar takes its row lock before anything else.
-    let change_seq = super::calendars::bump_change_seq(db, org, new.calendar_id).await?;
+    let change_seq = super::calendars::next_change_seq(db, org, new.calendar_id).await?;
     ActiveModel {
         id: Set(EventId::generate()),
         org_id: Set(org),
@@ -347,7 +347,7 @@ pub async fn apply<C: ConnectionTrait>(
     let now = time::now();
     // First, so every writer of a calendar takes its row lock before anything else.
     let change_seq =
-        super::calendars::bump_change_seq(db, current.org_id, current.calendar_id).await?;
+        super::calendars::next_change_seq(db, current.org_id, current.calendar_id).await?;
     let status = changes.status.unwrap_or(current.status);
     let mut active: ActiveModel = current.clone().into();
     active.change_seq = Set(change_seq);
@@ -667,7 +667,7 @@ pub async fn insert_copy<C: ConnectionTrait>(
 ) -> Result<Model, DbErr> {
     let now = time::now();
     let change_seq =
-        super::calendars::bump_change_seq(db, template.org_id, template.calendar_id).await?;
+        super::calendars::next_change_seq(db, template.org_id, template.calendar_id).await?;
     let active: ActiveModel = Model {
         id: EventId::generate(),
         // An instance's Google id is its series' id and its start; no id of its own.

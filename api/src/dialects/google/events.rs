@@ -1665,6 +1665,7 @@ pub async fn events_list(
     let mut items: Vec<Event> = Vec::new();
     let mut next_page = None;
     let snapshot;
+    let last_change = repo::calendars::last_change_seq(&state.db, call.org, &calendar).await?;
     if let Some(token) = sync_token {
         let full_sync = || {
             GError::gone_full_sync("Sync token is no longer valid, a full sync is required.")
@@ -1674,14 +1675,14 @@ pub async fn events_list(
         let ttl = chrono::Duration::from_std(state.config.sync_token_ttl)
             .unwrap_or(chrono::Duration::MAX);
         if sync.calendar != calendar.id
-            || sync.seq > calendar.change_seq
+            || sync.seq > last_change
             || time::now().signed_duration_since(sync.issued) > ttl
         {
             return Err(full_sync());
         }
         let (since, after) = match page_token {
             None => {
-                snapshot = calendar.change_seq;
+                snapshot = last_change;
                 (sync.seq, None)
             }
             Some(PageToken::Changes {
@@ -1720,7 +1721,7 @@ pub async fn events_list(
     } else {
         let after = match page_token {
             None => {
-                snapshot = calendar.change_seq;
+                snapshot = last_change;
                 None
             }
             Some(PageToken::Full {
