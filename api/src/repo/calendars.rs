@@ -297,8 +297,9 @@ fn highest_event_seq(org: OrgId, calendar: CalendarId) -> sea_orm::Statement {
 }
 
 /// A calendar with an event type of the same organization, in one query (a booking reads both
-/// inside its write transaction, where every round trip to the database holds SQLite's one
-/// writer): `None` without the calendar; the event type `None` when there is no such type.
+/// just before its write transaction; a reschedule inside it, where every round trip holds
+/// SQLite's one writer): `None` without the calendar; the event type `None` when there is no
+/// such type.
 pub async fn with_event_type<C: ConnectionTrait>(
     db: &C,
     org: OrgId,

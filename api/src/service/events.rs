@@ -1,6 +1,7 @@
-//! Booking, rescheduling and cancelling: each one write transaction that loads what it needs,
-//! applies every rule, checks the overlap, writes, and seals the idempotency answer with the
-//! write. A refusal leaves the transaction first, then looks up the next free slots.
+//! Booking, rescheduling and cancelling: each one write transaction that applies every rule,
+//! checks the overlap, writes, and seals the idempotency answer with the write (a booking reads
+//! its calendar and event type just before it: see `book`). A refusal leaves the transaction
+//! first, then looks up the next free slots.
 
 use chrono::{DateTime, Utc};
 use entity::events::Model;
