@@ -639,23 +639,31 @@ async fn composite_foreign_keys_hold(m: &Migrated) -> Result<(), String> {
     Ok(())
 }
 
-async fn indexes_and_keys(m: &Migrated) -> Result<(), String> {
+/// Every index of the database by name, with its definition (`CREATE ... INDEX ...`; empty for
+/// SQLite's automatic indexes, which have none).
+async fn index_definitions(
+    m: &Migrated,
+) -> Result<std::collections::HashMap<String, String>, String> {
     let backend = m.db.get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => {
-            "SELECT indexname AS name FROM pg_indexes WHERE schemaname = 'public'"
+            "SELECT indexname AS name, indexdef AS def FROM pg_indexes WHERE schemaname = 'public'"
         }
-        _ => "SELECT name FROM sqlite_master WHERE type = 'index'",
+        _ => "SELECT name, COALESCE(sql, '') AS def FROM sqlite_master WHERE type = 'index'",
     };
     let rows =
         m.db.query_all_raw(Statement::from_string(backend, sql))
             .await
             .map_err(|e| e.to_string())?;
-    let names: Vec<String> = rows
-        .iter()
-        .map(|r| r.try_get::<String>("", "name"))
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("", "name")?, r.try_get("", "def")?)))
+        .collect::<Result<_, DbErr>>()
+        .map_err(|e| e.to_string())
+}
+
+async fn indexes_and_keys(m: &Migrated) -> Result<(), String> {
+    let backend = m.db.get_database_backend();
+    let names: Vec<String> = index_definitions(m).await?.into_keys().collect();
     for want in [
         "api_keys_org",
         "calendars_org_id",
@@ -702,23 +710,7 @@ async fn indexes_and_keys(m: &Migrated) -> Result<(), String> {
 /// m20261218_000010: a booking without a Google id, an iCalendar UID or a series writes none of
 /// their index pages (a third of a SQLite booking's cost), and the unique ones still refuse.
 async fn dialect_indexes_are_partial(m: &Migrated) -> Result<(), String> {
-    let backend = m.db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "SELECT indexname AS name, indexdef AS def FROM pg_indexes WHERE schemaname = 'public'"
-        }
-        _ => "SELECT name, sql AS def FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
-    };
-    let rows =
-        m.db.query_all_raw(Statement::from_string(backend, sql))
-            .await
-            .map_err(|e| e.to_string())?;
-    let mut defs = std::collections::HashMap::new();
-    for row in rows {
-        let name: String = row.try_get("", "name").map_err(|e| e.to_string())?;
-        let def: String = row.try_get("", "def").map_err(|e| e.to_string())?;
-        defs.insert(name, def);
-    }
+    let defs = index_definitions(m).await?;
     for (name, column, unique) in [
         ("events_org_calendar_gcal_id", "gcal_id", true),
         ("events_org_calendar_ical_uid", "ical_uid", false),

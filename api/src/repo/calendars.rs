@@ -237,29 +237,22 @@ pub async fn next_change_seq<C: ConnectionTrait>(
 ) -> Result<i64, DbErr> {
     use sea_orm::sea_query::{Expr, ExprTrait, Query};
     let backend = db.get_database_backend();
-    let query = if backend == sea_orm::DbBackend::Sqlite {
-        highest_event_seq(org, calendar)
-    } else {
-        // Only the counter comes back (not the calendar's hours and overrides).
-        let mut update = Query::update();
-        update
-            .table(Entity)
-            .value(Column::ChangeSeq, Expr::col(Column::ChangeSeq).add(1))
-            .and_where(Expr::col(Column::OrgId).eq(org.0))
-            .and_where(Expr::col(Column::Id).eq(calendar.0))
-            .returning_col(Column::ChangeSeq);
-        backend.build(&update)
-    };
+    if backend == sea_orm::DbBackend::Sqlite {
+        return Ok(highest_event_seq(db, org, calendar).await? + 1);
+    }
+    // Only the counter comes back (not the calendar's hours and overrides).
+    let mut update = Query::update();
+    update
+        .table(Entity)
+        .value(Column::ChangeSeq, Expr::col(Column::ChangeSeq).add(1))
+        .and_where(Expr::col(Column::OrgId).eq(org.0))
+        .and_where(Expr::col(Column::Id).eq(calendar.0))
+        .returning_col(Column::ChangeSeq);
     let row = db
-        .query_one_raw(query)
+        .query_one_raw(backend.build(&update))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("calendar {calendar}")))?;
-    let seq = row.try_get_by_index::<i64>(0)?;
-    Ok(if backend == sea_orm::DbBackend::Sqlite {
-        seq + 1
-    } else {
-        seq
-    })
+    row.try_get_by_index::<i64>(0)
 }
 
 /// The calendar's change counter as committed: the number of its latest change (0 before
@@ -272,16 +265,16 @@ pub async fn last_change_seq<C: ConnectionTrait>(
     if db.get_database_backend() != sea_orm::DbBackend::Sqlite {
         return Ok(calendar.change_seq);
     }
-    let row = db
-        .query_one_raw(highest_event_seq(org, calendar.id))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound(format!("calendar {}", calendar.id)))?;
-    row.try_get_by_index::<i64>(0)
+    highest_event_seq(db, org, calendar.id).await
 }
 
 /// `SELECT COALESCE(MAX(change_seq), 0) FROM events WHERE org_id = ? AND calendar_id = ?`
 /// (SQLite: one step down `events_org_calendar_change_seq`).
-fn highest_event_seq(org: OrgId, calendar: CalendarId) -> sea_orm::Statement {
+async fn highest_event_seq<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: CalendarId,
+) -> Result<i64, DbErr> {
     use entity::events;
     use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
     let mut select = Query::select();
@@ -293,7 +286,11 @@ fn highest_event_seq(org: OrgId, calendar: CalendarId) -> sea_orm::Statement {
         .from(events::Entity)
         .and_where(Expr::col(events::Column::OrgId).eq(org.0))
         .and_where(Expr::col(events::Column::CalendarId).eq(calendar.0));
-    sea_orm::DbBackend::Sqlite.build(&select)
+    let row = db
+        .query_one_raw(db.get_database_backend().build(&select))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("calendar {calendar}")))?;
+    row.try_get_by_index::<i64>(0)
 }
 
 /// A calendar with an event type of the same organization, in one query (a booking reads both

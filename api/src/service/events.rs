@@ -223,9 +223,9 @@ impl Service {
         // keeps two statements out of the one writer's turn (create 460 -> ~580 req/s in the
         // small suite). Still serialisable: nothing that changes a calendar, its hours or an
         // event type reads events, so a booking checked against rules that change before it
-        // commits is the booking made just before the change; a calendar or event type gone
-        // meanwhile fails the insert's foreign key instead of leaving an orphan. On PostgreSQL
-        // (read committed) each statement took its own snapshot anyway.
+        // commits is the booking made just before the change (calendars and event types are
+        // never deleted). On PostgreSQL (read committed) each statement took its own snapshot
+        // anyway.
         let mut rules = rules_for(
             &self.db,
             org,
