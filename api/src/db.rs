@@ -15,18 +15,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use sea_orm::sqlx::pool::PoolConnectionMetadata;
-use sea_orm::sqlx::sqlite::{SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::sqlite::{
+    SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
 use sea_orm::sqlx::{self, Connection};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
 
-/// SQLite's page cache per pooled connection, in KiB when negative (`PRAGMA cache_size`):
-/// 8,000 KiB, against SQLite's default of 2,000. A booking walks eight B-trees (the table and seven
-/// indexes, each led by `org_id`); at a million events their upper pages no longer fit in
-/// 2,000 KiB, and every booking read them again through the OS. Measured with the bench's create
-/// workload at 1,000,000 events (`quando-bench suite --workloads create`, two runs each):
-/// 270 / 359 req/s at 2,000 KiB, 516 / 512 at 8,000, 425 / 526 at 16,000; server RSS under that
-/// load 38.7, 44.2 and 52.5 MB. Four connections hold at most 32,000 KiB of cache.
-const SQLITE_CACHE_SIZE: &str = "-8000";
+/// SQLite's page cache of the writer connection (`writer_for`), in KiB when negative
+/// (`PRAGMA cache_size`): 8,000 KiB, against SQLite's default of 2,000. A booking walks eight
+/// B-trees (the table and seven indexes, each led by `org_id`); at a million events their upper
+/// pages no longer fit in 2,000 KiB, and every booking read them again through the OS. Measured
+/// with the bench's create workload at 1,000,000 events (`quando-bench suite --workloads
+/// create`, two runs each, when every pooled connection wrote): 270 / 359 req/s at 2,000 KiB,
+/// 516 / 512 at 8,000, 425 / 526 at 16,000; server RSS under that load 38.7, 44.2 and 52.5 MB.
+const SQLITE_WRITER_CACHE_SIZE: &str = "-8000";
+
+/// The readers' page cache, SQLite's default of 2,000 KiB, set explicitly. A reader's cache is
+/// thrown away whenever the writer commits, so a larger one buys little under writes and holds
+/// memory (four readers at 8,000 KiB took the server past 50 MB under the create load).
+const SQLITE_READER_CACHE_SIZE: &str = "-2000";
 
 pub fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
@@ -46,20 +53,52 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(5))
-                    .pragma("cache_size", SQLITE_CACHE_SIZE)
+                    .pragma("cache_size", SQLITE_READER_CACHE_SIZE)
             })
-            .map_sqlx_sqlite_pool_opts(|p| {
-                p.after_connect(|conn, _meta| Box::pin(plan_once(conn)))
-                    .after_release(|conn, meta| Box::pin(release_only_clean(conn, meta)))
-                    .before_acquire(|_conn, meta| {
-                        let fresh = opened_after_trouble(&meta);
-                        Box::pin(async move { Ok(fresh) })
-                    })
-            });
+            .map_sqlx_sqlite_pool_opts(with_connection_checks);
     } else {
         opts.max_connections(16).min_connections(1);
     }
     Database::connect(opts).await
+}
+
+/// The checks every pooled SQLite connection gets, reader or writer: the planner setting when
+/// it opens, a release only when clean, and no reuse of a connection open during a failure.
+fn with_connection_checks(p: SqlitePoolOptions) -> SqlitePoolOptions {
+    p.after_connect(|conn, _meta| Box::pin(plan_once(conn)))
+        .after_release(|conn, meta| Box::pin(release_only_clean(conn, meta)))
+        .before_acquire(|_conn, meta| {
+            let fresh = opened_after_trouble(&meta);
+            Box::pin(async move { Ok(fresh) })
+        })
+}
+
+/// The connection write transactions run on (`repo::begin_write`). On SQLite it is a pool of its
+/// own with one connection, on the same file with the same settings and checks: SQLite has one
+/// writer anyway, and a connection in WAL mode throws its whole page cache away whenever it
+/// finds that another connection wrote since its last transaction. When every booking wrote
+/// through whichever of the four pooled connections was free, each found the others' writes and
+/// read the upper pages of the events table and its seven indexes again through the OS; the
+/// one writer sees only its own writes, so its 8,000 KiB cache stays warm. (Readers still start
+/// cold after a write, as before.) The pool opens its connection on first use and, like the
+/// readers' pool, replaces it after a failure. On PostgreSQL it is the same pool.
+pub fn writer_for(db: &DatabaseConnection) -> DatabaseConnection {
+    if db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+        return db.clone();
+    }
+    let options = db.get_sqlite_connection_pool().connect_options();
+    let pool = with_connection_checks(
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(10)),
+    )
+    .connect_lazy_with(
+        (*options)
+            .clone()
+            .pragma("cache_size", SQLITE_WRITER_CACHE_SIZE),
+    );
+    sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
 }
 
 /// Whether a connection may go back to the pool: only when sqlx thinks no transaction is open and
@@ -313,7 +352,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn every_pooled_sqlite_connection_keeps_its_plans_and_an_8_mib_page_cache() {
+    async fn every_pooled_sqlite_connection_keeps_its_plans_and_the_writer_an_8_mib_page_cache() {
         let dir = tempfile::tempdir().unwrap();
         let db = connect(&format!("sqlite://{}/q.db?mode=rwc", dir.path().display()))
             .await
@@ -330,8 +369,119 @@ mod tests {
                 .fetch_one(&mut **conn)
                 .await
                 .unwrap();
-            assert_eq!(kib, -8000, "each connection keeps about 8 MiB of pages");
+            assert_eq!(
+                kib, -2000,
+                "each reader keeps SQLite's default 2 MiB of pages"
+            );
         }
+        let writer = writer_for(&db);
+        let mut conn = writer.get_sqlite_connection_pool().acquire().await.unwrap();
+        assert!(plans_once(&mut conn).await);
+        let (kib,): (i64,) = sqlx::query_as("PRAGMA cache_size")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(kib, -8000, "the writer keeps about 8 MiB of pages");
+    }
+
+    /// `PRAGMA data_version` changes on a connection exactly when another connection committed
+    /// since it last looked, which is also when SQLite drops that connection's page cache.
+    async fn data_version(db: &DatabaseConnection) -> i64 {
+        let mut conn = db.get_sqlite_connection_pool().acquire().await.unwrap();
+        let (version,): (i64,) = sqlx::query_as("PRAGMA data_version")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        version
+    }
+
+    #[tokio::test]
+    async fn sqlite_bookings_commit_on_one_writer_connection_whose_page_cache_no_other_write_resets()
+     {
+        use poem::EndpointExt;
+        let (state, key, _dir) = crate::test_support::state(crate::config::Config::default()).await;
+        let writer = state.service.writer.clone();
+        assert_eq!(
+            writer
+                .get_sqlite_connection_pool()
+                .options()
+                .get_max_connections(),
+            1
+        );
+        let client = poem::test::TestClient::new(crate::app(state).boxed());
+        let auth = format!("Bearer {key}");
+        let resp = client
+            .post("/v1/calendar/calendars")
+            .header("Authorization", &auth)
+            .body_json(&serde_json::json!({"name": "Chair 1", "timezone": "Europe/Rome"}))
+            .send()
+            .await;
+        resp.assert_status(poem::http::StatusCode::CREATED);
+        let calendar = resp
+            .json()
+            .await
+            .value()
+            .object()
+            .get("data")
+            .object()
+            .get("id")
+            .string()
+            .to_string();
+        let resp = client
+            .post("/v1/calendar/event-types")
+            .header("Authorization", &auth)
+            .body_json(&serde_json::json!({"name": "Cut", "durationMinutes": 30}))
+            .send()
+            .await;
+        resp.assert_status(poem::http::StatusCode::CREATED);
+        let event_type = resp
+            .json()
+            .await
+            .value()
+            .object()
+            .get("data")
+            .object()
+            .get("id")
+            .string()
+            .to_string();
+        let before = data_version(&writer).await;
+        for (hour, idempotency) in [(9, None), (10, Some("retry-safe-1")), (11, None)] {
+            let mut req = client
+                .post("/v1/calendar/events")
+                .header("Authorization", &auth)
+                .body_json(&serde_json::json!({
+                    "calendarId": calendar,
+                    "eventTypeId": event_type,
+                    "startTime": format!("2031-05-06T{hour:02}:00:00Z"),
+                    "endTime": format!("2031-05-06T{hour:02}:30:00Z"),
+                    "force": true,
+                }));
+            if let Some(k) = idempotency {
+                req = req.header("Idempotency-Key", k);
+            }
+            let resp = req.send().await;
+            let status = resp.0.status();
+            let body = resp.0.into_body().into_string().await.unwrap();
+            assert_eq!(status, poem::http::StatusCode::CREATED, "{body}");
+        }
+        assert_eq!(
+            data_version(&writer).await,
+            before,
+            "no other connection wrote: the writer's cache is still valid"
+        );
+        let resp = client
+            .get("/v1/calendar/events?limit=10")
+            .header("Authorization", &auth)
+            .send()
+            .await;
+        resp.assert_status_is_ok();
+        resp.json()
+            .await
+            .value()
+            .object()
+            .get("data")
+            .array()
+            .assert_len(3);
     }
 
     #[test]

@@ -74,9 +74,16 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<
     let instance = state.instance().await.map_err(ApiError::from)?;
     let started = std::time::Instant::now();
     loop {
-        match store::claim(&state.db, instance, org, &key, &hash, time::now())
-            .await
-            .map_err(ApiError::from)?
+        match store::claim(
+            &state.service.writer,
+            instance,
+            org,
+            &key,
+            &hash,
+            time::now(),
+        )
+        .await
+        .map_err(ApiError::from)?
         {
             Claim::Fresh => break,
             Claim::Replay { status, body } => return Ok(replay(status, &body)),
@@ -105,7 +112,7 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<
     let status = resp.status();
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         // Worth retrying: do not pin the failure to the key (a sealed answer stays).
-        store::release(&state.db, &held)
+        store::release(&state.service.writer, &held)
             .await
             .map_err(ApiError::from)?;
         return Ok(resp);
@@ -117,7 +124,7 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<
     let (parts, body) = resp.into_parts();
     let bytes = body.into_bytes().await.map_err(ApiError::internal)?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    store::complete(&state.db, &held, status.as_u16(), text)
+    store::complete(&state.service.writer, &held, status.as_u16(), text)
         .await
         .map_err(ApiError::from)?;
     Ok(Response::from_parts(parts, Body::from_bytes(bytes)))

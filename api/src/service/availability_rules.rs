@@ -332,7 +332,7 @@ impl Service {
         new: NewRule,
         render: Render<'_, Rule>,
     ) -> Result<Rule, ServiceError> {
-        let (_queued, txn) = begin_write(&self.db).await?;
+        let (_queued, txn) = begin_write(&self.writer).await?;
         let model = repo::calendars::get_for_update(&txn, org, calendar)
             .await?
             .ok_or(ServiceError::NotFound(Resource::Calendar))?;
@@ -369,7 +369,7 @@ impl Service {
         calendar: CalendarId,
         id: Uuid,
     ) -> Result<(), ServiceError> {
-        let (_queued, txn) = begin_write(&self.db).await?;
+        let (_queued, txn) = begin_write(&self.writer).await?;
         let model = repo::calendars::get_for_update(&txn, org, calendar)
             .await?
             .ok_or(ServiceError::NotFound(Resource::Calendar))?;

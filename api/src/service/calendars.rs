@@ -15,7 +15,7 @@ impl Service {
         new: NewCalendar,
         render: Render<'_, Model>,
     ) -> Result<Model, ServiceError> {
-        let (_queued, txn) = begin_write(&self.db).await?;
+        let (_queued, txn) = begin_write(&self.writer).await?;
         let model = repo::calendars::create(&txn, org, new).await?;
         if model.is_default {
             // At most one default per organization: this one takes over.
@@ -32,7 +32,7 @@ impl Service {
         id: CalendarId,
         changes: CalendarChanges,
     ) -> Result<Model, ServiceError> {
-        let (_queued, txn) = begin_write(&self.db).await?;
+        let (_queued, txn) = begin_write(&self.writer).await?;
         let makes_default = changes.is_default == Some(true);
         let model = repo::calendars::update(&txn, org, id, changes)
             .await?

@@ -27,7 +27,7 @@ impl Service {
         new: NewEventType,
         render: Render<'_, Model>,
     ) -> Result<Model, ServiceError> {
-        let (_queued, txn) = begin_write(&self.db).await?;
+        let (_queued, txn) = begin_write(&self.writer).await?;
         if let Some(calendar) = new.calendar_id {
             own_calendar(&txn, org, calendar).await?;
         }
@@ -43,7 +43,7 @@ impl Service {
         id: EventTypeId,
         changes: EventTypeChanges,
     ) -> Result<Model, ServiceError> {
-        let (_queued, txn) = begin_write(&self.db).await?;
+        let (_queued, txn) = begin_write(&self.writer).await?;
         if repo::event_types::get(&txn, org, id).await?.is_none() {
             return Err(ServiceError::NotFound(Resource::EventType));
         }

@@ -234,7 +234,7 @@ impl Service {
             req.end - req.start,
         )
         .await?;
-        let (queued, txn) = begin_write(&self.db).await?;
+        let (queued, txn) = begin_write(&self.writer).await?;
         if req.all_day.is_some() {
             // Whole days exactly: no buffers.
             rules.slot.buffer_before = chrono::Duration::zero();
@@ -296,7 +296,7 @@ impl Service {
         update: EventUpdate,
         render: Render<'_, Model>,
     ) -> Result<Model, ServiceError> {
-        let (queued, txn) = begin_write(&self.db).await?;
+        let (queued, txn) = begin_write(&self.writer).await?;
         let current = repo::events::get(&txn, org, id)
             .await?
             .ok_or(ServiceError::NotFound(Resource::Event))?;
@@ -471,7 +471,7 @@ impl Service {
         expected_seq: Option<i64>,
         render: Render<'_, Model>,
     ) -> Result<Model, ServiceError> {
-        let (_queued, txn) = begin_write(&self.db).await?;
+        let (_queued, txn) = begin_write(&self.writer).await?;
         let current = repo::events::get(&txn, org, id)
             .await?
             .ok_or(ServiceError::NotFound(Resource::Event))?;
@@ -529,7 +529,7 @@ impl Service {
         attendee: Attendee,
         render: Render<'_, Attendee>,
     ) -> Result<Attendee, ServiceError> {
-        let (_queued, txn) = begin_write(&self.db).await?;
+        let (_queued, txn) = begin_write(&self.writer).await?;
         let current = repo::events::get(&txn, org, id)
             .await?
             .ok_or(ServiceError::NotFound(Resource::Event))?;

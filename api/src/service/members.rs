@@ -38,7 +38,7 @@ impl Service {
         who: Membership,
         render: Render<'_, Model>,
     ) -> Result<Model, ServiceError> {
-        let (_queued, txn) = begin_write(&self.db).await?;
+        let (_queued, txn) = begin_write(&self.writer).await?;
         repo::calendars::get(&txn, org, calendar)
             .await?
             .ok_or(ServiceError::NotFound(Resource::Calendar))?;
@@ -79,7 +79,7 @@ impl Service {
         id: MemberId,
         who: Membership,
     ) -> Result<Model, ServiceError> {
-        let (_queued, txn) = begin_write(&self.db).await?;
+        let (_queued, txn) = begin_write(&self.writer).await?;
         repo::calendars::get(&txn, org, calendar)
             .await?
             .ok_or(ServiceError::NotFound(Resource::Calendar))?;

@@ -27,16 +27,23 @@ use crate::metrics::Metrics;
 
 pub use crate::repo::idempotency::Render;
 
-/// The core, cheap to clone: the database and the counters it keeps.
+/// The core, cheap to clone: the database, the connection its write transactions run on
+/// (`db::writer_for`), and the counters it keeps.
 #[derive(Clone)]
 pub struct Service {
     pub(crate) db: DatabaseConnection,
+    pub(crate) writer: DatabaseConnection,
     pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Service {
     pub fn new(db: DatabaseConnection, metrics: Arc<Metrics>) -> Service {
-        Service { db, metrics }
+        let writer = crate::db::writer_for(&db);
+        Service {
+            db,
+            writer,
+            metrics,
+        }
     }
 }
 

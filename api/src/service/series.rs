@@ -87,7 +87,7 @@ impl Service {
             )
             .into());
         }
-        let (queued, txn) = begin_write(&self.db).await?;
+        let (queued, txn) = begin_write(&self.writer).await?;
         let rules = rules_for(
             &txn,
             org,
@@ -237,7 +237,7 @@ impl Service {
         update: EventUpdate,
         render: Render<'_, Series>,
     ) -> Result<Series, ServiceError> {
-        let (queued, txn) = begin_write(&self.db).await?;
+        let (queued, txn) = begin_write(&self.writer).await?;
         let series = repo::series::get(&txn, org, id)
             .await?
             .ok_or(ServiceError::NotFound(Resource::Event))?;
@@ -327,7 +327,7 @@ impl Service {
             )
             .into());
         }
-        let (queued, txn) = begin_write(&self.db).await?;
+        let (queued, txn) = begin_write(&self.writer).await?;
         let series = repo::series::get(&txn, org, id)
             .await?
             .ok_or(ServiceError::NotFound(Resource::Event))?;
@@ -471,7 +471,7 @@ impl Service {
         id: SeriesId,
         reason: Option<String>,
     ) -> Result<Series, ServiceError> {
-        let (_queued, txn) = begin_write(&self.db).await?;
+        let (_queued, txn) = begin_write(&self.writer).await?;
         let series = repo::series::get(&txn, org, id)
             .await?
             .ok_or(ServiceError::NotFound(Resource::Event))?;
@@ -510,7 +510,7 @@ impl Service {
     }
 
     async fn extend_series(&self, org: OrgId, id: SeriesId) -> Result<usize, ServiceError> {
-        let (queued, txn) = begin_write(&self.db).await?;
+        let (queued, txn) = begin_write(&self.writer).await?;
         let Some(series) = repo::series::get(&txn, org, id).await? else {
             return Ok(0);
         };

@@ -36,7 +36,7 @@ fn health(status: &str, reason: Option<String>) -> Json<Health> {
 /// binary knows, and on SQLite the file takes a write (a full disk, a read-only or immutable
 /// file, a lock held past the timeout all fail here). On PostgreSQL a write is not tried: its
 /// failures are per request and answered 503 there.
-async fn ready(db: &DatabaseConnection) -> Result<(), String> {
+async fn ready(db: &DatabaseConnection, writer: &DatabaseConnection) -> Result<(), String> {
     db.execute_unprepared("SELECT 1")
         .await
         .map_err(|e| format!("the database does not answer: {e}"))?;
@@ -51,7 +51,7 @@ async fn ready(db: &DatabaseConnection) -> Result<(), String> {
     }
     if db.get_database_backend() == DbBackend::Sqlite {
         let write = async {
-            let (_queued, txn) = crate::repo::begin_write(db).await?;
+            let (_queued, txn) = crate::repo::begin_write(writer).await?;
             txn.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Sqlite,
                 "INSERT INTO service_probe (id, checked_at) VALUES (1, ?) \
@@ -109,7 +109,7 @@ impl ServiceApi {
     /// knows, and (SQLite) its file takes a write. Else 503 with `reason`. No authentication.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&AppState>) -> ReadyResponse {
-        match ready(&state.db).await {
+        match ready(&state.db, &state.service.writer).await {
             Ok(()) => ReadyResponse::Ready(health("ok", None)),
             Err(reason) => {
                 tracing::warn!(%reason, "readiness probe failed");
