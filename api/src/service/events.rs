@@ -130,6 +130,11 @@ pub(super) struct Admission {
     pub holds: bool,
     /// Transparent events block nothing.
     pub opaque: bool,
+    /// Whether to look for an overlapping event before writing. Always on SQLite, which has no
+    /// constraint for it; a new booking on PostgreSQL leaves it to the exclusion constraint,
+    /// which refuses an overlapping insert by itself (the refusal then names the event in the
+    /// way): one query fewer for every booking that succeeds, one more for one that does not.
+    pub look_for_overlap: bool,
 }
 
 impl Admission {
@@ -157,7 +162,7 @@ impl Admission {
         {
             return Ok(Some((reason, None)));
         }
-        if self.opaque {
+        if self.opaque && self.look_for_overlap {
             let block = rules.block(self.start, self.end);
             if let Some(conflict) =
                 repo::events::find_conflict(txn, org, rules.calendar, block, except).await?
@@ -256,6 +261,7 @@ impl Service {
             all_day: req.all_day.is_some(),
             holds: holds_time(req.status),
             opaque: req.details.transparency == Transparency::Opaque,
+            look_for_overlap: self.writer.get_database_backend() != sea_orm::DbBackend::Postgres,
         };
         let block = rules.block(req.start, req.end);
         if let Some((reason, conflicting)) = admission.obstacle(&txn, org, &rules, None).await? {

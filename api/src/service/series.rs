@@ -129,6 +129,8 @@ impl Service {
                 all_day: o.all_day.is_some(),
                 holds,
                 opaque,
+                // Each instance is checked, so a refusal names the one in the way.
+                look_for_overlap: true,
             };
             if let Some((reason, conflicting)) = admission.obstacle(&txn, org, &rules, None).await?
             {
@@ -399,6 +401,8 @@ impl Service {
                 all_day: o.all_day.is_some(),
                 holds,
                 opaque,
+                // Each instance is checked, so a refusal names the one in the way.
+                look_for_overlap: true,
             };
             if let Some((reason, conflicting)) = admission.obstacle(&txn, org, &rules, None).await?
             {
