@@ -5,9 +5,11 @@
 pub mod booking;
 pub mod contact;
 pub mod details;
+pub mod ical;
 pub mod ids;
 pub mod recurrence;
 pub mod schedule;
 pub mod slots;
 pub mod time;
 pub mod violations;
+pub mod webhooks;
