@@ -5,11 +5,11 @@ use crate::ids::{CalendarId, MemberId, OrgId};
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "calendar_members")]
 pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: MemberId,
     /// Part of the key, like every tenant table's (on Citus, one shard per organization).
     #[sea_orm(primary_key, auto_increment = false)]
     pub org_id: OrgId,
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub id: MemberId,
     pub calendar_id: CalendarId,
     /// The integrator's own user id; one membership per user and calendar.
     pub user_id: String,

@@ -5,23 +5,23 @@ use crate::ids::{CalendarId, OrgId};
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "calendars")]
 pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: CalendarId,
     /// Part of the key: every update and delete the ORM issues filters on the tenant too (on
     /// Citus, one shard instead of all of them).
     #[sea_orm(primary_key, auto_increment = false)]
     pub org_id: OrgId,
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub id: CalendarId,
     pub name: String,
     pub timezone: String,
     pub description: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
     /// JSON `[{"day","start","end"}]` in the calendar's zone; NULL = open around the clock.
     #[sea_orm(column_type = "Text", nullable)]
     pub working_hours: Option<String>,
     /// JSON `[{"date","ranges":[{"start","end"}]}]`; NULL = none.
     #[sea_orm(column_type = "Text", nullable)]
     pub date_overrides: Option<String>,
-    pub created_at: DateTimeUtc,
-    pub updated_at: DateTimeUtc,
     /// Id of the calendar's owner (a user of the integrator's), as Talkover gives it.
     pub owner_id: Option<String>,
     /// JSON object, string -> string: integrators' own ids.

@@ -8,9 +8,9 @@ use crate::ids::{CalendarId, OrgId, SeriesId};
 #[sea_orm(table_name = "event_series")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub org_id: OrgId,
-    #[sea_orm(primary_key, auto_increment = false)]
     pub id: SeriesId,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub org_id: OrgId,
     pub calendar_id: CalendarId,
     /// The lines as the client gave them (a JSON array of strings).
     #[sea_orm(column_type = "JsonBinary")]

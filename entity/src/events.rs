@@ -5,12 +5,12 @@ use crate::ids::{CalendarId, EventId, EventTypeId, OrgId, SeriesId};
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "events")]
 pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: EventId,
     /// Part of the key: every update and delete the ORM issues filters on the tenant too (on
     /// Citus, one shard instead of all of them).
     #[sea_orm(primary_key, auto_increment = false)]
     pub org_id: OrgId,
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub id: EventId,
     pub calendar_id: CalendarId,
     /// `None` for events made through a dialect without event types.
     pub event_type_id: Option<EventTypeId>,
