@@ -6,6 +6,7 @@
 use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::{OffsetComponents, OffsetName};
 
+use super::details::{Attendee, ResponseStatus};
 use super::time::Zone;
 
 /// RFC 5545 3.1: lines longer than 75 octets (excluding the line break) are folded.
@@ -174,6 +175,210 @@ pub fn offset_at(zone: Zone, t: DateTime<Utc>) -> FixedOffset {
     zone.0.offset_from_utc_datetime(&t.naive_utc()).fix()
 }
 
+/// The start of a feed: `BEGIN:VCALENDAR` and the calendar's properties.
+pub fn push_calendar_start(out: &mut String, name: &str) {
+    push_line(out, "BEGIN", "VCALENDAR");
+    push_line(out, "VERSION", "2.0");
+    push_line(out, "PRODID", "-//Quando//Quando calendar feed//EN");
+    push_line(out, "CALSCALE", "GREGORIAN");
+    push_line(out, "METHOD", "PUBLISH");
+    push_line(out, "X-WR-CALNAME", &escape_text(name));
+}
+
+pub fn push_calendar_end(out: &mut String) {
+    push_line(out, "END", "VCALENDAR");
+}
+
+/// When an event happens, as a feed writes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum When {
+    /// Instants, written as local times in the event's zone (`DTSTART;TZID=...`).
+    Timed {
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
+    /// Whole days, the end exclusive (`DTSTART;VALUE=DATE`).
+    AllDay {
+        start: chrono::NaiveDate,
+        end: chrono::NaiveDate,
+    },
+}
+
+/// An event's feed status (`STATUS`): a cancelled event stays in the feed, marked, so a
+/// subscribed calendar removes it rather than keeping a stale copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedStatus {
+    Confirmed,
+    Tentative,
+    Cancelled,
+}
+
+/// One `VEVENT`: a single event, a recurring series' master (with `rule` and `exdates`), or an
+/// instance that differs from its series (with `recurrence_id`, its original start).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedEvent {
+    pub uid: String,
+    pub sequence: i32,
+    pub stamp: DateTime<Utc>,
+    pub created: DateTime<Utc>,
+    pub last_modified: DateTime<Utc>,
+    pub zone: Zone,
+    pub when: When,
+    pub summary: Option<String>,
+    pub description: Option<String>,
+    pub location: Option<String>,
+    pub attendees: Vec<Attendee>,
+    pub status: FeedStatus,
+    pub transparent: bool,
+    /// The `RRULE` value (`FREQ=WEEKLY;BYDAY=TU`), for a series' master.
+    pub rule: Option<String>,
+    /// Starts of the series' instances that do not happen.
+    pub exdates: Vec<DateTime<Utc>>,
+    pub recurrence_id: Option<DateTime<Utc>>,
+}
+
+/// `;TZID=Europe/Rome:20270415T140000` for an instant in `zone`.
+fn zoned(zone: Zone, t: DateTime<Utc>) -> (String, String) {
+    let local = t.with_timezone(&zone.0).naive_local();
+    (format!(";TZID={}", zone.name()), local_stamp(local))
+}
+
+fn push_instant(out: &mut String, name: &str, zone: Zone, t: DateTime<Utc>) {
+    if zone == Zone::UTC {
+        push_line(out, name, &utc_stamp(t));
+    } else {
+        let (param, value) = zoned(zone, t);
+        push_line(out, &format!("{name}{param}"), &value);
+    }
+}
+
+fn partstat(status: ResponseStatus) -> &'static str {
+    match status {
+        ResponseStatus::NeedsAction => "NEEDS-ACTION",
+        ResponseStatus::Accepted => "ACCEPTED",
+        ResponseStatus::Declined => "DECLINED",
+        ResponseStatus::Tentative => "TENTATIVE",
+    }
+}
+
+/// Writes one `VEVENT`. Times are local times in the event's own zone (its `VTIMEZONE` must be
+/// in the feed), or UTC for a UTC event; whole days are dates.
+pub fn push_vevent(out: &mut String, event: &FeedEvent) {
+    push_line(out, "BEGIN", "VEVENT");
+    push_line(out, "UID", &escape_text(&event.uid));
+    push_line(out, "SEQUENCE", &event.sequence.max(0).to_string());
+    push_line(out, "DTSTAMP", &utc_stamp(event.stamp));
+    push_line(out, "CREATED", &utc_stamp(event.created));
+    push_line(out, "LAST-MODIFIED", &utc_stamp(event.last_modified));
+    match &event.when {
+        When::Timed { start, end } => {
+            push_instant(out, "DTSTART", event.zone, *start);
+            push_instant(out, "DTEND", event.zone, *end);
+        }
+        When::AllDay { start, end } => {
+            push_line(
+                out,
+                "DTSTART;VALUE=DATE",
+                &start.format("%Y%m%d").to_string(),
+            );
+            push_line(out, "DTEND;VALUE=DATE", &end.format("%Y%m%d").to_string());
+        }
+    }
+    if let Some(original) = event.recurrence_id {
+        match &event.when {
+            When::AllDay { .. } => {
+                let day = original.with_timezone(&event.zone.0).date_naive();
+                push_line(
+                    out,
+                    "RECURRENCE-ID;VALUE=DATE",
+                    &day.format("%Y%m%d").to_string(),
+                );
+            }
+            When::Timed { .. } => push_instant(out, "RECURRENCE-ID", event.zone, original),
+        }
+    }
+    if let Some(rule) = &event.rule {
+        push_line(out, "RRULE", rule);
+        if !event.exdates.is_empty() {
+            match &event.when {
+                When::AllDay { .. } => {
+                    let days: Vec<String> = event
+                        .exdates
+                        .iter()
+                        .map(|t| {
+                            t.with_timezone(&event.zone.0)
+                                .date_naive()
+                                .format("%Y%m%d")
+                                .to_string()
+                        })
+                        .collect();
+                    push_line(out, "EXDATE;VALUE=DATE", &days.join(","));
+                }
+                When::Timed { .. } if event.zone == Zone::UTC => {
+                    let times: Vec<String> = event.exdates.iter().map(|t| utc_stamp(*t)).collect();
+                    push_line(out, "EXDATE", &times.join(","));
+                }
+                When::Timed { .. } => {
+                    let times: Vec<String> = event
+                        .exdates
+                        .iter()
+                        .map(|t| zoned(event.zone, *t).1)
+                        .collect();
+                    push_line(
+                        out,
+                        &format!("EXDATE;TZID={}", event.zone.name()),
+                        &times.join(","),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(summary) = &event.summary {
+        push_line(out, "SUMMARY", &escape_text(summary));
+    }
+    if let Some(description) = &event.description {
+        push_line(out, "DESCRIPTION", &escape_text(description));
+    }
+    if let Some(location) = &event.location {
+        push_line(out, "LOCATION", &escape_text(location));
+    }
+    for attendee in &event.attendees {
+        let mut name = String::from("ATTENDEE");
+        if let Some(cn) = attendee.name.as_deref().filter(|n| !n.trim().is_empty()) {
+            name.push_str(&format!(";CN={}", quote_param(cn)));
+        }
+        name.push_str(&format!(
+            ";ROLE={};PARTSTAT={}",
+            if attendee.optional {
+                "OPT-PARTICIPANT"
+            } else {
+                "REQ-PARTICIPANT"
+            },
+            partstat(attendee.response_status)
+        ));
+        push_line(out, &name, &format!("mailto:{}", attendee.email));
+    }
+    push_line(
+        out,
+        "STATUS",
+        match event.status {
+            FeedStatus::Confirmed => "CONFIRMED",
+            FeedStatus::Tentative => "TENTATIVE",
+            FeedStatus::Cancelled => "CANCELLED",
+        },
+    );
+    push_line(
+        out,
+        "TRANSP",
+        if event.transparent {
+            "TRANSPARENT"
+        } else {
+            "OPAQUE"
+        },
+    );
+    push_line(out, "END", "VEVENT");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,5 +519,137 @@ mod tests {
         assert_eq!(offset_text(found[0].to), "+0930");
         assert!(!found[0].daylight);
         assert!(found[1].daylight);
+    }
+
+    fn rome_event() -> FeedEvent {
+        FeedEvent {
+            uid: "0196a1b2@quando".into(),
+            sequence: 2,
+            stamp: utc("2027-04-01T08:00:00Z"),
+            created: utc("2027-03-01T08:00:00Z"),
+            last_modified: utc("2027-03-02T08:00:00Z"),
+            zone: Zone::parse("Europe/Rome").unwrap(),
+            when: When::Timed {
+                start: utc("2027-04-15T12:00:00Z"),
+                end: utc("2027-04-15T12:30:00Z"),
+            },
+            summary: Some("Taglio, shampoo".into()),
+            description: Some("Line one\nline two".into()),
+            location: None,
+            attendees: vec![Attendee {
+                id: None,
+                name: Some("Bianchi, Laura".into()),
+                email: "laura@example.com".into(),
+                optional: true,
+                response_status: ResponseStatus::Accepted,
+            }],
+            status: FeedStatus::Confirmed,
+            transparent: false,
+            rule: None,
+            exdates: vec![],
+            recurrence_id: None,
+        }
+    }
+
+    fn lines(out: &str) -> Vec<String> {
+        out.replace("\r\n ", "")
+            .split("\r\n")
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_timed_event_is_written_in_its_own_zone_with_attendees_and_status() {
+        let mut out = String::new();
+        push_vevent(&mut out, &rome_event());
+        assert_eq!(
+            lines(&out),
+            [
+                "BEGIN:VEVENT",
+                "UID:0196a1b2@quando",
+                "SEQUENCE:2",
+                "DTSTAMP:20270401T080000Z",
+                "CREATED:20270301T080000Z",
+                "LAST-MODIFIED:20270302T080000Z",
+                "DTSTART;TZID=Europe/Rome:20270415T140000",
+                "DTEND;TZID=Europe/Rome:20270415T143000",
+                "SUMMARY:Taglio\\, shampoo",
+                "DESCRIPTION:Line one\\nline two",
+                "ATTENDEE;CN=\"Bianchi, Laura\";ROLE=OPT-PARTICIPANT;PARTSTAT=ACCEPTED:mailto:laura@example.com",
+                "STATUS:CONFIRMED",
+                "TRANSP:OPAQUE",
+                "END:VEVENT",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cancelled_all_day_event_stays_in_the_feed_as_dates_marked_cancelled() {
+        let mut event = rome_event();
+        event.when = When::AllDay {
+            start: chrono::NaiveDate::from_ymd_opt(2027, 3, 28).unwrap(),
+            end: chrono::NaiveDate::from_ymd_opt(2027, 3, 29).unwrap(),
+        };
+        event.status = FeedStatus::Cancelled;
+        event.transparent = true;
+        let mut out = String::new();
+        push_vevent(&mut out, &event);
+        let got = lines(&out);
+        assert!(got.contains(&"DTSTART;VALUE=DATE:20270328".to_string()));
+        assert!(got.contains(&"DTEND;VALUE=DATE:20270329".to_string()));
+        assert!(got.contains(&"STATUS:CANCELLED".to_string()));
+        assert!(got.contains(&"TRANSP:TRANSPARENT".to_string()));
+    }
+
+    #[test]
+    fn a_series_master_carries_its_rule_and_local_exdates_and_an_override_its_recurrence_id() {
+        let mut master = rome_event();
+        master.rule = Some("FREQ=WEEKLY;BYDAY=TH;COUNT=10".into());
+        // 14:00 in Rome on 1 April (CEST) and on 25 March (CET): the same local time.
+        master.exdates = vec![utc("2027-03-25T13:00:00Z"), utc("2027-04-01T12:00:00Z")];
+        let mut out = String::new();
+        push_vevent(&mut out, &master);
+        let got = lines(&out);
+        assert!(got.contains(&"RRULE:FREQ=WEEKLY;BYDAY=TH;COUNT=10".to_string()));
+        assert!(
+            got.contains(&"EXDATE;TZID=Europe/Rome:20270325T140000,20270401T140000".to_string())
+        );
+
+        let mut moved = rome_event();
+        moved.recurrence_id = Some(utc("2027-04-08T12:00:00Z"));
+        let mut out = String::new();
+        push_vevent(&mut out, &moved);
+        assert!(
+            lines(&out).contains(&"RECURRENCE-ID;TZID=Europe/Rome:20270408T140000".to_string())
+        );
+    }
+
+    #[test]
+    fn a_utc_event_is_written_in_utc_without_a_zone() {
+        let mut event = rome_event();
+        event.zone = Zone::UTC;
+        let mut out = String::new();
+        push_vevent(&mut out, &event);
+        assert!(lines(&out).contains(&"DTSTART:20270415T120000Z".to_string()));
+    }
+
+    #[test]
+    fn a_feed_opens_and_closes_as_a_published_calendar() {
+        let mut out = String::new();
+        push_calendar_start(&mut out, "Chair 1; Rome");
+        push_calendar_end(&mut out);
+        assert_eq!(
+            lines(&out),
+            [
+                "BEGIN:VCALENDAR",
+                "VERSION:2.0",
+                "PRODID:-//Quando//Quando calendar feed//EN",
+                "CALSCALE:GREGORIAN",
+                "METHOD:PUBLISH",
+                "X-WR-CALNAME:Chair 1\\; Rome",
+                "END:VCALENDAR",
+            ]
+        );
     }
 }
