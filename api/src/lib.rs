@@ -16,6 +16,7 @@ pub mod error;
 pub mod instance;
 pub mod metrics;
 pub mod middleware;
+pub mod outbound;
 pub mod pagination;
 pub mod payload;
 pub mod rate_limit;
