@@ -195,6 +195,13 @@ mod tests {
         (url, rx)
     }
 
+    /// An empty JSON body, signed with a fresh secret.
+    async fn ping(sender: &Sender, url: &str, id: &str) -> Attempt {
+        sender
+            .send(url, id, 1, &[SigningSecret::generate()], b"{}".to_vec())
+            .await
+    }
+
     const NO_CONTENT: &str =
         "HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
 
@@ -244,15 +251,7 @@ mod tests {
         )
         .await;
         let sender = Sender::new(true, Duration::from_secs(5)).unwrap();
-        let attempt = sender
-            .send(
-                &url,
-                "msg_2",
-                1,
-                &[SigningSecret::generate()],
-                b"{}".to_vec(),
-            )
-            .await;
+        let attempt = ping(&sender, &url, "msg_2").await;
         assert_eq!((attempt.status, attempt.delivered()), (Some(500), false));
 
         let (url, _seen) = receiver(
@@ -260,15 +259,7 @@ mod tests {
             Duration::ZERO,
         )
         .await;
-        let attempt = sender
-            .send(
-                &url,
-                "msg_3",
-                1,
-                &[SigningSecret::generate()],
-                b"{}".to_vec(),
-            )
-            .await;
+        let attempt = ping(&sender, &url, "msg_3").await;
         assert_eq!((attempt.status, attempt.delivered()), (Some(302), false));
     }
 
@@ -276,15 +267,7 @@ mod tests {
     async fn a_receiver_slower_than_the_limit_is_a_timeout_not_a_hang() {
         let (url, _seen) = receiver(NO_CONTENT, Duration::from_secs(3)).await;
         let sender = Sender::new(true, Duration::from_millis(300)).unwrap();
-        let attempt = sender
-            .send(
-                &url,
-                "msg_4",
-                1,
-                &[SigningSecret::generate()],
-                b"{}".to_vec(),
-            )
-            .await;
+        let attempt = ping(&sender, &url, "msg_4").await;
         assert!(!attempt.delivered());
         assert_eq!(
             attempt.error.as_deref(),
@@ -297,27 +280,11 @@ mod tests {
     async fn without_private_destinations_loopback_is_refused_before_any_connection() {
         let (url, mut seen) = receiver(NO_CONTENT, Duration::ZERO).await;
         let sender = Sender::new(false, Duration::from_secs(5)).unwrap();
-        let attempt = sender
-            .send(
-                &url,
-                "msg_5",
-                1,
-                &[SigningSecret::generate()],
-                b"{}".to_vec(),
-            )
-            .await;
+        let attempt = ping(&sender, &url, "msg_5").await;
         assert!(!attempt.delivered());
         assert_eq!(attempt.error.as_deref(), Some("url must use https"));
         let https = url.replace("http://", "https://");
-        let attempt = sender
-            .send(
-                &https,
-                "msg_5",
-                1,
-                &[SigningSecret::generate()],
-                b"{}".to_vec(),
-            )
-            .await;
+        let attempt = ping(&sender, &https, "msg_5").await;
         assert!(attempt.error.unwrap().contains("this machine"));
         assert!(seen.try_recv().is_err(), "nothing reached the receiver");
     }
