@@ -395,6 +395,31 @@ mod tests {
         version
     }
 
+    /// POSTs `body` to `path`, expects 201 and returns the new resource's id.
+    async fn created_id<E: poem::Endpoint>(
+        client: &poem::test::TestClient<E>,
+        auth: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> String {
+        let resp = client
+            .post(path)
+            .header("Authorization", auth)
+            .body_json(&body)
+            .send()
+            .await;
+        resp.assert_status(poem::http::StatusCode::CREATED);
+        resp.json()
+            .await
+            .value()
+            .object()
+            .get("data")
+            .object()
+            .get("id")
+            .string()
+            .to_string()
+    }
+
     #[tokio::test]
     async fn sqlite_bookings_commit_on_one_writer_connection_whose_page_cache_no_other_write_resets()
      {
@@ -410,40 +435,20 @@ mod tests {
         );
         let client = poem::test::TestClient::new(crate::app(state).boxed());
         let auth = format!("Bearer {key}");
-        let resp = client
-            .post("/v1/calendar/calendars")
-            .header("Authorization", &auth)
-            .body_json(&serde_json::json!({"name": "Chair 1", "timezone": "Europe/Rome"}))
-            .send()
-            .await;
-        resp.assert_status(poem::http::StatusCode::CREATED);
-        let calendar = resp
-            .json()
-            .await
-            .value()
-            .object()
-            .get("data")
-            .object()
-            .get("id")
-            .string()
-            .to_string();
-        let resp = client
-            .post("/v1/calendar/event-types")
-            .header("Authorization", &auth)
-            .body_json(&serde_json::json!({"name": "Cut", "durationMinutes": 30}))
-            .send()
-            .await;
-        resp.assert_status(poem::http::StatusCode::CREATED);
-        let event_type = resp
-            .json()
-            .await
-            .value()
-            .object()
-            .get("data")
-            .object()
-            .get("id")
-            .string()
-            .to_string();
+        let calendar = created_id(
+            &client,
+            &auth,
+            "/v1/calendar/calendars",
+            serde_json::json!({"name": "Chair 1", "timezone": "Europe/Rome"}),
+        )
+        .await;
+        let event_type = created_id(
+            &client,
+            &auth,
+            "/v1/calendar/event-types",
+            serde_json::json!({"name": "Cut", "durationMinutes": 30}),
+        )
+        .await;
         let before = data_version(&writer).await;
         for (hour, idempotency) in [(9, None), (10, Some("retry-safe-1")), (11, None)] {
             let mut req = client

@@ -108,18 +108,23 @@ pub fn transitions(zone: Zone, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Tr
                 }
             }
             let high = DateTime::from_timestamp(high, 0).unwrap_or(next);
-            let tz_offset = zone.0.offset_from_utc_datetime(&high.naive_utc());
-            found.push(Transition {
-                at: high,
-                from: before,
-                to: tz_offset.fix(),
-                name: tz_offset.abbreviation().map(str::to_string),
-                daylight: !tz_offset.dst_offset().is_zero(),
-            });
+            found.push(change_at(zone, high, before));
         }
         probe = next;
     }
     found
+}
+
+/// The zone's offset as it is from `at` on, reached from `from`.
+fn change_at(zone: Zone, at: DateTime<Utc>, from: FixedOffset) -> Transition {
+    let offset = zone.0.offset_from_utc_datetime(&at.naive_utc());
+    Transition {
+        at,
+        from,
+        to: offset.fix(),
+        name: offset.abbreviation().map(str::to_string),
+        daylight: !offset.dst_offset().is_zero(),
+    }
 }
 
 /// `+0200`, `-0330` (RFC 5545 3.3.14; seconds when the offset has them).
@@ -141,14 +146,8 @@ pub fn offset_text(offset: FixedOffset) -> String {
 pub fn push_vtimezone(out: &mut String, zone: Zone, from: DateTime<Utc>, to: DateTime<Utc>) {
     push_line(out, "BEGIN", "VTIMEZONE");
     push_line(out, "TZID", zone.name());
-    let initial = zone.0.offset_from_utc_datetime(&from.naive_utc());
-    let mut components = vec![Transition {
-        at: from,
-        from: initial.fix(),
-        to: initial.fix(),
-        name: initial.abbreviation().map(str::to_string),
-        daylight: !initial.dst_offset().is_zero(),
-    }];
+    let initial = zone.0.offset_from_utc_datetime(&from.naive_utc()).fix();
+    let mut components = vec![change_at(zone, from, initial)];
     components.extend(transitions(zone, from, to));
     for change in components {
         let kind = if change.daylight {
@@ -168,11 +167,6 @@ pub fn push_vtimezone(out: &mut String, zone: Zone, from: DateTime<Utc>, to: Dat
         push_line(out, "END", kind);
     }
     push_line(out, "END", "VTIMEZONE");
-}
-
-/// The UTC offset of `zone` at `t` (for writing local times).
-pub fn offset_at(zone: Zone, t: DateTime<Utc>) -> FixedOffset {
-    zone.0.offset_from_utc_datetime(&t.naive_utc()).fix()
 }
 
 /// The start of a feed: `BEGIN:VCALENDAR` and the calendar's properties.
@@ -237,19 +231,36 @@ pub struct FeedEvent {
     pub recurrence_id: Option<DateTime<Utc>>,
 }
 
-/// `;TZID=Europe/Rome:20270415T140000` for an instant in `zone`.
-fn zoned(zone: Zone, t: DateTime<Utc>) -> (String, String) {
-    let local = t.with_timezone(&zone.0).naive_local();
-    (format!(";TZID={}", zone.name()), local_stamp(local))
+/// `19970714`
+fn date_stamp(d: chrono::NaiveDate) -> String {
+    d.format("%Y%m%d").to_string()
 }
 
-fn push_instant(out: &mut String, name: &str, zone: Zone, t: DateTime<Utc>) {
-    if zone == Zone::UTC {
-        push_line(out, name, &utc_stamp(t));
-    } else {
-        let (param, value) = zoned(zone, t);
-        push_line(out, &format!("{name}{param}"), &value);
-    }
+/// One property holding instants of `event`, written as its start is: local dates for an
+/// all-day event, UTC for a UTC event, else local times with the event's `TZID`.
+fn push_instants(out: &mut String, name: &str, event: &FeedEvent, instants: &[DateTime<Utc>]) {
+    let zone = event.zone;
+    let (param, values): (String, Vec<String>) = match event.when {
+        When::AllDay { .. } => (
+            ";VALUE=DATE".into(),
+            instants
+                .iter()
+                .map(|t| date_stamp(t.with_timezone(&zone.0).date_naive()))
+                .collect(),
+        ),
+        When::Timed { .. } if zone == Zone::UTC => (
+            String::new(),
+            instants.iter().map(|t| utc_stamp(*t)).collect(),
+        ),
+        When::Timed { .. } => (
+            format!(";TZID={}", zone.name()),
+            instants
+                .iter()
+                .map(|t| local_stamp(t.with_timezone(&zone.0).naive_local()))
+                .collect(),
+        ),
+    };
+    push_line(out, &format!("{name}{param}"), &values.join(","));
 }
 
 fn partstat(status: ResponseStatus) -> &'static str {
@@ -272,65 +283,21 @@ pub fn push_vevent(out: &mut String, event: &FeedEvent) {
     push_line(out, "LAST-MODIFIED", &utc_stamp(event.last_modified));
     match &event.when {
         When::Timed { start, end } => {
-            push_instant(out, "DTSTART", event.zone, *start);
-            push_instant(out, "DTEND", event.zone, *end);
+            push_instants(out, "DTSTART", event, &[*start]);
+            push_instants(out, "DTEND", event, &[*end]);
         }
         When::AllDay { start, end } => {
-            push_line(
-                out,
-                "DTSTART;VALUE=DATE",
-                &start.format("%Y%m%d").to_string(),
-            );
-            push_line(out, "DTEND;VALUE=DATE", &end.format("%Y%m%d").to_string());
+            push_line(out, "DTSTART;VALUE=DATE", &date_stamp(*start));
+            push_line(out, "DTEND;VALUE=DATE", &date_stamp(*end));
         }
     }
     if let Some(original) = event.recurrence_id {
-        match &event.when {
-            When::AllDay { .. } => {
-                let day = original.with_timezone(&event.zone.0).date_naive();
-                push_line(
-                    out,
-                    "RECURRENCE-ID;VALUE=DATE",
-                    &day.format("%Y%m%d").to_string(),
-                );
-            }
-            When::Timed { .. } => push_instant(out, "RECURRENCE-ID", event.zone, original),
-        }
+        push_instants(out, "RECURRENCE-ID", event, &[original]);
     }
     if let Some(rule) = &event.rule {
         push_line(out, "RRULE", rule);
         if !event.exdates.is_empty() {
-            match &event.when {
-                When::AllDay { .. } => {
-                    let days: Vec<String> = event
-                        .exdates
-                        .iter()
-                        .map(|t| {
-                            t.with_timezone(&event.zone.0)
-                                .date_naive()
-                                .format("%Y%m%d")
-                                .to_string()
-                        })
-                        .collect();
-                    push_line(out, "EXDATE;VALUE=DATE", &days.join(","));
-                }
-                When::Timed { .. } if event.zone == Zone::UTC => {
-                    let times: Vec<String> = event.exdates.iter().map(|t| utc_stamp(*t)).collect();
-                    push_line(out, "EXDATE", &times.join(","));
-                }
-                When::Timed { .. } => {
-                    let times: Vec<String> = event
-                        .exdates
-                        .iter()
-                        .map(|t| zoned(event.zone, *t).1)
-                        .collect();
-                    push_line(
-                        out,
-                        &format!("EXDATE;TZID={}", event.zone.name()),
-                        &times.join(","),
-                    );
-                }
-            }
+            push_instants(out, "EXDATE", event, &event.exdates);
         }
     }
     if let Some(summary) = &event.summary {
@@ -387,6 +354,16 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
+    /// The zone's changes during 2027.
+    fn changes_in_2027(zone: &str) -> Vec<Transition> {
+        let zone = Zone::parse(zone).unwrap();
+        transitions(
+            zone,
+            utc("2027-01-01T00:00:00Z"),
+            utc("2028-01-01T00:00:00Z"),
+        )
+    }
+
     #[test]
     fn long_lines_fold_at_75_octets_without_splitting_a_character() {
         let mut out = String::new();
@@ -440,12 +417,7 @@ mod tests {
 
     #[test]
     fn rome_changes_twice_in_2027_at_the_exact_seconds() {
-        let rome = Zone::parse("Europe/Rome").unwrap();
-        let found = transitions(
-            rome,
-            utc("2027-01-01T00:00:00Z"),
-            utc("2028-01-01T00:00:00Z"),
-        );
+        let found = changes_in_2027("Europe/Rome");
         assert_eq!(found.len(), 2);
         assert_eq!(found[0].at, utc("2027-03-28T01:00:00Z"));
         assert_eq!(offset_text(found[0].from), "+0100");
@@ -508,12 +480,7 @@ mod tests {
 
     #[test]
     fn a_southern_zone_with_a_half_hour_offset_gets_its_changes() {
-        let adelaide = Zone::parse("Australia/Adelaide").unwrap();
-        let found = transitions(
-            adelaide,
-            utc("2027-01-01T00:00:00Z"),
-            utc("2028-01-01T00:00:00Z"),
-        );
+        let found = changes_in_2027("Australia/Adelaide");
         assert_eq!(found.len(), 2);
         assert_eq!(offset_text(found[0].from), "+1030");
         assert_eq!(offset_text(found[0].to), "+0930");

@@ -83,7 +83,8 @@ where
 static SQLITE_WRITERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A write transaction: `BEGIN IMMEDIATE` on SQLite (behind the writer queue), a plain one on
-/// PostgreSQL, whose exclusion constraint settles races. Keep the guard until the commit.
+/// PostgreSQL, whose exclusion constraint settles races. Keep the guard until the commit. `db` is
+/// the service's writer (`db::writer_for`), so SQLite's writes share one warm page cache.
 pub async fn begin_write(
     db: &DatabaseConnection,
 ) -> Result<
