@@ -2,7 +2,8 @@ use sea_orm::entity::prelude::*;
 
 use crate::ids::{CalendarId, EventId, EventTypeId, OrgId, SeriesId};
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// Serializable so that a webhook message can keep the event as it was written (the outbox).
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "events")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -77,8 +78,20 @@ pub struct Model {
 
 /// The state of an event, stored as its lower-case name. `Cancelled` events no longer hold
 /// their time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "lowercase")]
 pub enum EventStatus {
     #[sea_orm(string_value = "confirmed")]
     Confirmed,

@@ -76,3 +76,15 @@ id_type!(
     /// A recurring event: a series of instances, each an event.
     SeriesId
 );
+id_type!(
+    /// A webhook endpoint.
+    WebhookId
+);
+id_type!(
+    /// A webhook message: one change, as sent to every endpoint that wants it.
+    MessageId
+);
+id_type!(
+    /// One message's delivery to one endpoint.
+    DeliveryId
+);

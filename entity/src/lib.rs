@@ -8,6 +8,7 @@
 //! checks it.
 
 pub mod api_keys;
+pub mod calendar_feeds;
 pub mod calendar_members;
 pub mod calendars;
 pub mod event_series;
@@ -16,3 +17,6 @@ pub mod events;
 pub mod idempotency_keys;
 pub mod ids;
 pub mod organizations;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
+pub mod webhook_messages;

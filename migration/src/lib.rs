@@ -15,6 +15,7 @@ mod m20261215_000007_calendar_owner_metadata_and_members;
 mod m20261216_000008_google_fields;
 mod m20261217_000009_event_series;
 mod m20261218_000010_partial_dialect_indexes;
+mod m20261219_000011_webhooks_and_feeds;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261216_000008_google_fields::Migration),
             Box::new(m20261217_000009_event_series::Migration),
             Box::new(m20261218_000010_partial_dialect_indexes::Migration),
+            Box::new(m20261219_000011_webhooks_and_feeds::Migration),
         ]
     }
 }

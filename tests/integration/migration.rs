@@ -790,6 +790,22 @@ async fn entities_select_in_table_order(m: &Migrated) -> Result<(), String> {
             "calendar_members",
             selected::<entity::calendar_members::Entity>(),
         ),
+        (
+            "webhook_endpoints",
+            selected::<entity::webhook_endpoints::Entity>(),
+        ),
+        (
+            "webhook_messages",
+            selected::<entity::webhook_messages::Entity>(),
+        ),
+        (
+            "webhook_deliveries",
+            selected::<entity::webhook_deliveries::Entity>(),
+        ),
+        (
+            "calendar_feeds",
+            selected::<entity::calendar_feeds::Entity>(),
+        ),
     ];
     for (table, columns) in tables {
         let rows =

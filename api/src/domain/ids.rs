@@ -1,4 +1,7 @@
 //! One newtype per id, so a calendar id cannot be passed where an event id is meant. Defined
 //! with the entities (`entity::ids`) so they reach the columns; re-exported here for the domain.
 
-pub use entity::ids::{ApiKeyId, CalendarId, EventId, EventTypeId, MemberId, OrgId, SeriesId};
+pub use entity::ids::{
+    ApiKeyId, CalendarId, DeliveryId, EventId, EventTypeId, MemberId, MessageId, OrgId, SeriesId,
+    WebhookId,
+};
