@@ -29,6 +29,14 @@ pub struct Config {
     /// `QUANDO_SYNC_TOKEN_TTL_SECONDS`: how long a Google Calendar sync token stays usable;
     /// an older one is 410 `fullSyncRequired` (default 30 days).
     pub sync_token_ttl: std::time::Duration,
+    /// `QUANDO_WEBHOOK_ALLOW_PRIVATE`: webhook endpoints may be plain `http` and on loopback,
+    /// private or link-local addresses (a test rig or a receiver inside the same network).
+    /// Off by default: a tenant could otherwise point deliveries at the server's own network.
+    pub webhook_allow_private: bool,
+    /// `QUANDO_PUBLIC_URL`: the address clients reach this server at (`https://quando.example`),
+    /// for URLs Quando hands out (calendar feeds). Without it, the request's own `Host` (and
+    /// `X-Forwarded-Proto`) is used.
+    pub public_url: Option<String>,
 }
 
 /// Where `/metrics` is served, from `metrics_bind` and `metrics_token`.
@@ -59,6 +67,19 @@ pub fn parse_metrics_token(token: &str) -> Result<String, String> {
     Ok(token.to_string())
 }
 
+/// `QUANDO_PUBLIC_URL`: an absolute `http(s)` URL with no query or fragment; kept without a
+/// trailing slash.
+pub fn parse_public_url(raw: &str) -> Result<String, String> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("the public URL must be http:// or https:// with a host".to_string());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("the public URL must have no query or fragment".to_string());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://quando.db?mode=rwc";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 
@@ -76,6 +97,8 @@ impl Default for Config {
             metrics_bind: None,
             metrics_token: None,
             sync_token_ttl: std::time::Duration::from_secs(30 * 24 * 3600),
+            webhook_allow_private: false,
+            public_url: None,
         }
     }
 }

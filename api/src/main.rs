@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use quando_api::auth::parse_scopes;
-use quando_api::config::{Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, parse_metrics_token};
+use quando_api::config::{
+    Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, parse_metrics_token, parse_public_url,
+};
 use quando_api::{admin, db, telemetry};
 use uuid::Uuid;
 
@@ -74,6 +76,14 @@ enum Command {
         #[arg(long, env = "QUANDO_SYNC_TOKEN_TTL_SECONDS", default_value_t = 30 * 24 * 3600,
               value_parser = clap::value_parser!(u64).range(1..))]
         sync_token_ttl_seconds: u64,
+        /// Webhook endpoints may use plain http and loopback, private or link-local addresses
+        /// (test rigs, receivers on the same network). Off by default.
+        #[arg(long, env = "QUANDO_WEBHOOK_ALLOW_PRIVATE")]
+        webhook_allow_private: bool,
+        /// The address clients reach this server at (e.g. https://quando.example), used in the
+        /// calendar feed URLs Quando hands out; without it, the request's Host header.
+        #[arg(long, env = "QUANDO_PUBLIC_URL", value_parser = parse_public_url)]
+        public_url: Option<String>,
         /// Create (once) a demo organization with a calendar and an event type, and print a key.
         #[arg(long)]
         demo: bool,
@@ -190,6 +200,8 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             metrics_bind,
             metrics_token,
             sync_token_ttl_seconds,
+            webhook_allow_private,
+            public_url,
             demo,
         } => {
             let log_json = std::env::var("QUANDO_LOG_FORMAT").is_ok_and(|f| f == "json");
@@ -211,6 +223,8 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 metrics_bind,
                 metrics_token,
                 sync_token_ttl: Duration::from_secs(sync_token_ttl_seconds),
+                webhook_allow_private,
+                public_url,
                 ..Config::default()
             };
             quando_api::app::Application::build_with(conn, config)
