@@ -82,6 +82,7 @@ impl Application {
             tracing::info!(%addr, "quando listening");
         }
         let metrics_server = serve_metrics(self.metrics_listener, self.state.clone());
+        let deliveries = deliver_webhooks(self.state.clone());
         let serving = server::serve(
             self.listener,
             app(self.state),
@@ -94,6 +95,7 @@ impl Application {
             () = housekeeping(conn.clone(), service) => Ok(()),
             () = sweep_auth_failures(limits) => Ok(()),
             () = metrics_server => Ok(()),
+            () = deliveries => Ok(()),
         };
         let _ = conn.close().await;
         result
@@ -120,6 +122,23 @@ async fn housekeeping(conn: DatabaseConnection, service: crate::service::Service
             Ok(n) if n > 0 => tracing::info!(written = n, "recurring events extended"),
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "extending recurring events failed"),
+        }
+    }
+}
+
+/// The webhook delivery worker (`crate::delivery`). Should its HTTP client not start, webhooks
+/// wait in the outbox (logged) and the API goes on. Never returns.
+async fn deliver_webhooks(state: AppState) {
+    let service = &state.service;
+    match crate::delivery::Worker::new(
+        service.writer().clone(),
+        state.config.webhook_allow_private,
+        service.deliveries_due(),
+    ) {
+        Ok(worker) => worker.run().await,
+        Err(err) => {
+            tracing::error!(error = %err, "webhook deliveries cannot be sent");
+            std::future::pending::<()>().await;
         }
     }
 }

@@ -32,15 +32,22 @@ pub enum Scope {
     CalendarRead,
     /// `calendar:write`: every POST, PATCH and DELETE.
     CalendarWrite,
+    /// `webhooks:manage`: webhook endpoints, their secrets and their delivery log.
+    WebhooksManage,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 2] = [Scope::CalendarRead, Scope::CalendarWrite];
+    pub const ALL: [Scope; 3] = [
+        Scope::CalendarRead,
+        Scope::CalendarWrite,
+        Scope::WebhooksManage,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::CalendarRead => "calendar:read",
             Scope::CalendarWrite => "calendar:write",
+            Scope::WebhooksManage => "webhooks:manage",
         }
     }
 
@@ -57,7 +64,7 @@ pub fn parse_scopes(list: &str) -> Result<Vec<Scope>, String> {
     for part in list.split(',').filter(|p| !p.trim().is_empty()) {
         let scope = Scope::parse(part).ok_or_else(|| {
             format!(
-                "unknown scope '{}'; use calendar:read and/or calendar:write",
+                "unknown scope '{}'; use calendar:read, calendar:write and/or webhooks:manage",
                 part.trim()
             )
         })?;
@@ -125,11 +132,23 @@ pub struct ReadAuth(pub Tenant);
 )]
 pub struct WriteAuth(pub Tenant);
 
+/// Bearer API key of an organization with the scope `webhooks:manage`: `Authorization: Bearer
+/// qnd_live_...`. Every `/v1/webhooks` operation takes it.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "webhooksManage",
+    ty = "bearer",
+    bearer_format = "qnd_live_...",
+    checker = "check_webhooks"
+)]
+pub struct WebhooksAuth(pub Tenant);
+
 /// The scope of each security scheme, by its name in the spec: what the spec-driven auth tests
 /// and clients read to know which key an operation needs.
-pub const SCHEME_SCOPES: [(&str, Scope); 2] = [
+pub const SCHEME_SCOPES: [(&str, Scope); 3] = [
     ("calendarRead", Scope::CalendarRead),
     ("calendarWrite", Scope::CalendarWrite),
+    ("webhooksManage", Scope::WebhooksManage),
 ];
 
 async fn check_read(req: &Request, bearer: Bearer) -> poem::Result<Tenant> {
@@ -141,6 +160,12 @@ async fn check_read(req: &Request, bearer: Bearer) -> poem::Result<Tenant> {
 async fn check_write(req: &Request, bearer: Bearer) -> poem::Result<Tenant> {
     let tenant = check_bearer(req, bearer).await?;
     tenant.require(Scope::CalendarWrite)?;
+    Ok(tenant)
+}
+
+async fn check_webhooks(req: &Request, bearer: Bearer) -> poem::Result<Tenant> {
+    let tenant = check_bearer(req, bearer).await?;
+    tenant.require(Scope::WebhooksManage)?;
     Ok(tenant)
 }
 

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod context;
 pub mod db;
+pub mod delivery;
 pub mod demo;
 pub mod dialects;
 pub mod domain;
@@ -41,6 +42,7 @@ use dialects::native::calendars::CalendarsApi;
 use dialects::native::event_types::EventTypesApi;
 use dialects::native::events::EventsApi;
 use dialects::native::service::ServiceApi;
+use dialects::native::webhooks::WebhooksApi;
 use dialects::talkover::TalkoverApi;
 use dialects::talkover::availability::TalkoverAvailabilityApi;
 use dialects::talkover::calendars::TalkoverCalendarsApi;
@@ -52,6 +54,7 @@ pub type Api = (
     AvailabilityApi,
     CalendarsApi,
     EventTypesApi,
+    WebhooksApi,
     ServiceApi,
     TalkoverApi,
     TalkoverEventsApi,
@@ -79,6 +82,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
             AvailabilityApi,
             CalendarsApi,
             EventTypesApi,
+            WebhooksApi,
             ServiceApi,
             TalkoverApi,
             TalkoverEventsApi,

@@ -104,6 +104,66 @@ pub fn retry_delay(failed: u32, jitter: f64) -> Option<Duration> {
     Some(base + spread)
 }
 
+/// What a webhook message tells: one per change to an event, whichever dialect made it, or a
+/// `ping` sent on request to test an endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    Created,
+    Rescheduled,
+    Updated,
+    Cancelled,
+    Ping,
+}
+
+impl EventKind {
+    /// The kinds an endpoint can ask for (`events`); every endpoint gets its own pings.
+    pub const SUBSCRIBABLE: [EventKind; 4] = [
+        EventKind::Created,
+        EventKind::Rescheduled,
+        EventKind::Updated,
+        EventKind::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Created => "appointment.created",
+            EventKind::Rescheduled => "appointment.rescheduled",
+            EventKind::Updated => "appointment.updated",
+            EventKind::Cancelled => "appointment.cancelled",
+            EventKind::Ping => "ping",
+        }
+    }
+
+    /// A subscribable kind by its name.
+    pub fn parse(name: &str) -> Option<EventKind> {
+        EventKind::SUBSCRIBABLE
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+
+    /// The kind of a change to an event: cancelling it (whatever else changed) is `cancelled`,
+    /// moving a live event to other times is `rescheduled`, anything else (a cancelled event
+    /// made live again included) is `updated`.
+    pub fn of_change(was_live: bool, is_live: bool, times_changed: bool) -> EventKind {
+        match (was_live, is_live) {
+            (true, false) => EventKind::Cancelled,
+            (true, true) if times_changed => EventKind::Rescheduled,
+            _ => EventKind::Updated,
+        }
+    }
+}
+
+/// Whether an endpoint that asked for `wanted` (empty: everything) gets messages of `kind`.
+pub fn wants(wanted: &[String], kind: EventKind) -> bool {
+    kind == EventKind::Ping || wanted.is_empty() || wanted.iter().any(|w| w == kind.as_str())
+}
+
+/// How long an endpoint may fail every delivery before Quando disables it.
+pub const DISABLE_AFTER: Duration = Duration::from_secs(5 * 24 * 60 * 60);
+
+/// How long the secret before a rotation keeps signing beside the new one.
+pub const ROTATION_OVERLAP: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Where a delivery may go, as checked before any connection is made.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Destination {
@@ -225,6 +285,33 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_change_is_named_cancelled_rescheduled_or_updated_by_what_it_did() {
+        use super::EventKind;
+        use super::EventKind::*;
+        assert_eq!(EventKind::of_change(true, false, true), Cancelled);
+        assert_eq!(EventKind::of_change(true, false, false), Cancelled);
+        assert_eq!(EventKind::of_change(true, true, true), Rescheduled);
+        assert_eq!(EventKind::of_change(true, true, false), Updated);
+        assert_eq!(EventKind::of_change(false, true, true), Updated);
+        assert_eq!(EventKind::of_change(false, false, false), Updated);
+    }
+
+    #[test]
+    fn an_endpoint_gets_the_kinds_it_asked_for_and_always_its_pings() {
+        use super::{EventKind, wants};
+        let some = vec!["appointment.cancelled".to_string()];
+        assert!(wants(&some, EventKind::Cancelled));
+        assert!(!wants(&some, EventKind::Created));
+        assert!(wants(&some, EventKind::Ping));
+        assert!(wants(&[], EventKind::Rescheduled));
+        assert_eq!(
+            EventKind::parse("appointment.updated"),
+            Some(EventKind::Updated)
+        );
+        assert_eq!(EventKind::parse("ping"), None);
+    }
+
     use super::*;
 
     #[test]

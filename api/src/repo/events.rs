@@ -15,6 +15,7 @@ use crate::domain::booking::{Block, reach_end};
 use crate::domain::details::{AllDay, Attendee, EventDetails, Metadata, OwnerType, Transparency};
 use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId, SeriesId};
 use crate::domain::time;
+use crate::domain::webhooks::EventKind;
 use crate::pagination::PageRequest;
 
 /// Statuses that hold time on a calendar.
@@ -292,7 +293,7 @@ pub async fn insert<C: ConnectionTrait>(db: &C, org: OrgId, new: NewEvent) -> Re
     let now = time::now();
     // First, so every writer of a calendar takes its row lock before anything else.
     let change_seq = super::calendars::next_change_seq(db, org, new.calendar_id).await?;
-    ActiveModel {
+    let made = ActiveModel {
         id: Set(EventId::generate()),
         org_id: Set(org),
         calendar_id: Set(new.calendar_id),
@@ -335,7 +336,9 @@ pub async fn insert<C: ConnectionTrait>(db: &C, org: OrgId, new: NewEvent) -> Re
         series_exception: Set(false),
     }
     .insert(db)
-    .await
+    .await?;
+    super::webhooks::record(db, EventKind::Created, &made, None).await?;
+    Ok(made)
 }
 
 /// Applies changes to an event read in the same transaction. Checks nothing: the service has.
@@ -432,7 +435,15 @@ pub async fn apply<C: ConnectionTrait>(
         active.series_exception = Set(v);
     }
     active.updated_at = Set(now);
-    active.update(db).await
+    let changed = active.update(db).await?;
+    let kind = EventKind::of_change(
+        current.status != EventStatus::Cancelled,
+        changed.status != EventStatus::Cancelled,
+        (current.start_time, current.end_time) != (changed.start_time, changed.end_time),
+    );
+    let previous = (kind == EventKind::Rescheduled).then_some(&current);
+    super::webhooks::record(db, kind, &changed, previous).await?;
+    Ok(changed)
 }
 
 /// The Google dialect's list filters over one calendar.
@@ -692,7 +703,9 @@ pub async fn insert_copy<C: ConnectionTrait>(
     }
     .into();
     // Every column is written: a fresh row.
-    active.reset_all().insert(db).await
+    let made = active.reset_all().insert(db).await?;
+    super::webhooks::record(db, EventKind::Created, &made, None).await?;
+    Ok(made)
 }
 
 /// The instance of a series that its rule put at `original_start`.

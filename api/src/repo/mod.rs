@@ -8,6 +8,7 @@ pub mod events;
 pub mod idempotency;
 pub mod members;
 pub mod series;
+pub mod webhooks;
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,

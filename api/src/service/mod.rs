@@ -14,6 +14,7 @@ pub mod events;
 pub mod members;
 pub mod rules;
 pub mod series;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -34,6 +35,8 @@ pub struct Service {
     pub(crate) db: DatabaseConnection,
     pub(crate) writer: DatabaseConnection,
     pub(crate) metrics: Arc<Metrics>,
+    /// Wakes the webhook delivery worker when a write queued something to send now.
+    pub(crate) deliveries_due: Arc<tokio::sync::Notify>,
 }
 
 impl Service {
@@ -43,7 +46,18 @@ impl Service {
             db,
             writer,
             metrics,
+            deliveries_due: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// What wakes the delivery worker (`crate::delivery::Worker`).
+    pub fn deliveries_due(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.deliveries_due)
+    }
+
+    /// The connection write transactions run on (the delivery worker's too).
+    pub fn writer(&self) -> &DatabaseConnection {
+        &self.writer
     }
 }
 
@@ -55,6 +69,8 @@ pub enum Resource {
     EventType,
     AvailabilityRule,
     Member,
+    Webhook,
+    Delivery,
 }
 
 impl Resource {
@@ -65,6 +81,8 @@ impl Resource {
             Resource::EventType => "event type",
             Resource::AvailabilityRule => "availability rule",
             Resource::Member => "member",
+            Resource::Webhook => "webhook",
+            Resource::Delivery => "delivery",
         }
     }
 }

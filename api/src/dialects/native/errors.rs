@@ -93,6 +93,8 @@ pub const UPDATE: u32 = AUTHENTICATED | JSON_BODY | NOT_FOUND;
 pub const CREATE_EVENT: u32 = CREATE | NOT_FOUND | SLOT_UNAVAILABLE;
 /// `PATCH /events/{id}`: new times are held to every booking rule.
 pub const UPDATE_EVENT: u32 = UPDATE | SLOT_UNAVAILABLE;
+/// A `POST` without a body on a resource named in the path (rotate a secret, ping, retry).
+pub const ACTION: u32 = AUTHENTICATED | PARAMETERS | NOT_FOUND | IDEMPOTENT;
 /// `POST /events/{id}/cancel`.
 pub const CANCEL_EVENT: u32 = CREATE | NOT_FOUND;
 

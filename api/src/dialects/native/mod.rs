@@ -7,6 +7,7 @@ pub mod errors;
 pub mod event_types;
 pub mod events;
 pub mod service;
+pub mod webhooks;
 
 use poem_openapi::Tags;
 
@@ -21,6 +22,8 @@ pub enum ApiTags {
     EventTypes,
     /// Free slots to offer and book.
     Availability,
+    /// Webhook endpoints and their delivery log.
+    Webhooks,
     /// Health and readiness.
     Service,
 }
