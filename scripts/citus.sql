@@ -12,5 +12,11 @@ SELECT create_distributed_table('events', 'org_id', colocate_with => 'calendars'
 SELECT create_distributed_table('calendar_members', 'org_id', colocate_with => 'calendars');
 SELECT create_distributed_table('event_series', 'org_id', colocate_with => 'calendars');
 SELECT create_distributed_table('idempotency_keys', 'org_id', colocate_with => 'calendars');
+-- Webhooks and feeds: the outbox is written in the same transaction as the event it describes,
+-- so it lives on the event's shard.
+SELECT create_distributed_table('webhook_endpoints', 'org_id', colocate_with => 'calendars');
+SELECT create_distributed_table('webhook_messages', 'org_id', colocate_with => 'calendars');
+SELECT create_distributed_table('webhook_deliveries', 'org_id', colocate_with => 'calendars');
+SELECT create_distributed_table('calendar_feeds', 'org_id', colocate_with => 'calendars');
 -- service_probe (the readiness probe's one row) and seaql_migrations (the migration log) stay
 -- local tables on the coordinator.

@@ -41,6 +41,7 @@ mod support;
 mod talkover;
 mod talkover_calendars;
 mod talkover_rules;
+mod webhooks;
 
 use libtest_mimic::{Arguments, Trial};
 use support::{Backend, Case};
@@ -87,6 +88,7 @@ fn main() {
         ("google_recurrence", google_recurrence::cases()),
         ("hardening", hardening::cases()),
         ("spec_walk", spec_walk::cases()),
+        ("webhooks", webhooks::cases()),
     ];
 
     let mut trials = vec![Trial::test(

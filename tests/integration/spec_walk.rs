@@ -127,11 +127,14 @@ fn operations(spec: &Value) -> Vec<Operation> {
     out
 }
 
-/// The first organization's calendar, event type and event.
+/// The first organization's calendar, event type and event, and a webhook endpoint with one
+/// delivery (a ping).
 struct OrgA {
     calendar: Value,
     event_type: Value,
     event: Value,
+    webhook: String,
+    delivery: String,
 }
 
 async fn org_a(app: &TestApp) -> OrgA {
@@ -148,10 +151,23 @@ async fn org_a(app: &TestApp) -> OrgA {
             "2027-06-01T09:30:00Z",
         )
         .await;
+    // A receiver that refuses connections: the ping's delivery exists, whatever becomes of it.
+    let webhook = id_of(&assert_ok(
+        &app.post("/v1/webhooks", &json!({"url": "http://127.0.0.1:9/hook"}))
+            .await,
+        201,
+    ));
+    let delivery = id_of(&assert_ok(
+        &app.post(&format!("/v1/webhooks/{webhook}/test"), &json!({}))
+            .await,
+        202,
+    ));
     OrgA {
         calendar,
         event_type,
         event,
+        webhook,
+        delivery,
     }
 }
 
@@ -168,6 +184,8 @@ impl OrgA {
             // A's calendar is open around the clock and has no rules: any id (the calendar,
             // another organization's, is not found first).
             "availability-rules" => Some(uuid::Uuid::nil().to_string()),
+            "webhooks" => Some(self.webhook.clone()),
+            "deliveries" => Some(self.delivery.clone()),
             _ => None,
         }
     }
@@ -190,6 +208,22 @@ impl OrgA {
 
     /// A's calendar, event type and event, read with A's key, equal to what they were.
     async fn assert_unchanged(&self, app: &TestApp) {
+        let webhook = assert_ok(
+            &app.get(&format!("/v1/webhooks/{}", self.webhook)).await,
+            200,
+        );
+        assert_eq!(
+            webhook["disabled"], false,
+            "A's webhook was changed under another organization's key"
+        );
+        assert_ok(
+            &app.get(&format!(
+                "/v1/webhooks/{}/deliveries/{}",
+                self.webhook, self.delivery
+            ))
+            .await,
+            200,
+        );
         for (path, before) in [
             (
                 format!("/v1/calendar/calendars/{}", id_of(&self.calendar)),
@@ -232,6 +266,7 @@ fn minimal_body(operation_id: &str) -> Option<Value> {
         "updateCalendar" => Some(json!({"name": "x"})),
         "updateEventType" => Some(json!({"name": "x"})),
         "updateEvent" => Some(json!({"title": "x"})),
+        "updateWebhook" => Some(json!({"disabled": true})),
         "talkoverCreateEvent" => Some(json!({"title": "x", "start_at": "2027-06-01T10:00:00Z",
                                              "end_at": "2027-06-01T10:30:00Z"})),
         "talkoverUpdateEvent" => Some(json!({"title": "x"})),

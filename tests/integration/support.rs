@@ -217,6 +217,8 @@ impl TestApp {
             database_url: database_url.clone(),
             bind: "127.0.0.1:0".into(),
             metrics_bind: Some("127.0.0.1:0".into()),
+            // Webhook tests deliver to a receiver on loopback.
+            webhook_allow_private: true,
             ..quando_api::config::Config::default()
         };
         // The one way the server starts (`quando serve` runs the same), with its accept loop.

@@ -375,10 +375,32 @@ pub async fn retry<C: ConnectionTrait>(
     active.update(db).await
 }
 
+/// Organizations with deliveries due now (at most `limit`): where `claim` looks. One read over
+/// every organization (on Citus, every shard), then each claim stays inside one organization.
+async fn due_orgs<C: ConnectionTrait>(
+    db: &C,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<OrgId>, DbErr> {
+    use sea_orm::QuerySelect;
+    let orgs: Vec<OrgId> = deliveries::Entity::find()
+        .select_only()
+        .column(deliveries::Column::OrgId)
+        .distinct()
+        .filter(deliveries::Column::Status.eq(DeliveryStatus::Pending))
+        .filter(deliveries::Column::NextAttemptAt.lte(now))
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(orgs)
+}
+
 /// Takes up to `limit` due deliveries for `owner` until `until`: pending, due, not leased by a
 /// live instance, and not behind an earlier pending message of the same event to the same
 /// endpoint (so a cancel never overtakes its create). On PostgreSQL `FOR UPDATE SKIP LOCKED`
-/// lets instances claim side by side without waiting or taking the same row.
+/// lets instances claim side by side without waiting or taking the same row. Each claim is one
+/// statement inside one organization (on Citus, one shard).
 pub async fn claim<C: ConnectionTrait>(
     db: &C,
     owner: Uuid,
@@ -386,56 +408,91 @@ pub async fn claim<C: ConnectionTrait>(
     until: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<deliveries::Model>, DbErr> {
+    let mut claimed = Vec::new();
+    for org in due_orgs(db, now, limit).await? {
+        let room = limit.saturating_sub(claimed.len() as u64);
+        if room == 0 {
+            break;
+        }
+        claimed.extend(claim_in(db, org, owner, now, until, room).await?);
+    }
+    Ok(claimed)
+}
+
+async fn claim_in<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    owner: Uuid,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<deliveries::Model>, DbErr> {
     let backend = db.get_database_backend();
-    let (lock, p) = match backend {
-        DbBackend::Postgres => (" FOR UPDATE SKIP LOCKED", ["$1", "$2", "$3", "$4"]),
-        _ => ("", ["?", "?", "?", "?"]),
+    let postgres = backend == DbBackend::Postgres;
+    // PostgreSQL numbers its parameters (each used as often as needed); SQLite takes `?` in
+    // order of appearance: until, owner, org, org, now, now, limit.
+    let p = |n: usize| {
+        if postgres {
+            format!("${n}")
+        } else {
+            "?".into()
+        }
     };
-    let [p_until, p_owner, p_now, p_limit] = p;
-    // PostgreSQL numbers its parameters ($3 twice); SQLite takes `?` in order of appearance.
+    let lock = if postgres {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
     let sql = format!(
-        "UPDATE webhook_deliveries SET leased_until = {p_until}, lease_owner = {p_owner} \
-         WHERE id IN (SELECT c.id FROM webhook_deliveries c \
-           WHERE c.status = 'pending' AND c.next_attempt_at <= {p_now} \
-             AND (c.leased_until IS NULL OR c.leased_until < {p_now}) \
+        "UPDATE webhook_deliveries SET leased_until = {until}, lease_owner = {owner} \
+         WHERE org_id = {org} AND id IN (SELECT c.id FROM webhook_deliveries c \
+           WHERE c.org_id = {org} AND c.status = 'pending' AND c.next_attempt_at <= {now} \
+             AND (c.leased_until IS NULL OR c.leased_until < {now}) \
              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e \
                WHERE e.org_id = c.org_id AND e.endpoint_id = c.endpoint_id \
                  AND e.event_id = c.event_id AND e.status = 'pending' AND e.seq < c.seq) \
-           ORDER BY c.next_attempt_at, c.id LIMIT {p_limit}{lock}) \
-         RETURNING org_id, id"
+           ORDER BY c.next_attempt_at, c.id LIMIT {limit}{lock}) \
+         RETURNING id",
+        until = p(2),
+        owner = p(3),
+        org = p(1),
+        now = p(4),
+        limit = p(5),
     );
-    let values: Vec<sea_orm::Value> = match backend {
-        DbBackend::Postgres => vec![
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let values: Vec<sea_orm::Value> = if postgres {
+        vec![
+            org.0.into(),
             until.into(),
             owner.into(),
             now.into(),
-            i64::try_from(limit).unwrap_or(i64::MAX).into(),
-        ],
-        // SQLite numbers `?` in the order they appear, `now` twice.
-        _ => vec![
+            limit.into(),
+        ]
+    } else {
+        vec![
             until.into(),
             owner.into(),
+            org.0.into(),
+            org.0.into(),
             now.into(),
             now.into(),
-            i64::try_from(limit).unwrap_or(i64::MAX).into(),
-        ],
+            limit.into(),
+        ]
     };
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
-    let mut claimed = Vec::with_capacity(rows.len());
-    for row in rows {
-        let org: Uuid = row.try_get("", "org_id")?;
-        let id: Uuid = row.try_get("", "id")?;
-        if let Some(d) = scoped::<deliveries::Entity>(OrgId(org))
-            .filter(deliveries::Column::Id.eq(id))
-            .one(db)
-            .await?
-        {
-            claimed.push(d);
-        }
+    let ids = rows
+        .iter()
+        .map(|row| row.try_get::<Uuid>("", "id"))
+        .collect::<Result<Vec<_>, _>>()?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(claimed)
+    scoped::<deliveries::Entity>(org)
+        .filter(deliveries::Column::Id.is_in(ids))
+        .all(db)
+        .await
 }
 
 /// What one attempt came to, as the log keeps it.

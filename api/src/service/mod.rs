@@ -50,7 +50,7 @@ impl Service {
         }
     }
 
-    /// What wakes the delivery worker (`crate::delivery::Worker`).
+    /// What wakes the webhook delivery worker (the `delivery` module at the crate root).
     pub fn deliveries_due(&self) -> Arc<tokio::sync::Notify> {
         Arc::clone(&self.deliveries_due)
     }

@@ -1,6 +1,6 @@
 //! Webhook endpoint writes and the delivery log's retry: each one transaction. The messages
 //! themselves are written by `repo::events` inside every change's own transaction (the outbox);
-//! the delivery worker (`crate::delivery`) sends them.
+//! the delivery worker (the crate's `delivery` module) sends them.
 
 use entity::webhook_deliveries::DeliveryStatus;
 use entity::webhook_endpoints::Model;

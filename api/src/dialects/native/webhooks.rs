@@ -508,6 +508,9 @@ impl WebhooksApi {
         &self,
         auth: WebhooksAuth,
         state: Data<&AppState>,
+        /// Makes retries safe: the first response to this key is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key", validator(max_length = 255))]
+        _idempotency_key: Header<Option<String>>,
         /// Webhook endpoint id.
         id: Path<Uuid>,
     ) -> Result<WebhookResponse, Fail<ACTION>> {
@@ -527,6 +530,9 @@ impl WebhooksApi {
         &self,
         auth: WebhooksAuth,
         state: Data<&AppState>,
+        /// Makes retries safe: the first response to this key is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key", validator(max_length = 255))]
+        _idempotency_key: Header<Option<String>>,
         /// Webhook endpoint id.
         id: Path<Uuid>,
     ) -> Result<PingResponse, Fail<ACTION>> {
@@ -618,6 +624,9 @@ impl WebhooksApi {
         &self,
         auth: WebhooksAuth,
         state: Data<&AppState>,
+        /// Makes retries safe: the first response to this key is replayed for 24 hours.
+        #[oai(name = "Idempotency-Key", validator(max_length = 255))]
+        _idempotency_key: Header<Option<String>>,
         /// Webhook endpoint id.
         id: Path<Uuid>,
         /// Delivery id.
