@@ -11,6 +11,7 @@ pub mod availability_rules;
 pub mod calendars;
 pub mod event_types;
 pub mod events;
+pub mod feeds;
 pub mod members;
 pub mod rules;
 pub mod series;
@@ -55,6 +56,8 @@ pub enum Resource {
     EventType,
     AvailabilityRule,
     Member,
+    /// A calendar feed, named by its token.
+    Feed,
 }
 
 impl Resource {
@@ -65,6 +68,7 @@ impl Resource {
             Resource::EventType => "event type",
             Resource::AvailabilityRule => "availability rule",
             Resource::Member => "member",
+            Resource::Feed => "feed",
         }
     }
 }
