@@ -41,6 +41,7 @@ use dialects::native::availability::AvailabilityApi;
 use dialects::native::calendars::CalendarsApi;
 use dialects::native::event_types::EventTypesApi;
 use dialects::native::events::EventsApi;
+use dialects::native::feeds::FeedsApi;
 use dialects::native::service::ServiceApi;
 use dialects::native::webhooks::WebhooksApi;
 use dialects::talkover::TalkoverApi;
@@ -60,6 +61,7 @@ pub type Api = (
     TalkoverEventsApi,
     TalkoverCalendarsApi,
     TalkoverAvailabilityApi,
+    FeedsApi,
 );
 
 const DESCRIPTION: &str = "Quando is a multi-tenant appointment-booking API. An organization owns \
@@ -88,6 +90,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
             TalkoverEventsApi,
             TalkoverCalendarsApi,
             TalkoverAvailabilityApi,
+            FeedsApi,
         ),
         "Quando",
         env!("CARGO_PKG_VERSION"),
@@ -103,6 +106,8 @@ pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> + 'static 
     let routes = Route::new()
         .nest("/", service)
         .nest(dialects::google::errors::PREFIX, dialects::google::routes())
+        // A calendar feed: no API key, its token is the credential (dialects/native/feeds.rs).
+        .at("/feeds/:file", poem::get(dialects::native::feeds::feed_ics))
         .at(
             "/openapi.json",
             make_sync(move |_| {

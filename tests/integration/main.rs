@@ -26,6 +26,7 @@ mod errors;
 mod event_types;
 mod events;
 mod faults;
+mod feeds;
 mod google;
 mod google_recurrence;
 mod google_sync;
@@ -86,6 +87,7 @@ fn main() {
         ("google", google::cases()),
         ("google_sync", google_sync::cases()),
         ("google_recurrence", google_recurrence::cases()),
+        ("feeds", feeds::cases()),
         ("hardening", hardening::cases()),
         ("spec_walk", spec_walk::cases()),
         ("webhooks", webhooks::cases()),

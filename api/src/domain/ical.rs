@@ -226,6 +226,8 @@ pub struct FeedEvent {
     pub transparent: bool,
     /// The `RRULE` value (`FREQ=WEEKLY;BYDAY=TU`), for a series' master.
     pub rule: Option<String>,
+    /// Starts of the series' instances that its rule does not make (`RDATE`).
+    pub rdates: Vec<DateTime<Utc>>,
     /// Starts of the series' instances that do not happen.
     pub exdates: Vec<DateTime<Utc>>,
     pub recurrence_id: Option<DateTime<Utc>>,
@@ -296,9 +298,12 @@ pub fn push_vevent(out: &mut String, event: &FeedEvent) {
     }
     if let Some(rule) = &event.rule {
         push_line(out, "RRULE", rule);
-        if !event.exdates.is_empty() {
-            push_instants(out, "EXDATE", event, &event.exdates);
-        }
+    }
+    if !event.rdates.is_empty() {
+        push_instants(out, "RDATE", event, &event.rdates);
+    }
+    if (event.rule.is_some() || !event.rdates.is_empty()) && !event.exdates.is_empty() {
+        push_instants(out, "EXDATE", event, &event.exdates);
     }
     if let Some(summary) = &event.summary {
         push_line(out, "SUMMARY", &escape_text(summary));
@@ -513,6 +518,7 @@ mod tests {
             status: FeedStatus::Confirmed,
             transparent: false,
             rule: None,
+            rdates: vec![],
             exdates: vec![],
             recurrence_id: None,
         }
@@ -582,6 +588,16 @@ mod tests {
         assert!(
             got.contains(&"EXDATE;TZID=Europe/Rome:20270325T140000,20270401T140000".to_string())
         );
+
+        let mut dated = rome_event();
+        dated.rdates = vec![utc("2027-05-01T12:00:00Z")];
+        dated.exdates = vec![utc("2027-04-15T12:00:00Z")];
+        let mut out = String::new();
+        push_vevent(&mut out, &dated);
+        let got = lines(&out);
+        assert!(got.contains(&"RDATE;TZID=Europe/Rome:20270501T140000".to_string()));
+        assert!(got.contains(&"EXDATE;TZID=Europe/Rome:20270415T140000".to_string()));
+        assert!(!got.iter().any(|l| l.starts_with("RRULE")));
 
         let mut moved = rome_event();
         moved.recurrence_id = Some(utc("2027-04-08T12:00:00Z"));

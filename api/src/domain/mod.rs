@@ -5,6 +5,7 @@
 pub mod booking;
 pub mod contact;
 pub mod details;
+pub mod feeds;
 pub mod ical;
 pub mod ids;
 pub mod recurrence;

@@ -111,6 +111,22 @@ pub fn attendees_of(m: &Model) -> Vec<Attendee> {
         .unwrap_or_default()
 }
 
+/// The id an event is known by outside Quando's UUIDs: the one a Google client chose, else the
+/// UUID in 32-hex form.
+pub fn public_id_of(m: &Model) -> String {
+    m.gcal_id
+        .clone()
+        .unwrap_or_else(|| m.id.0.simple().to_string())
+}
+
+/// The iCalendar UID of a stored event: the one a client gave, else its public id `@quando`.
+/// Every dialect and the feed show this one.
+pub fn ical_uid_of(m: &Model) -> String {
+    m.ical_uid
+        .clone()
+        .unwrap_or_else(|| format!("{}@quando", public_id_of(m)))
+}
+
 /// The metadata of a stored event.
 pub fn metadata_of(m: &Model) -> Metadata {
     m.metadata
@@ -217,6 +233,30 @@ pub async fn of_calendars<C: ConnectionTrait>(
         query = query.filter(Column::Status.eq(status));
     }
     let mut rows = query
+        .order_by_asc(Column::StartTime)
+        .order_by_asc(Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((rows, more))
+}
+
+/// Every event of a calendar, whatever its status, whose time meets `[from, to)`, sorted by
+/// start then id; at most `limit`, and whether more follow (a calendar feed's window).
+pub async fn of_calendar_meeting<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: CalendarId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: u64,
+) -> Result<(Vec<Model>, bool), DbErr> {
+    let mut rows = scoped::<Entity>(org)
+        .filter(Column::CalendarId.eq(calendar))
+        .filter(Column::StartTime.lt(to))
+        .filter(Column::EndTime.gt(from))
         .order_by_asc(Column::StartTime)
         .order_by_asc(Column::Id)
         .limit(limit + 1)

@@ -5,6 +5,7 @@
 pub mod calendars;
 pub mod event_types;
 pub mod events;
+pub mod feeds;
 pub mod idempotency;
 pub mod members;
 pub mod series;
@@ -44,6 +45,12 @@ impl OrgScoped for entity::event_series::Entity {
 impl OrgScoped for entity::events::Entity {
     fn org_column() -> Self::Column {
         entity::events::Column::OrgId
+    }
+}
+
+impl OrgScoped for entity::calendar_feeds::Entity {
+    fn org_column() -> Self::Column {
+        entity::calendar_feeds::Column::OrgId
     }
 }
 

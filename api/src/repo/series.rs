@@ -95,6 +95,24 @@ pub async fn save<C: ConnectionTrait>(
     active.update(db).await
 }
 
+/// The id a series is known by outside Quando's UUIDs: the one a Google client chose, else the
+/// UUID in 32-hex form.
+pub fn public_id_of(series: &Model) -> String {
+    series
+        .gcal_id
+        .clone()
+        .unwrap_or_else(|| series.id.0.simple().to_string())
+}
+
+/// The iCalendar UID of a series (of its recurring event and every instance): the one a client
+/// gave, else its public id `@quando`.
+pub fn ical_uid_of(series: &Model) -> String {
+    series
+        .ical_uid
+        .clone()
+        .unwrap_or_else(|| format!("{}@quando", public_id_of(series)))
+}
+
 /// The lines of a stored series.
 pub fn lines_of(series: &Model) -> Vec<String> {
     serde_json::from_value(series.recurrence.clone()).unwrap_or_default()

@@ -11,6 +11,7 @@ pub mod availability_rules;
 pub mod calendars;
 pub mod event_types;
 pub mod events;
+pub mod feeds;
 pub mod members;
 pub mod rules;
 pub mod series;
@@ -71,6 +72,8 @@ pub enum Resource {
     Member,
     Webhook,
     Delivery,
+    /// A calendar feed, named by its token.
+    Feed,
 }
 
 impl Resource {
@@ -83,6 +86,7 @@ impl Resource {
             Resource::Member => "member",
             Resource::Webhook => "webhook",
             Resource::Delivery => "delivery",
+            Resource::Feed => "feed",
         }
     }
 }

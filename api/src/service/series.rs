@@ -16,7 +16,7 @@ use crate::db::is_exclusion_violation;
 use crate::domain::booking::{self, Block};
 use crate::domain::details::Transparency;
 use crate::domain::ids::{OrgId, SeriesId};
-use crate::domain::recurrence::{HORIZON_DAYS, MAX_INSTANCES, Occurrence, Recurrence};
+use crate::domain::recurrence::{First, HORIZON_DAYS, MAX_INSTANCES, Occurrence, Recurrence};
 use crate::domain::slots::Reason;
 use crate::domain::time;
 use crate::domain::violations::Invalid;
@@ -40,6 +40,39 @@ pub struct SeriesRequest {
 pub struct Series {
     pub series: SeriesModel,
     pub instances: Vec<Model>,
+}
+
+impl Series {
+    /// The instance whose fields the recurring event as a whole shows: the first one changed
+    /// only with the series and not cancelled (else the first changed only with the series,
+    /// else the first).
+    pub fn template(&self) -> Option<&Model> {
+        self.instances
+            .iter()
+            .find(|e| !e.series_exception && e.status != super::events::Status::Cancelled)
+            .or_else(|| self.instances.iter().find(|e| !e.series_exception))
+            .or_else(|| self.instances.first())
+    }
+}
+
+/// The recurrence of a stored series, read back in its zone from its first occurrence.
+pub fn stored_recurrence(series: &SeriesModel) -> Result<Recurrence, Invalid> {
+    let zone = time::Zone::parse(&series.timezone).unwrap_or(time::Zone::UTC);
+    let lines = repo::series::lines_of(series);
+    Recurrence::parse(&lines, zone, stored_first(series, zone), "recurrence")
+}
+
+/// The first occurrence of a stored series as its wall-clock times (or dates).
+pub fn stored_first(series: &SeriesModel, zone: time::Zone) -> First {
+    match (series.start_date, series.end_date) {
+        (Some(start), Some(end)) if series.all_day => {
+            First::AllDay(crate::domain::details::AllDay { start, end })
+        }
+        _ => First::Timed {
+            start: series.first_start.with_timezone(&zone.0).naive_local(),
+            end: series.first_end.with_timezone(&zone.0).naive_local(),
+        },
+    }
 }
 
 /// The furthest instant a series starting at `first` is written to now.
@@ -445,8 +478,8 @@ impl Service {
         instances.extend(by_start.into_values());
         instances.sort_by_key(|e| (e.original_start, e.start_time));
         let (all_day, start_date, end_date) = match recurrence.first() {
-            crate::domain::recurrence::First::AllDay(d) => (true, Some(d.start), Some(d.end)),
-            crate::domain::recurrence::First::Timed { .. } => (false, None, None),
+            First::AllDay(d) => (true, Some(d.start), Some(d.end)),
+            First::Timed { .. } => (false, None, None),
         };
         let changed = SeriesModel {
             recurrence: serde_json::json!(recurrence.lines()),
@@ -518,21 +551,7 @@ impl Service {
         let Some(series) = repo::series::get(&txn, org, id).await? else {
             return Ok(0);
         };
-        let zone = time::Zone::parse(&series.timezone).unwrap_or(time::Zone::UTC);
-        let first = match (series.start_date, series.end_date) {
-            (Some(start), Some(end)) if series.all_day => {
-                crate::domain::recurrence::First::AllDay(crate::domain::details::AllDay {
-                    start,
-                    end,
-                })
-            }
-            _ => crate::domain::recurrence::First::Timed {
-                start: series.first_start.with_timezone(&zone.0).naive_local(),
-                end: series.first_end.with_timezone(&zone.0).naive_local(),
-            },
-        };
-        let lines = repo::series::lines_of(&series);
-        let recurrence = Recurrence::parse(&lines, zone, first, "recurrence").map_err(|e| {
+        let recurrence = stored_recurrence(&series).map_err(|e| {
             ServiceError::Storage(sea_orm::DbErr::Custom(format!(
                 "stored recurrence of series {id} unreadable: {e}"
             )))

@@ -797,9 +797,7 @@ fn merged_extras(
 
 /// The id Google clients see: the chosen one, or the UUID in 32-hex form.
 pub fn google_id(m: &Event) -> String {
-    m.gcal_id
-        .clone()
-        .unwrap_or_else(|| m.id.0.simple().to_string())
+    repo::events::public_id_of(m)
 }
 
 /// Changes on every write (`change_seq` is bumped by each).
@@ -911,7 +909,7 @@ pub fn resource(m: &Event, view: &View<'_>) -> Value {
         "end": time_out(m.end_time, m.end_date, &m.timezone, view.zone),
         "transparency": m.transparency,
         "visibility": get("visibility").unwrap_or(json!("default")),
-        "iCalUID": m.ical_uid.clone().unwrap_or_else(|| format!("{gid}@quando")),
+        "iCalUID": repo::events::ical_uid_of(m),
         "sequence": m.sequence,
         "reminders": get("reminders").unwrap_or(json!({"useDefault": true})),
         "eventType": "default",

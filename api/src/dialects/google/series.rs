@@ -41,9 +41,7 @@ pub enum Found {
 
 /// The id Google clients see for a series.
 pub fn series_gid(s: &SeriesModel) -> String {
-    s.gcal_id
-        .clone()
-        .unwrap_or_else(|| s.id.0.simple().to_string())
+    repo::series::public_id_of(s)
 }
 
 fn suffix(original_start: DateTime<Utc>, all_day: bool) -> String {
@@ -107,21 +105,10 @@ pub fn instance_resource(e: &Event, s: &SeriesModel, view: &View<'_>) -> Value {
     out
 }
 
-/// The instance whose fields the recurring event shows: the first one changed only with the
-/// series (else the first).
-fn template(series: &Series) -> Option<&Event> {
-    series
-        .instances
-        .iter()
-        .find(|e| !e.series_exception && e.status != crate::service::events::Status::Cancelled)
-        .or_else(|| series.instances.iter().find(|e| !e.series_exception))
-        .or_else(|| series.instances.first())
-}
-
 /// A recurring event as Google shows it.
 pub fn master_resource(series: &Series, view: &View<'_>) -> Value {
     let s = &series.series;
-    let mut out = match template(series) {
+    let mut out = match series.template() {
         Some(e) => resource(e, view),
         None => json!({"kind": "calendar#event"}),
     };
@@ -145,11 +132,7 @@ pub fn master_resource(series: &Series, view: &View<'_>) -> Value {
     out["start"] = time(s.first_start, s.start_date.filter(|_| s.all_day));
     out["end"] = time(s.first_end, s.end_date.filter(|_| s.all_day));
     out["recurrence"] = json!(repo::series::lines_of(s));
-    out["iCalUID"] = json!(
-        s.ical_uid
-            .clone()
-            .unwrap_or_else(|| format!("{gid}@quando"))
-    );
+    out["iCalUID"] = json!(repo::series::ical_uid_of(s));
     out["created"] = json!(super::google_time(s.created_at));
     out["updated"] = json!(super::google_time(s.updated_at));
     if let Some(o) = out.as_object_mut() {

@@ -6,6 +6,7 @@ pub mod calendars;
 pub mod errors;
 pub mod event_types;
 pub mod events;
+pub mod feeds;
 pub mod service;
 pub mod webhooks;
 
