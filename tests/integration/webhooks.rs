@@ -61,7 +61,7 @@ impl Received {
     fn signed_by(&self, secret: &str) -> bool {
         let secret = SigningSecret::parse(secret).expect("a whsec_ secret");
         let expected = secret.sign(&self.id, self.timestamp, &self.body);
-        self.signatures.iter().any(|s| *s == expected)
+        self.signatures.contains(&expected)
     }
 }
 
