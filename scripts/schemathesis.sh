@@ -5,7 +5,7 @@
 #
 # - installs schemathesis (pinned) into target/schemathesis-venv when absent or another version;
 # - starts `quando serve` on a fresh SQLite database in a temp dir, with a key from
-#   `quando org create` + `quando key create --rate-limit 1000000` (never throttled);
+#   `quando org create` + `quando key create --rate-limit 1000000` with every scope (never throttled);
 # - checks that the checked-in openapi.yaml is exactly what the server serves;
 # - runs every operation of openapi.yaml with `Authorization: Bearer KEY` and the checks
 #   not_a_server_error, status_code_conformance, content_type_conformance,
@@ -66,7 +66,8 @@ trap "exit 130" INT TERM
 DB="sqlite://$WORK/schemathesis.db?mode=rwc"
 ORG_JSON=$("$BIN" org create --name schemathesis --database-url "$DB")
 ORG_ID=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["organization"]["id"])' <<<"$ORG_JSON")
-KEY_JSON=$("$BIN" key create --org "$ORG_ID" --name schemathesis --rate-limit 1000000 --database-url "$DB")
+KEY_JSON=$("$BIN" key create --org "$ORG_ID" --name schemathesis --rate-limit 1000000 \
+  --scopes calendar:read,calendar:write,webhooks:manage --database-url "$DB")
 KEY=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])' <<<"$KEY_JSON")
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
