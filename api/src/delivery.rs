@@ -33,7 +33,7 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 const LEASE: Duration = Duration::from_secs(30);
 /// How often the queue is looked at when nothing woke the worker sooner.
 const POLL: Duration = Duration::from_millis(250);
-/// Deliveries sent at once by one instance.
+/// Attempts in flight at once in one instance.
 const BATCH: u64 = 32;
 
 /// The `webhook-id` of a message (and its body's `id`).
@@ -90,37 +90,45 @@ impl Worker {
         })
     }
 
-    /// Delivers until the process ends. Never returns.
+    /// Delivers until the process ends. Never returns. Up to `BATCH` attempts run at once; as
+    /// soon as one ends (or the worker is woken, or `POLL` passes) more due rows are claimed, so
+    /// a receiver that takes its whole 10 s holds up no other delivery.
     pub async fn run(self) {
         let worker = Arc::new(self);
+        let mut sending = tokio::task::JoinSet::new();
         loop {
-            let claimed = match worker.claim().await {
-                Ok(claimed) => claimed,
-                Err(err) => {
-                    tracing::warn!(error = %err, "webhook queue unreadable; trying again");
-                    Vec::new()
+            let room = BATCH.saturating_sub(sending.len() as u64);
+            let claimed = if room == 0 {
+                Vec::new()
+            } else {
+                match worker.claim(room).await {
+                    Ok(claimed) => claimed,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "webhook queue unreadable; trying again");
+                        Vec::new()
+                    }
                 }
             };
-            if claimed.is_empty() {
-                tokio::select! {
-                    () = tokio::time::sleep(POLL) => {}
-                    () = worker.wake.notified() => {}
+            if !claimed.is_empty() {
+                for delivery in claimed {
+                    let worker = Arc::clone(&worker);
+                    sending.spawn(async move { worker.deliver(delivery).await });
                 }
+                // More may be due: look again at once.
                 continue;
             }
-            let mut sending = tokio::task::JoinSet::new();
-            for delivery in claimed {
-                let worker = Arc::clone(&worker);
-                sending.spawn(async move { worker.deliver(delivery).await });
+            tokio::select! {
+                Some(_) = sending.join_next(), if !sending.is_empty() => {}
+                () = tokio::time::sleep(POLL) => {}
+                () = worker.wake.notified() => {}
             }
-            while sending.join_next().await.is_some() {}
         }
     }
 
-    async fn claim(&self) -> Result<Vec<Delivery>, sea_orm::DbErr> {
+    async fn claim(&self, limit: u64) -> Result<Vec<Delivery>, sea_orm::DbErr> {
         let now = time::now();
         let until = now + LEASE;
-        repo::claim(&self.db, self.owner, now, until, BATCH).await
+        repo::claim(&self.db, self.owner, now, until, limit).await
     }
 
     async fn deliver(&self, delivery: Delivery) {
