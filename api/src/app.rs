@@ -102,8 +102,8 @@ impl Application {
     }
 }
 
-/// Hourly: stored Idempotency-Key responses past their 24 hours are deleted, the planner's
-/// statistics are refreshed, and recurring events get their instances up to the horizon again
+/// Hourly: stored Idempotency-Key responses past their 24 hours are deleted, finished webhook
+/// deliveries (and their messages) past 30 days too, the planner's statistics are refreshed, and recurring events get their instances up to the horizon again
 /// (`service::series`). Never returns.
 async fn housekeeping(conn: DatabaseConnection, service: crate::service::Service) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
@@ -117,6 +117,15 @@ async fn housekeeping(conn: DatabaseConnection, service: crate::service::Service
             Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys purged"),
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "idempotency purge failed"),
+        }
+        let cutoff = crate::domain::time::now()
+            - chrono::Duration::days(crate::repo::webhooks::LOG_RETENTION_DAYS);
+        match crate::repo::webhooks::purge_finished(service.writer(), cutoff).await {
+            Ok((d, m)) if d + m > 0 => {
+                tracing::info!(deliveries = d, messages = m, "old webhook log purged");
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "webhook log purge failed"),
         }
         match service.extend_due_series().await {
             Ok(n) if n > 0 => tracing::info!(written = n, "recurring events extended"),

@@ -39,6 +39,7 @@ pub fn cases() -> Vec<Case> {
         every_instance_of_a_recurring_event_is_announced,
         another_organizations_endpoints_and_deliveries_are_not_found,
         webhook_routes_need_the_webhooks_manage_scope,
+        the_delivery_log_keeps_thirty_days_and_never_drops_a_pending_delivery,
     ]
 }
 
@@ -925,4 +926,76 @@ async fn webhook_routes_need_the_webhooks_manage_scope(app: TestApp) {
     assert_ok(&app.get_as(&manage_only, "/v1/webhooks").await, 200);
     let resp = app.get_as(&manage_only, "/v1/calendar/events").await;
     assert_error(&resp, 403, "insufficient_scope");
+}
+
+async fn the_delivery_log_keeps_thirty_days_and_never_drops_a_pending_delivery(app: TestApp) {
+    use entity::{webhook_deliveries, webhook_messages};
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let rx = Receiver::start().await;
+    let (webhook, _) = endpoint(&app, &app.key, json!({"url": rx.url})).await;
+    let (cal, et) = setup(&app).await;
+    book(
+        &app,
+        &cal,
+        &et,
+        "2027-03-01T09:00:00Z",
+        "2027-03-01T09:30:00Z",
+    )
+    .await;
+    book(
+        &app,
+        &cal,
+        &et,
+        "2027-03-02T09:00:00Z",
+        "2027-03-02T09:30:00Z",
+    )
+    .await;
+    rx.wait_delivered(2, WAIT).await;
+    rx.answer(500);
+    book(
+        &app,
+        &cal,
+        &et,
+        "2027-03-03T09:00:00Z",
+        "2027-03-03T09:30:00Z",
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while rx.got().len() < 3 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Everything is 40 days old.
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(40);
+    webhook_deliveries::Entity::update_many()
+        .col_expr(webhook_deliveries::Column::UpdatedAt, Expr::value(long_ago))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    webhook_messages::Entity::update_many()
+        .col_expr(webhook_messages::Column::CreatedAt, Expr::value(long_ago))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let cutoff =
+        chrono::Utc::now() - chrono::Duration::days(quando_api::repo::webhooks::LOG_RETENTION_DAYS);
+    let purged = quando_api::repo::webhooks::purge_finished(&app.db, cutoff)
+        .await
+        .unwrap();
+    assert_eq!(purged, (2, 2));
+    let left = deliveries(&app, &webhook).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["status"], "pending");
+    assert_eq!(
+        webhook_messages::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        1
+    );
+    // Nothing newer than the cutoff goes.
+    let again = quando_api::repo::webhooks::purge_finished(&app.db, cutoff)
+        .await
+        .unwrap();
+    assert_eq!(again, (0, 0));
 }

@@ -617,3 +617,41 @@ pub async fn endpoint_of<C: ConnectionTrait>(
 ) -> Result<Option<endpoints::Model>, DbErr> {
     get(db, delivery.org_id, delivery.endpoint_id).await
 }
+
+/// How long the delivery log keeps a finished delivery (and its message, once no delivery of it
+/// is left).
+pub const LOG_RETENTION_DAYS: i64 = 30;
+
+/// Deletes deliveries finished (succeeded or failed) before `cutoff`, then messages older than
+/// it that no delivery names. Pending deliveries stay whatever their age. Across organizations:
+/// the hourly housekeeping's. Answers (deliveries, messages) deleted.
+pub async fn purge_finished<C: ConnectionTrait>(
+    db: &C,
+    cutoff: DateTime<Utc>,
+) -> Result<(u64, u64), DbErr> {
+    let deliveries = deliveries::Entity::delete_many()
+        .filter(deliveries::Column::Status.ne(DeliveryStatus::Pending))
+        .filter(deliveries::Column::UpdatedAt.lt(cutoff))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let backend = db.get_database_backend();
+    let p = if backend == DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    let messages = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "DELETE FROM webhook_messages WHERE created_at < {p} AND NOT EXISTS \
+                 (SELECT 1 FROM webhook_deliveries d \
+                  WHERE d.org_id = webhook_messages.org_id AND d.message_id = webhook_messages.id)"
+            ),
+            [cutoff.into()],
+        ))
+        .await?
+        .rows_affected();
+    Ok((deliveries, messages))
+}
