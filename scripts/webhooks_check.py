@@ -501,16 +501,16 @@ def _faults(server: Quando, key: str, rx: Receiver) -> None:
         check(all(n == 1 for (m, _), n in by_mode.items() if m == mode), f"one attempt each in {mode} mode: {by_mode}")
     # The schedule: attempt 3 30..33 s after attempt 2; attempt 4 10 s (attempt 3 runs to the
     # limit) + 120..132 s after attempt 3. Never early, and never held back by another attempt
-    # hanging on the slow receiver (a second of slack: due times are whole seconds, the worker
-    # looks every 250 ms).
+    # hanging on the slow receiver (2.5 s of slack: due times are whole seconds, the worker
+    # looks every 250 ms, and CI's machine may be busy).
     gaps = []
     for mid in sorted(heads):
         t2 = next(r.arrived for r in faulted if r.mode == "500" and r.msg_id == mid)
         t3 = next(r.arrived for r in faulted if r.mode == "slow" and r.msg_id == mid)
         t4 = next(r.arrived for r in healthy if r.msg_id == mid)
         gaps.append((t3 - t2, t4 - t3))
-        check(29.5 <= t3 - t2 <= 34.5, f"{mid}: attempt 3 came {t3 - t2:.1f} s after attempt 2 (want 30..33 s)")
-        check(129.5 <= t4 - t3 <= 143.5, f"{mid}: attempt 4 came {t4 - t3:.1f} s after attempt 3 (want 10 + 120..132 s)")
+        check(29.5 <= t3 - t2 <= 35.5, f"{mid}: attempt 3 came {t3 - t2:.1f} s after attempt 2 (want 30..33 s)")
+        check(129.5 <= t4 - t3 <= 144.5, f"{mid}: attempt 4 came {t4 - t3:.1f} s after attempt 3 (want 10 + 120..132 s)")
     log(S, "gaps between attempts 2-3 and 3-4 per created message (want 30..33 s and 130..142 s): "
            + ", ".join(f"{a:.1f}/{b:.1f} s" for a, b in gaps))
     for d in rows:
