@@ -135,21 +135,16 @@ async fn housekeeping(conn: DatabaseConnection, service: crate::service::Service
     }
 }
 
-/// The webhook delivery worker (`crate::delivery`). Should its HTTP client not start, webhooks
-/// wait in the outbox (logged) and the API goes on. Never returns.
+/// The webhook delivery worker (`crate::delivery`). Never returns.
 async fn deliver_webhooks(state: AppState) {
     let service = &state.service;
-    match crate::delivery::Worker::new(
+    crate::delivery::Worker::new(
         service.writer().clone(),
         state.config.webhook_allow_private,
         service.deliveries_due(),
-    ) {
-        Ok(worker) => worker.run().await,
-        Err(err) => {
-            tracing::error!(error = %err, "webhook deliveries cannot be sent");
-            std::future::pending::<()>().await;
-        }
-    }
+    )
+    .run()
+    .await
 }
 
 /// Every `SWEEP_INTERVAL`: per-IP failed-authentication buckets that are full again are

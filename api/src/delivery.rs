@@ -71,23 +71,23 @@ pub fn render(message: &Message) -> Result<Vec<u8>, String> {
 /// its identity as a lease owner.
 pub struct Worker {
     db: DatabaseConnection,
-    sender: Sender,
+    /// Made at the first attempt: a server whose organizations have no endpoints never loads
+    /// the HTTP client and its TLS roots.
+    sender: tokio::sync::OnceCell<Sender>,
+    allow_private: bool,
     owner: Uuid,
     wake: Arc<Notify>,
 }
 
 impl Worker {
-    pub fn new(
-        db: DatabaseConnection,
-        allow_private: bool,
-        wake: Arc<Notify>,
-    ) -> Result<Worker, String> {
-        Ok(Worker {
+    pub fn new(db: DatabaseConnection, allow_private: bool, wake: Arc<Notify>) -> Worker {
+        Worker {
             db,
-            sender: Sender::new(allow_private, ATTEMPT_TIMEOUT)?,
+            sender: tokio::sync::OnceCell::new(),
+            allow_private,
             owner: Uuid::now_v7(),
             wake,
-        })
+        }
     }
 
     /// Delivers until the process ends. Never returns. Up to `BATCH` attempts run at once; as
@@ -180,8 +180,25 @@ impl Worker {
             .iter()
             .filter_map(|s| SigningSecret::parse(s).ok())
             .collect();
-        let sent = self
+        let sender = match self
             .sender
+            .get_or_try_init(|| async { Sender::new(self.allow_private, ATTEMPT_TIMEOUT) })
+            .await
+        {
+            Ok(sender) => sender,
+            Err(why) => {
+                tracing::error!(error = %why, "webhook deliveries cannot be sent");
+                return Outcome {
+                    delivered: false,
+                    response_status: None,
+                    latency_ms: 0,
+                    error: Some(why),
+                    retry_at: Some(time::now() + chrono::Duration::seconds(30)),
+                    attempted: false,
+                };
+            }
+        };
+        let sent = sender
             .send(
                 &endpoint.url,
                 &message_id(&message),
