@@ -51,6 +51,7 @@ import argparse
 import base64
 import collections
 import http.server
+import ipaddress
 import json
 import os
 import secrets as pysecrets
@@ -592,6 +593,66 @@ def scenario_ssrf(server: Quando, key: str) -> None:
     call(base, key, "DELETE", f"/v1/webhooks/{hook}", None, 204, "delete the public endpoint")
     call(base, key, "GET", f"/v1/webhooks/{hook}", None, 404, "the deleted endpoint")
     log(S, "https://example.com/hook -> 201 (then deleted, 204; nothing sent)")
+    ssrf_by_name(base, key)
+
+
+def loopback_name() -> str | None:
+    """A host name (not an address, not `localhost`) that this machine resolves to loopback
+    only, such as its own name in /etc/hosts; None when it has none."""
+    candidates = [socket.gethostname(), "ip6-localhost", "ip6-loopback", "localhost.localdomain"]
+    try:
+        with open("/etc/hosts") as hosts:
+            for line in hosts:
+                parts = line.split("#", 1)[0].split()
+                if parts and parts[0] in ("127.0.0.1", "::1"):
+                    candidates += parts[1:]
+    except OSError:
+        pass
+    for name in candidates:
+        if not name or name == "localhost" or name.endswith(".localhost"):
+            continue
+        try:
+            found = {info[4][0] for info in socket.getaddrinfo(name, 443)}
+        except OSError:
+            continue
+        if found and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in found):
+            return name
+    return None
+
+
+def ssrf_by_name(base: str, key: str) -> None:
+    """A name is taken when the endpoint is made (DNS can change), but every delivery resolves it
+    again and goes to no address of this machine: the attempt fails, nothing reaches a receiver
+    listening there."""
+    S = "ssrf"
+    name = loopback_name()
+    if name is None:
+        log(S, "no host name of this machine resolves to loopback only; the by-name case is skipped")
+        return
+    rx = Receiver("ssrf-by-name")
+    try:
+        rx.set_mode("healthy")
+        url = f"https://{name}:{rx.port}/hook"
+        got = call(base, key, "POST", "/v1/webhooks", {"url": url}, 201, f"an endpoint named {name}")
+        hook = got["data"]["id"]
+        call(base, key, "POST", f"/v1/webhooks/{hook}/test", None, 202, "a ping to it")
+
+        def attempted():
+            rows = call(base, key, "GET", f"/v1/webhooks/{hook}/deliveries", None, 200, "its log")["data"]
+            return rows if rows and rows[0]["attempts"] >= 1 else None
+
+        rows = wait_for(attempted, 20, "the ping's first attempt")
+        error = rows[0]["lastError"] or ""
+        check(rows[0]["status"] in ("pending", "failed") and rows[0]["responseStatus"] is None,
+              f"the attempt to {url} did not fail: {rows[0]}")
+        check(f"{name} resolves to" in error,
+              f"the attempt to {url} failed for another reason than the resolver's refusal: {error!r}")
+        healthy, faulted, _ = rx.snapshot()
+        equal(len(healthy) + len(faulted), 0, f"requests that reached the receiver behind {name}")
+        call(base, key, "DELETE", f"/v1/webhooks/{hook}", None, 204, "delete it")
+        log(S, f"{url}: taken (a name), then its ping refused at delivery: {error!r}; nothing reached the receiver")
+    finally:
+        rx.close()
 
 
 # --------------------------------------------------------------------------------------------
