@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::dialects::native::events::EventOut;
+use crate::domain::ids::MessageId;
 use crate::domain::time;
 use crate::domain::webhooks::{SigningSecret, retry_delay};
 use crate::outbound::Sender;
@@ -37,8 +38,8 @@ const POLL: Duration = Duration::from_millis(250);
 const BATCH: u64 = 32;
 
 /// The `webhook-id` of a message (and its body's `id`).
-pub fn message_id(message: &Message) -> String {
-    format!("msg_{}", message.id.0.simple())
+pub fn message_id(id: MessageId) -> String {
+    format!("msg_{}", id.0.simple())
 }
 
 /// The body of a message: `{"id", "event", "timestamp", "data"}`, where `data` is the event as
@@ -59,7 +60,7 @@ pub fn render(message: &Message) -> Result<Vec<u8>, String> {
         message.data.clone()
     };
     let body = json!({
-        "id": message_id(message),
+        "id": message_id(message.id),
         "event": message.kind,
         "timestamp": time::format_utc(message.created_at),
         "data": data,
@@ -201,7 +202,7 @@ impl Worker {
         let sent = sender
             .send(
                 &endpoint.url,
-                &message_id(&message),
+                &message_id(message.id),
                 Utc::now().timestamp(),
                 &secrets,
                 body,

@@ -151,14 +151,7 @@ impl Receiver {
 
     /// Waits (up to `within`) until `n` requests were answered 2xx; answers them.
     async fn wait_delivered(&self, n: usize, within: Duration) -> Vec<Received> {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let got = self.delivered();
-            if got.len() >= n || tokio::time::Instant::now() > deadline {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        poll_for(within, || async { self.delivered() }, |got| got.len() >= n).await
     }
 }
 
@@ -195,6 +188,32 @@ async fn book(app: &TestApp, cal: &str, et: &str, start: &str, end: &str) -> Str
 }
 
 const WAIT: Duration = Duration::from_secs(15);
+
+/// Asks `probe` every 50 ms until `done` holds for its answer or `within` has passed; answers
+/// the last one (the caller's assertions then say what was wrong).
+async fn poll_for<T, F, Fut>(within: Duration, mut probe: F, done: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let got = probe().await;
+        if done(&got) || tokio::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `poll_for` over `WAIT`.
+async fn poll<T, F, Fut>(probe: F, done: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    poll_for(WAIT, probe, done).await
+}
 
 async fn an_endpoint_shows_its_secret_once_and_is_read_changed_and_deleted(app: TestApp) {
     let body = json!({
@@ -521,15 +540,11 @@ async fn a_failed_attempt_is_retried_and_the_log_shows_each_try(app: TestApp) {
     )
     .await;
     // The first attempt fails: the log says so and when the next one is due.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let failed = loop {
-        let log = deliveries(&app, &webhook).await;
-        if log.first().is_some_and(|d| d["attempts"] == 1) || tokio::time::Instant::now() > deadline
-        {
-            break log;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let failed = poll(
+        || deliveries(&app, &webhook),
+        |log| log.first().is_some_and(|d| d["attempts"] == 1),
+    )
+    .await;
     let d = &failed[0];
     assert_eq!(d["status"], "pending", "{d}");
     assert_eq!(d["attempts"], 1);
@@ -647,14 +662,12 @@ async fn an_endpoint_failing_for_five_days_is_disabled_and_says_why(app: TestApp
         "2027-03-01T09:30:00Z",
     )
     .await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let disabled = loop {
-        let e = assert_ok(&app.get(&format!("/v1/webhooks/{webhook}")).await, 200);
-        if e["disabled"] == true || tokio::time::Instant::now() > deadline {
-            break e;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let path = format!("/v1/webhooks/{webhook}");
+    let disabled = poll(
+        || async { assert_ok(&app.get(&path).await, 200) },
+        |e| e["disabled"] == true,
+    )
+    .await;
     assert_eq!(disabled["disabled"], true, "{disabled}");
     let reason = disabled["disabledReason"].as_str().unwrap_or_default();
     assert!(
@@ -710,10 +723,7 @@ async fn a_failed_delivery_is_sent_again_on_retry(app: TestApp) {
         "2027-03-01T09:30:00Z",
     )
     .await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while rx.got().is_empty() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll(|| async { rx.got() }, |got| !got.is_empty()).await;
     // As if the whole schedule had failed.
     app.db
         .execute_unprepared("UPDATE webhook_deliveries SET status = 'failed'")
@@ -734,18 +744,12 @@ async fn a_failed_delivery_is_sent_again_on_retry(app: TestApp) {
     assert_eq!(retried["status"], "pending");
     let got = rx.wait_delivered(1, WAIT).await;
     assert_eq!(kinds(&got), vec!["appointment.created"]);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let done = loop {
-        let d = assert_ok(
-            &app.get(&format!("/v1/webhooks/{webhook}/deliveries/{delivery}"))
-                .await,
-            200,
-        );
-        if d["status"] == "succeeded" || tokio::time::Instant::now() > deadline {
-            break d;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let path = format!("/v1/webhooks/{webhook}/deliveries/{delivery}");
+    let done = poll(
+        || async { assert_ok(&app.get(&path).await, 200) },
+        |d| d["status"] == "succeeded",
+    )
+    .await;
     assert_eq!(done["status"], "succeeded");
     assert_eq!(done["attempts"], 2);
     // Retrying a delivered one changes nothing.
@@ -961,10 +965,7 @@ async fn the_delivery_log_keeps_thirty_days_and_never_drops_a_pending_delivery(a
         "2027-03-03T09:30:00Z",
     )
     .await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while rx.got().len() < 3 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll(|| async { rx.got() }, |got| got.len() >= 3).await;
     // Everything is 40 days old.
     let long_ago = chrono::Utc::now() - chrono::Duration::days(40);
     webhook_deliveries::Entity::update_many()

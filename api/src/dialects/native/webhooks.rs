@@ -199,10 +199,7 @@ impl From<Logged> for DeliveryOut {
         DeliveryOut {
             id: d.id.0,
             webhook_id: d.endpoint_id.0,
-            message_id: m.as_ref().map_or_else(
-                || format!("msg_{}", d.message_id.0.simple()),
-                crate::delivery::message_id,
-            ),
+            message_id: crate::delivery::message_id(d.message_id),
             event: m.map(|m| m.kind).unwrap_or_default(),
             event_id: d.event_id.map(|e| e.0),
             status: d.status.into(),
