@@ -18,11 +18,18 @@ pub struct OrganizationInfo {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CreatedKey {
     pub id: Uuid,
     /// The secret, shown once.
     pub key: String,
     pub scopes: Vec<String>,
+    /// A publishable key's event types (absent for a secret key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_types: Option<Vec<Uuid>>,
+    /// A publishable key's allowed browser origins (absent for a secret key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origins: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -113,6 +120,8 @@ pub async fn create_key_expiring(
         revoked_at: Set(None),
         last_used_at: Set(None),
         created_at: Set(now),
+        event_type_ids: Set(None),
+        origins: Set(None),
     }
     .insert(db)
     .await?;
@@ -120,6 +129,102 @@ pub async fn create_key_expiring(
         id: id.0,
         key: key.secret,
         scopes: scopes.iter().map(|s| s.as_str().to_string()).collect(),
+        event_types: None,
+        origins: None,
+    })
+}
+
+/// The most event types and origins one publishable key is bound to.
+pub const MAX_BINDINGS: usize = 50;
+
+/// Creates a publishable key (`qnd_pub_...`) for booking widgets: bound to event types of the
+/// organization (each tied to a calendar) and to the browser origins that may use it. It holds
+/// no scope; `rate_limit_per_minute` is the budget of each client address.
+pub async fn create_publishable_key(
+    db: &DatabaseConnection,
+    org_id: Uuid,
+    event_types: &[Uuid],
+    origins: &[String],
+    name: Option<&str>,
+    rate_limit_per_minute: Option<u32>,
+) -> Result<CreatedKey, AdminError> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    if entity::organizations::Entity::find_by_id(org_id)
+        .one(db)
+        .await?
+        .is_none()
+    {
+        return Err(AdminError::NotFound("organization"));
+    }
+    let mut types: Vec<Uuid> = Vec::new();
+    for id in event_types {
+        if !types.contains(id) {
+            types.push(*id);
+        }
+    }
+    if types.is_empty() || types.len() > MAX_BINDINGS {
+        return Err(AdminError::Invalid(format!(
+            "a publishable key is bound to 1 to {MAX_BINDINGS} event types (--event-types)"
+        )));
+    }
+    for id in &types {
+        let row = entity::event_types::Entity::find()
+            .filter(entity::event_types::Column::OrgId.eq(org_id))
+            .filter(entity::event_types::Column::Id.eq(*id))
+            .one(db)
+            .await?
+            .ok_or(AdminError::NotFound("event type"))?;
+        if row.calendar_id.is_none() {
+            return Err(AdminError::Invalid(format!(
+                "event type {id} belongs to no calendar: a widget books an event type on its own calendar"
+            )));
+        }
+    }
+    let mut allowed: Vec<String> = Vec::new();
+    for origin in origins {
+        let origin = crate::auth::parse_origin(origin).map_err(AdminError::Invalid)?;
+        if !allowed.contains(&origin) {
+            allowed.push(origin);
+        }
+    }
+    if allowed.is_empty() || allowed.len() > MAX_BINDINGS {
+        return Err(AdminError::Invalid(format!(
+            "a publishable key allows 1 to {MAX_BINDINGS} origins (--origins https://shop.example)"
+        )));
+    }
+    let limit = rate_limit_per_minute
+        .map(|n| i32::try_from(n).ok().filter(|n| *n > 0))
+        .map(|n| {
+            n.ok_or_else(|| AdminError::Invalid("--rate-limit must be a positive number".into()))
+        })
+        .transpose()?;
+    let id = ApiKeyId::generate();
+    let key = crate::auth::generate_publishable_key(id);
+    let join = |items: Vec<String>| items.join(",");
+    entity::api_keys::ActiveModel {
+        id: Set(id),
+        org_id: Set(OrgId(org_id)),
+        name: Set(name.map(str::to_string)),
+        lookup: Set(key.lookup),
+        secret_hash: Set(key.hash),
+        scopes: Set(String::new()),
+        rate_limit_per_minute: Set(limit),
+        expires_at: Set(None),
+        revoked_at: Set(None),
+        last_used_at: Set(None),
+        created_at: Set(time::now()),
+        event_type_ids: Set(Some(join(types.iter().map(Uuid::to_string).collect()))),
+        origins: Set(Some(join(allowed.clone()))),
+    }
+    .insert(db)
+    .await?;
+    crate::auth::note_origins_changed();
+    Ok(CreatedKey {
+        id: id.0,
+        key: key.secret,
+        scopes: Vec::new(),
+        event_types: Some(types),
+        origins: Some(allowed),
     })
 }
 
@@ -136,6 +241,7 @@ pub async fn revoke_key(db: &DatabaseConnection, key_id: Uuid) -> Result<(), Adm
     active.revoked_at = Set(Some(time::now()));
     active.update(db).await?;
     crate::auth::note_revocation();
+    crate::auth::note_origins_changed();
     Ok(())
 }
 
@@ -148,6 +254,11 @@ pub struct KeyInfo {
     /// The public start of the key (`qnd_live_` and 12 characters), to recognise it.
     pub prefix: String,
     pub scopes: Vec<String>,
+    /// A publishable key's event types and origins (absent for a secret key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_types: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origins: Option<Vec<String>>,
     pub rate_limit_per_minute: Option<i32>,
     pub created_at: String,
     pub expires_at: Option<String>,
@@ -178,7 +289,22 @@ pub async fn list_keys(db: &DatabaseConnection, org_id: Uuid) -> Result<Vec<KeyI
             id: k.id.0,
             name: k.name,
             prefix: k.lookup,
-            scopes: k.scopes.split(',').map(str::to_string).collect(),
+            scopes: k
+                .scopes
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            event_types: k.event_type_ids.as_deref().map(|ids| {
+                ids.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }),
+            origins: k
+                .origins
+                .as_deref()
+                .map(|o| o.split(',').map(str::to_string).collect()),
             rate_limit_per_minute: k.rate_limit_per_minute,
             created_at: fmt(k.created_at),
             expires_at: k.expires_at.map(fmt),

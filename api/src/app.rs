@@ -127,6 +127,12 @@ async fn housekeeping(conn: DatabaseConnection, service: crate::service::Service
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "webhook log purge failed"),
         }
+        let expired = crate::domain::time::now() - crate::repo::holds::KEEP_EXPIRED;
+        match crate::repo::holds::purge_expired(service.writer(), expired).await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "expired slot holds deleted"),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "purging expired slot holds failed"),
+        }
         match service.extend_due_series().await {
             Ok(n) if n > 0 => tracing::info!(written = n, "recurring events extended"),
             Ok(_) => {}

@@ -37,6 +37,13 @@ pub struct Config {
     /// for URLs Quando hands out (calendar feeds). Without it, the request's own `Host` (and
     /// `X-Forwarded-Proto`) is used.
     pub public_url: Option<String>,
+    /// `QUANDO_CORS_ORIGINS`: browser origins (comma-separated, `https://admin.example`) from
+    /// which secret keys are accepted, for dashboards. A request with any other `Origin` and a
+    /// secret key is refused (publishable keys carry their own origins).
+    pub cors_origins: Vec<String>,
+    /// `QUANDO_WIDGET_RATE_LIMIT_PER_MINUTE`: requests per minute of each client address with
+    /// one publishable key (a key's own `--rate-limit` replaces it).
+    pub widget_rate_limit_per_minute: u32,
 }
 
 /// Where `/metrics` is served, from `metrics_bind` and `metrics_token`.
@@ -99,6 +106,8 @@ impl Default for Config {
             sync_token_ttl: std::time::Duration::from_secs(30 * 24 * 3600),
             webhook_allow_private: false,
             public_url: None,
+            cors_origins: Vec::new(),
+            widget_rate_limit_per_minute: 60,
         }
     }
 }

@@ -308,6 +308,10 @@ fn transient_sqlstate(code: &str) -> bool {
 /// exclusion constraint (SQLSTATE 23P01). `DbErr::sql_err()` does not recognise it.
 pub fn is_exclusion_violation(err: &DbErr) -> bool {
     use sea_orm::RuntimeErr;
+    // A live slot hold in the way (`repo::holds`): refused the same way, on both backends.
+    if crate::repo::holds::is_held(err) {
+        return true;
+    }
     let runtime = match err {
         DbErr::Query(r) | DbErr::Exec(r) => r,
         _ => return false,

@@ -180,7 +180,7 @@ impl ApiError {
     ) -> Self {
         use crate::domain::slots::Reason;
         let message = match reason {
-            Reason::Conflict => "the time overlaps another booking on this calendar",
+            Reason::Conflict => "the time overlaps another booking or a held slot on this calendar",
             Reason::OutsideWorkingHours => "the time is outside the calendar's working hours",
             Reason::ClosedOverride => "the calendar is closed on that date",
             Reason::BeforeMinimumNotice => {

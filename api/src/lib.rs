@@ -30,6 +30,7 @@ pub mod state;
 pub mod telemetry;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod widget;
 
 use poem::endpoint::make_sync;
 use poem::web::Html;
@@ -42,6 +43,7 @@ use dialects::native::calendars::CalendarsApi;
 use dialects::native::event_types::EventTypesApi;
 use dialects::native::events::EventsApi;
 use dialects::native::feeds::FeedsApi;
+use dialects::native::holds::HoldsApi;
 use dialects::native::service::ServiceApi;
 use dialects::native::webhooks::WebhooksApi;
 use dialects::talkover::TalkoverApi;
@@ -62,6 +64,7 @@ pub type Api = (
     TalkoverCalendarsApi,
     TalkoverAvailabilityApi,
     FeedsApi,
+    HoldsApi,
 );
 
 const DESCRIPTION: &str = "Quando is a multi-tenant appointment-booking API. An organization owns \
@@ -91,6 +94,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
             TalkoverCalendarsApi,
             TalkoverAvailabilityApi,
             FeedsApi,
+            HoldsApi,
         ),
         "Quando",
         env!("CARGO_PKG_VERSION"),
@@ -108,6 +112,9 @@ pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> + 'static 
         .nest(dialects::google::errors::PREFIX, dialects::google::routes())
         // A calendar feed: no API key, its token is the credential (dialects/native/feeds.rs).
         .at("/feeds/:file", poem::get(dialects::native::feeds::feed_ics))
+        // The booking widget: a script any website embeds, and a whole booking page.
+        .at("/widget.js", poem::get(widget::widget_js))
+        .at("/book/:event_type", poem::get(widget::book_page))
         .at(
             "/openapi.json",
             make_sync(move |_| {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use quando_api::auth::parse_scopes;
+use quando_api::auth::{parse_origin, parse_scopes};
 use quando_api::config::{
     Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, parse_metrics_token, parse_public_url,
 };
@@ -84,6 +84,14 @@ enum Command {
         /// calendar feed URLs Quando hands out; without it, the request's Host header.
         #[arg(long, env = "QUANDO_PUBLIC_URL", value_parser = parse_public_url)]
         public_url: Option<String>,
+        /// Browser origins from which secret keys are accepted (comma-separated, e.g.
+        /// https://admin.example), for dashboards; any other Origin with a secret key is 403.
+        #[arg(long, env = "QUANDO_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+        cors_origins: Vec<String>,
+        /// Requests per minute of each client address with one publishable key (at least 1).
+        #[arg(long, env = "QUANDO_WIDGET_RATE_LIMIT_PER_MINUTE", default_value_t = 60,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        widget_rate_limit_per_minute: u32,
         /// Create (once) a demo organization with a calendar and an event type, and print a key.
         #[arg(long)]
         demo: bool,
@@ -137,6 +145,17 @@ enum KeyCommand {
         /// The key stops working after this many days, at least 1 (default: never).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         expires_in_days: Option<u32>,
+        /// A publishable key (`qnd_pub_...`) for booking widgets: bound to `--event-types` and
+        /// `--origins`, without scopes; `--rate-limit` is then the budget of each client address.
+        #[arg(long, requires_all = ["event_types", "origins"], conflicts_with_all = ["scopes", "expires_in_days"])]
+        publishable: bool,
+        /// The event types a publishable key may read, hold and book (comma-separated ids).
+        #[arg(long, value_delimiter = ',', requires = "publishable")]
+        event_types: Vec<Uuid>,
+        /// The browser origins that may use a publishable key (comma-separated, e.g.
+        /// https://shop.example,https://www.shop.example).
+        #[arg(long, value_delimiter = ',', requires = "publishable")]
+        origins: Vec<String>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -202,6 +221,8 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             sync_token_ttl_seconds,
             webhook_allow_private,
             public_url,
+            cors_origins,
+            widget_rate_limit_per_minute,
             demo,
         } => {
             let log_json = std::env::var("QUANDO_LOG_FORMAT").is_ok_and(|f| f == "json");
@@ -225,6 +246,8 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 sync_token_ttl: Duration::from_secs(sync_token_ttl_seconds),
                 webhook_allow_private,
                 public_url,
+                cors_origins,
+                widget_rate_limit_per_minute,
                 ..Config::default()
             };
             quando_api::app::Application::build_with(conn, config)
@@ -252,9 +275,25 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                     name,
                     rate_limit,
                     expires_in_days,
+                    publishable,
+                    event_types,
+                    origins,
                     db,
                 },
         } => {
+            if publishable {
+                let conn = open(&db.database_url).await?;
+                let key = admin::create_publishable_key(
+                    &conn,
+                    org,
+                    &event_types,
+                    &origins,
+                    name.as_deref(),
+                    rate_limit,
+                )
+                .await?;
+                return print_json(&key);
+            }
             let scopes = parse_scopes(&scopes)?;
             let conn = open(&db.database_url).await?;
             let key = admin::create_key_expiring(

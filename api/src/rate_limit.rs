@@ -19,6 +19,9 @@ use governor::{Quota, RateLimiter};
 use crate::domain::ids::ApiKeyId;
 
 type KeyBucket = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
+/// One publishable key's buckets, one per client address.
+type ClientBuckets =
+    RateLimiter<IpAddr, DashMapStateStore<IpAddr>, DefaultClock, StateInformationMiddleware>;
 
 /// What the rate-limit headers say about one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +39,10 @@ pub struct Budget {
 pub struct Limits {
     default_per_minute: u32,
     keys: Mutex<HashMap<ApiKeyId, (u32, Arc<KeyBucket>)>>,
+    /// A publishable key is in every visitor's browser: its budget is per client address, so
+    /// one visitor cannot spend everyone's (`widget_per_minute`, or the key's own limit).
+    widget_per_minute: u32,
+    clients: Mutex<HashMap<ApiKeyId, (u32, Arc<ClientBuckets>)>>,
     auth_failures: FailureBudget,
     clock: DefaultClock,
 }
@@ -129,10 +136,16 @@ fn unix_now() -> u64 {
 }
 
 impl Limits {
-    pub fn new(default_per_minute: u32, auth_failures_per_minute: u32) -> Self {
+    pub fn new(
+        default_per_minute: u32,
+        auth_failures_per_minute: u32,
+        widget_per_minute: u32,
+    ) -> Self {
         Limits {
             default_per_minute: default_per_minute.max(1),
             keys: Mutex::new(HashMap::new()),
+            widget_per_minute: widget_per_minute.max(1),
+            clients: Mutex::new(HashMap::new()),
             auth_failures: FailureBudget::with_clock(
                 auth_failures_per_minute,
                 DefaultClock::default(),
@@ -161,8 +174,47 @@ impl Limits {
         let limit = own_limit
             .filter(|l| *l > 0)
             .unwrap_or(self.default_per_minute);
+        self.budget(limit, self.bucket(key, limit).check())
+    }
+
+    /// Takes one request from the budget of one client address with a publishable key (the
+    /// key's own limit, else the server's widget default).
+    pub fn check_client(
+        &self,
+        key: ApiKeyId,
+        client: IpAddr,
+        own_limit: Option<u32>,
+    ) -> Result<Budget, Budget> {
+        let limit = own_limit
+            .filter(|l| *l > 0)
+            .unwrap_or(self.widget_per_minute);
+        let buckets = {
+            let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+            match clients.get(&key) {
+                Some((l, buckets)) if *l == limit => buckets.clone(),
+                _ => {
+                    let buckets = Arc::new(
+                        RateLimiter::dashmap(per_minute(limit))
+                            .with_middleware::<StateInformationMiddleware>(),
+                    );
+                    clients.insert(key, (limit, buckets.clone()));
+                    buckets
+                }
+            }
+        };
+        self.budget(limit, buckets.check_key(&client))
+    }
+
+    fn budget(
+        &self,
+        limit: u32,
+        outcome: Result<
+            governor::middleware::StateSnapshot,
+            governor::NotUntil<<DefaultClock as Clock>::Instant>,
+        >,
+    ) -> Result<Budget, Budget> {
         let refill = Duration::from_secs(60) / limit;
-        match self.bucket(key, limit).check() {
+        match outcome {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 let until_full = refill * (limit - remaining.min(limit));
@@ -197,6 +249,19 @@ impl Limits {
 
     /// Drops the per-IP failure buckets that are full again; returns how many remain.
     pub fn sweep_auth_failures(&self) -> usize {
+        // The per-address buckets of publishable keys go the same way: an address is held
+        // only until its bucket is full again.
+        let clients: Vec<Arc<ClientBuckets>> = self
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|(_, b)| b.clone())
+            .collect();
+        for buckets in clients {
+            buckets.retain_recent();
+            buckets.shrink_to_fit();
+        }
         self.auth_failures.sweep()
     }
 }
@@ -207,7 +272,7 @@ mod tests {
 
     #[test]
     fn a_key_gets_its_limit_then_is_refused_with_a_retry_after() {
-        let limits = Limits::new(600, 30);
+        let limits = Limits::new(600, 30, 60);
         let key = ApiKeyId::generate();
         let first = limits.check_key(key, Some(3)).unwrap();
         assert_eq!((first.limit, first.remaining), (3, 2));
@@ -221,7 +286,7 @@ mod tests {
 
     #[test]
     fn keys_have_separate_buckets_and_the_default_applies_without_an_own_limit() {
-        let limits = Limits::new(2, 30);
+        let limits = Limits::new(2, 30, 60);
         let (a, b) = (ApiKeyId::generate(), ApiKeyId::generate());
         assert_eq!(limits.check_key(a, None).unwrap().limit, 2);
         limits.check_key(a, None).unwrap();
@@ -230,8 +295,24 @@ mod tests {
     }
 
     #[test]
+    fn a_publishable_key_budgets_each_client_address_on_its_own() {
+        let limits = Limits::new(600, 30, 2);
+        let key = ApiKeyId::generate();
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        assert_eq!(limits.check_client(key, a, None).unwrap().limit, 2);
+        limits.check_client(key, a, None).unwrap();
+        let refused = limits.check_client(key, a, None).unwrap_err();
+        assert!(refused.retry_after.is_some());
+        assert!(
+            limits.check_client(key, b, None).is_ok(),
+            "another visitor is not affected"
+        );
+        assert_eq!(limits.check_client(key, b, Some(5)).unwrap().limit, 5);
+    }
+
+    #[test]
     fn failed_authentications_are_budgeted_per_ip() {
-        let limits = Limits::new(600, 2);
+        let limits = Limits::new(600, 2, 60);
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         assert!(limits.check_auth_failure(ip).is_ok());
         assert!(limits.check_auth_failure(ip).is_ok());

@@ -24,6 +24,8 @@ pub struct AppState {
     pub key_usage: Arc<crate::auth::KeyUsage>,
     /// This process as owner of `Idempotency-Key` claims; registered on the first keyed request.
     pub instance: Arc<tokio::sync::OnceCell<crate::instance::Instance>>,
+    /// The origins of live publishable keys, for CORS preflights (which carry no key).
+    pub origins: Arc<crate::auth::OriginRegistry>,
 }
 
 impl AppState {
@@ -36,7 +38,9 @@ impl AppState {
             limits: Arc::new(Limits::new(
                 config.rate_limit_per_minute,
                 config.auth_failures_per_minute,
+                config.widget_rate_limit_per_minute,
             )),
+            origins: Arc::new(crate::auth::OriginRegistry::default()),
             key_cache: Arc::new(crate::auth::KeyCache::default()),
             key_usage: Arc::new(Mutex::new(HashMap::new())),
             instance: Arc::new(tokio::sync::OnceCell::new()),

@@ -20,6 +20,10 @@ pub struct Model {
     pub revoked_at: Option<DateTimeUtc>,
     pub last_used_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    /// A publishable key's event types, comma-separated; `None` for a secret key.
+    pub event_type_ids: Option<String>,
+    /// A publishable key's allowed browser origins, comma-separated; `None` for a secret key.
+    pub origins: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -88,3 +88,7 @@ id_type!(
     /// One message's delivery to one endpoint.
     DeliveryId
 );
+id_type!(
+    /// A slot hold: a time kept for a few minutes while a booking is confirmed.
+    HoldId
+);

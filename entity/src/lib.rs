@@ -14,6 +14,7 @@ pub mod calendars;
 pub mod event_series;
 pub mod event_types;
 pub mod events;
+pub mod holds;
 pub mod idempotency_keys;
 pub mod ids;
 pub mod organizations;

@@ -16,6 +16,7 @@ mod m20261216_000008_google_fields;
 mod m20261217_000009_event_series;
 mod m20261218_000010_partial_dialect_indexes;
 mod m20261219_000011_webhooks_and_feeds;
+mod m20261220_000012_holds_and_publishable_keys;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261217_000009_event_series::Migration),
             Box::new(m20261218_000010_partial_dialect_indexes::Migration),
             Box::new(m20261219_000011_webhooks_and_feeds::Migration),
+            Box::new(m20261220_000012_holds_and_publishable_keys::Migration),
         ]
     }
 }

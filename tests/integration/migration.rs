@@ -219,6 +219,8 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
             revoked_at: None,
             last_used_at: Some(at(9, 15)),
             created_at: created,
+            event_type_ids: None,
+            origins: None,
         })
         .collect();
     let calendars: Vec<calendars::Model> = [(a, "Poltrona 1"), (a, "Poltrona 2"), (b, "Ponte")]
@@ -365,7 +367,11 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
             .await?;
     }
     for m in &api_keys {
-        api_keys::Entity::insert(m.clone().into_active_model())
+        // The old `api_keys` lacks a publishable key's bindings (m20261220_000012).
+        let mut active = m.clone().into_active_model();
+        active.event_type_ids = NotSet;
+        active.origins = NotSet;
+        api_keys::Entity::insert(active)
             .exec_without_returning(db)
             .await?;
     }
@@ -786,6 +792,7 @@ async fn entities_select_in_table_order(m: &Migrated) -> Result<(), String> {
         ("events", selected::<events::Entity>()),
         ("idempotency_keys", selected::<idempotency_keys::Entity>()),
         ("event_series", selected::<entity::event_series::Entity>()),
+        ("holds", selected::<entity::holds::Entity>()),
         (
             "calendar_members",
             selected::<entity::calendar_members::Entity>(),

@@ -396,6 +396,7 @@ async fn an_event_without_an_event_type_lists_filters_and_reads(app: TestApp) {
         all_day: None,
         details: Default::default(),
         booked_via: "api",
+        hold: None,
     };
     let untyped = state
         .service

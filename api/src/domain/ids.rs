@@ -2,6 +2,6 @@
 //! with the entities (`entity::ids`) so they reach the columns; re-exported here for the domain.
 
 pub use entity::ids::{
-    ApiKeyId, CalendarId, DeliveryId, EventId, EventTypeId, MemberId, MessageId, OrgId, SeriesId,
-    WebhookId,
+    ApiKeyId, CalendarId, DeliveryId, EventId, EventTypeId, HoldId, MemberId, MessageId, OrgId,
+    SeriesId, WebhookId,
 };

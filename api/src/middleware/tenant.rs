@@ -2,7 +2,9 @@
 //! goes into the request for the security scheme and the idempotency layer, the key's budget
 //! is taken (429 `rate_limit_exceeded` with `Retry-After` past it; `X-RateLimit-*` headers on
 //! every authenticated response), failed authentications are budgeted per client IP, and the
-//! key's `last_used_at` is refreshed at most once a minute, off the request path.
+//! key's `last_used_at` is refreshed at most once a minute, off the request path. A key used
+//! from a browser origin it does not allow is refused here (`middleware::cors`); a publishable
+//! key's budget is per client address.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use crate::context::ServedOrg;
 use crate::dialects::native::errors::error_response;
 use crate::domain::time;
 use crate::error::{ApiError, ErrorCode};
+use crate::middleware::cors;
 use crate::rate_limit::Budget;
 use crate::state::AppState;
 
@@ -47,6 +50,11 @@ fn set_budget_headers(resp: &mut Response, budget: Budget) {
 }
 
 pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    if cors::is_preflight(&req)
+        && let Some(state) = req.data::<AppState>()
+    {
+        return cors::preflight(state, &req).await;
+    }
     let (Some(token), Some(state)) = (bearer_token(&req), req.data::<AppState>().cloned()) else {
         return next.call(req).await.map(IntoResponse::into_response);
     };
@@ -71,23 +79,42 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<
             }
         };
     tracing::Span::current().record("org_id", tracing::field::display(tenant.org_id));
+    let origin = match cors::check_key_origin(&state, &req, &tenant) {
+        Ok(origin) => origin,
+        Err(err) => return Err(err.into()),
+    };
     auth::touch(&state.db, &state.key_usage, tenant.key_id);
-    let budget = match state
-        .limits
-        .check_key(tenant.key_id, tenant.rate_limit_per_minute)
-    {
+    // A publishable key is in every visitor's browser: each client address has its own budget.
+    let budget = match (tenant.publishable.is_some(), ip) {
+        (true, Some(ip)) => {
+            state
+                .limits
+                .check_client(tenant.key_id, ip, tenant.rate_limit_per_minute)
+        }
+        _ => state
+            .limits
+            .check_key(tenant.key_id, tenant.rate_limit_per_minute),
+    };
+    let budget = match budget {
         Ok(budget) => budget,
         Err(budget) => {
             state.metrics.rate_limited();
-            let mut resp = too_many(
-                &format!(
+            let message = if tenant.publishable.is_some() {
+                format!(
+                    "this address is over its limit of {} requests per minute with this publishable key",
+                    budget.limit
+                )
+            } else {
+                format!(
                     "this API key is over its limit of {} requests per minute",
                     budget.limit
-                ),
-                budget.retry_after.unwrap_or(1),
-            )
-            .into_response();
+                )
+            };
+            let mut resp = too_many(&message, budget.retry_after.unwrap_or(1)).into_response();
             set_budget_headers(&mut resp, budget);
+            if let Some(origin) = &origin {
+                cors::allow(&mut resp, origin);
+            }
             resp.set_data(ServedOrg(tenant.org_id));
             return Ok(resp);
         }
@@ -100,6 +127,9 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<
         .map(IntoResponse::into_response)
         .unwrap_or_else(error_response);
     set_budget_headers(&mut resp, budget);
+    if let Some(origin) = &origin {
+        cors::allow(&mut resp, origin);
+    }
     resp.set_data(ServedOrg(org));
     Ok(resp)
 }

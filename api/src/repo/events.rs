@@ -325,7 +325,26 @@ pub async fn blocks_between<C: ConnectionTrait>(
         .collect())
 }
 
-/// Books an event unless its block overlaps a live event on the same calendar.
+/// Refuses (`holds::held_error`) a row about to block `block` when a live slot hold keeps any
+/// of it. Called after the calendar's row lock (`next_change_seq`), like every hold's own check
+/// (`repo::holds`), so a hold and a booking never both miss each other.
+async fn refuse_over_holds<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: CalendarId,
+    block: Block,
+    blocks: bool,
+) -> Result<(), DbErr> {
+    if blocks
+        && super::holds::live_conflict(db, org, calendar, block, time::now())
+            .await?
+            .is_some()
+    {
+        return Err(super::holds::held_error());
+    }
+    Ok(())
+}
+
 /// Inserts a booking. The caller (the service) owns the transaction and has checked the rules
 /// and the overlap inside it; on PostgreSQL the exclusion constraint still refuses whatever a
 /// race lets through (see `db::is_exclusion_violation`).
@@ -333,6 +352,9 @@ pub async fn insert<C: ConnectionTrait>(db: &C, org: OrgId, new: NewEvent) -> Re
     let now = time::now();
     // First, so every writer of a calendar takes its row lock before anything else.
     let change_seq = super::calendars::next_change_seq(db, org, new.calendar_id).await?;
+    let blocks =
+        BLOCKING_STATUSES.contains(&new.status) && new.details.transparency == Transparency::Opaque;
+    refuse_over_holds(db, org, new.calendar_id, new.block, blocks).await?;
     let made = ActiveModel {
         id: Set(EventId::generate()),
         org_id: Set(org),
@@ -392,6 +414,28 @@ pub async fn apply<C: ConnectionTrait>(
     let change_seq =
         super::calendars::next_change_seq(db, current.org_id, current.calendar_id).await?;
     let status = changes.status.unwrap_or(current.status);
+    let opaque = |t: &str| Transparency::from_stored(t) == Transparency::Opaque;
+    let was_blocking = BLOCKING_STATUSES.contains(&current.status) && opaque(&current.transparency);
+    let blocks = BLOCKING_STATUSES.contains(&status)
+        && changes
+            .transparency
+            .map_or(opaque(&current.transparency), |t| t == Transparency::Opaque);
+    let block = changes.times.map_or(
+        Block {
+            start: current.block_start,
+            end: current.block_end,
+        },
+        |(_, _, block)| block,
+    );
+    let block_moved = (block.start, block.end) != (current.block_start, current.block_end);
+    refuse_over_holds(
+        db,
+        current.org_id,
+        current.calendar_id,
+        block,
+        blocks && (block_moved || !was_blocking),
+    )
+    .await?;
     let mut active: ActiveModel = current.clone().into();
     active.change_seq = Set(change_seq);
     if let Some((start, end, block)) = changes.times {
@@ -719,6 +763,9 @@ pub async fn insert_copy<C: ConnectionTrait>(
     let now = time::now();
     let change_seq =
         super::calendars::next_change_seq(db, template.org_id, template.calendar_id).await?;
+    let blocks = BLOCKING_STATUSES.contains(&template.status)
+        && Transparency::from_stored(&template.transparency) == Transparency::Opaque;
+    refuse_over_holds(db, template.org_id, template.calendar_id, block, blocks).await?;
     let active: ActiveModel = Model {
         id: EventId::generate(),
         // An instance's Google id is its series' id and its start; no id of its own.

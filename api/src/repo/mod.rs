@@ -6,6 +6,7 @@ pub mod calendars;
 pub mod event_types;
 pub mod events;
 pub mod feeds;
+pub mod holds;
 pub mod idempotency;
 pub mod members;
 pub mod series;

@@ -52,8 +52,10 @@ pub struct BookingRequest {
     /// not to working hours, notice or advance, and never widened by buffers.
     pub all_day: Option<AllDay>,
     pub details: EventDetails,
-    /// The channel (`api`, `talkover`, `gcal`, ...).
+    /// The channel (`api`, `widget`, `talkover`, `gcal`, ...).
     pub booked_via: &'static str,
+    /// The slot hold this booking turns into the appointment.
+    pub hold: Option<super::holds::HoldClaim>,
 }
 
 /// Changes to an event, parsed. `None` leaves a field as it is; `Some(None)` clears it.
@@ -240,6 +242,25 @@ impl Service {
         )
         .await?;
         let (queued, txn) = begin_write(&self.writer).await?;
+        // A live hold of this key keeps the time under the rules it was made under: only the
+        // overlap rule is left to check (the hold itself is used up first, so it is not in the
+        // way). An expired one leaves the booking to every rule.
+        let held = match req.hold {
+            Some(claim) => matches!(
+                super::holds::claim(
+                    &txn,
+                    org,
+                    claim,
+                    req.calendar,
+                    req.event_type,
+                    req.start,
+                    req.end
+                )
+                .await?,
+                super::holds::Claimed::Live
+            ),
+            None => false,
+        };
         if req.all_day.is_some() {
             // Whole days exactly: no buffers.
             rules.slot.buffer_before = chrono::Duration::zero();
@@ -257,7 +278,7 @@ impl Service {
         let admission = Admission {
             start: req.start,
             end: req.end,
-            force: req.force,
+            force: req.force || held,
             all_day: req.all_day.is_some(),
             holds: holds_time(req.status),
             opaque: req.details.transparency == Transparency::Opaque,

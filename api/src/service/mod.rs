@@ -12,6 +12,7 @@ pub mod calendars;
 pub mod event_types;
 pub mod events;
 pub mod feeds;
+pub mod holds;
 pub mod members;
 pub mod rules;
 pub mod series;
@@ -74,6 +75,8 @@ pub enum Resource {
     Delivery,
     /// A calendar feed, named by its token.
     Feed,
+    /// A slot hold.
+    Hold,
 }
 
 impl Resource {
@@ -87,6 +90,7 @@ impl Resource {
             Resource::Webhook => "webhook",
             Resource::Delivery => "delivery",
             Resource::Feed => "feed",
+            Resource::Hold => "hold",
         }
     }
 }
@@ -125,7 +129,17 @@ pub enum ServiceError {
 impl From<DbErr> for ServiceError {
     fn from(err: DbErr) -> Self {
         crate::db::note_failure(&err);
-        if crate::repo::idempotency::is_claim_lost(&err) {
+        if crate::repo::holds::is_held(&err) {
+            // A write over a live slot hold that no refusal path caught (a series edit): the
+            // time is taken; there are no next slots to offer from here.
+            ServiceError::Refused(Box::new(Refusal {
+                reason: Reason::Conflict,
+                conflicting: None,
+                next_slots: Vec::new(),
+                zone: Zone::UTC,
+                instance: None,
+            }))
+        } else if crate::repo::idempotency::is_claim_lost(&err) {
             ServiceError::IdempotencyInProgress
         } else {
             ServiceError::Storage(err)

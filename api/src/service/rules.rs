@@ -131,9 +131,21 @@ impl Rules {
         // SQLite compares times as text, where `+10000-...` sorts before `9999-...`.
         let reach_from = (from - self.slot.buffer_before).max(time::earliest());
         let reach_to = (to + self.slot.duration + self.slot.buffer_after).min(time::latest());
-        let blocks =
+        let mut blocks =
             repo::events::blocks_between(db, org, self.calendar, reach_from, reach_to, except)
                 .await?;
+        // Live slot holds keep their time from everyone (an expired one from no one).
+        blocks.extend(
+            repo::holds::live_blocks_between(
+                db,
+                org,
+                self.calendar,
+                reach_from,
+                reach_to,
+                time::now(),
+            )
+            .await?,
+        );
         Ok(slots::availability(
             &self.schedule,
             &self.slot,

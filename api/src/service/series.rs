@@ -580,6 +580,9 @@ impl Service {
         let rules = whole_days_if(rules, series.all_day);
         let mut written = 0;
         let mut reached = until;
+        // The calendar's lock first, so that the looks below see every hold and booking.
+        repo::holds::lock_calendar(&txn, org, series.calendar_id).await?;
+        let now = time::now();
         for o in &list {
             let block = rules.block(o.start, o.end);
             let blocking = holds_time(template.status)
@@ -590,6 +593,15 @@ impl Service {
             {
                 tracing::warn!(%org, series = %id, at = %time::format_utc(o.start), conflicting = %other,
                     "an instance of a recurring event was not written: its time is taken");
+                continue;
+            }
+            if blocking
+                && repo::holds::live_conflict(&txn, org, rules.calendar, block, now)
+                    .await?
+                    .is_some()
+            {
+                tracing::warn!(%org, series = %id, at = %time::format_utc(o.start),
+                    "an instance of a recurring event was not written: a slot hold keeps its time");
                 continue;
             }
             repo::events::insert_copy(&txn, &template, o, block, id).await?;

@@ -1088,6 +1088,7 @@ fn booking(calendar: &Calendar, input: GEventIn, force: bool) -> Result<BookingR
             ..EventDetails::default()
         },
         booked_via: "gcal",
+        hold: None,
     })
 }
 

@@ -8,8 +8,8 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::errors::{AVAILABILITY, Fail};
-use super::{ApiTags, request_zone};
-use crate::auth::ReadAuth;
+use super::{ApiTags, check_bound, request_zone};
+use crate::auth::ReadOrPublishable;
 use crate::domain::ids::{CalendarId, EventTypeId};
 use crate::domain::slots::Reason;
 use crate::domain::time::parse_instant;
@@ -53,6 +53,9 @@ impl From<Reason> for NoSlotReason {
 pub struct AvailabilityOut {
     /// The zone of `localStartTime`: the request's `timezone`, else the calendar's.
     pub timezone: String,
+    /// The calendar's own zone, in which its working hours are kept (a booking page notes it
+    /// when the visitor's differs).
+    pub calendar_timezone: String,
     /// Free slots, sorted by start.
     pub slots: Vec<SlotOut>,
     /// Why there are no slots; `null` when there are.
@@ -96,14 +99,15 @@ impl AvailabilityApi {
     /// event type's duration, slot interval, buffers, minimum notice and maximum advance, and the
     /// calendar's confirmed and tentative events. Booking a listed slot succeeds unless someone
     /// takes it first; bookings are held to the same rules. When there are no slots, `reason`
-    /// says why. An answer lists at most 1,000 slots: when the window holds more,
-    /// `nextDateFrom` is the `dateFrom` that continues exactly where it stopped.
-    /// Scope: `calendar:read`.
+    /// says why. Live slot holds take their time like bookings. An answer lists at most 1,000
+    /// slots: when the window holds more, `nextDateFrom` is the `dateFrom` that continues
+    /// exactly where it stopped. Scope: `calendar:read`, or a publishable key bound to the
+    /// event type.
     #[oai(path = "/", method = "get", operation_id = "getAvailability")]
     #[allow(clippy::too_many_arguments)]
     async fn get(
         &self,
-        auth: ReadAuth,
+        auth: ReadOrPublishable,
         state: Data<&AppState>,
         /// The calendar.
         #[oai(name = "calendarId")]
@@ -136,13 +140,16 @@ impl AvailabilityApi {
                 to: to?,
             })
         })?;
-        let found = state.service.availability(auth.0.org_id, query).await?;
+        let tenant = auth.tenant();
+        check_bound(tenant, query.event_type)?;
+        let found = state.service.availability(tenant.org_id, query).await?;
         let zone = named.unwrap_or(found.calendar_zone);
         let slots = found.slots;
         let next_date_from = found.next_from.map(Timestamp);
         Ok(AvailabilityResponse::Ok(Json(AvailabilityEnvelope {
             data: AvailabilityOut {
                 timezone: zone.name().to_string(),
+                calendar_timezone: found.calendar_zone.name().to_string(),
                 slots: slots
                     .into_iter()
                     .filter_map(|s| SlotOut::new(s, zone))

@@ -8,8 +8,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::errors::{CREATE_REFERRING, Fail, LIST, READ, UPDATE};
-use super::{ApiTags, maybe, optional_text};
-use crate::auth::{ReadAuth, WriteAuth};
+use super::{ApiTags, check_bound, maybe, optional_text};
+use crate::auth::{ReadAuth, ReadOrPublishable, WriteAuth};
 use crate::domain::ids::{CalendarId, EventTypeId};
 use crate::error::Violations;
 use crate::middleware::request_id;
@@ -308,18 +308,21 @@ impl EventTypesApi {
 
     /// Get an event type
     ///
-    /// Scope: `calendar:read`.
+    /// Scope: `calendar:read`, or a publishable key bound to it (a booking widget shows its
+    /// name, duration and location).
     #[oai(path = "/:id", method = "get", operation_id = "getEventType")]
     async fn get(
         &self,
-        auth: ReadAuth,
+        auth: ReadOrPublishable,
         state: Data<&AppState>,
         /// Event type id.
         id: Path<Uuid>,
     ) -> Result<EventTypeResponse, Fail<READ>> {
+        let tenant = auth.tenant();
+        check_bound(tenant, EventTypeId(id.0))?;
         let model = state
             .service
-            .event_type(auth.0.org_id, EventTypeId(id.0))
+            .event_type(tenant.org_id, EventTypeId(id.0))
             .await?;
         Ok(EventTypeResponse::Ok(envelope(model)))
     }

@@ -12,15 +12,15 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::errors::{CANCEL_EVENT, CREATE_EVENT, Fail, LIST, READ, UPDATE_EVENT};
-use super::{ApiTags, maybe, optional_text, request_zone};
-use crate::auth::{ReadAuth, WriteAuth};
+use super::{ApiTags, check_bound, for_caller, maybe, optional_text, request_zone};
+use crate::auth::{ReadAuth, WriteAuth, WriteOrPublishable};
 use crate::domain::booking;
 use crate::domain::contact::{Email, Phone};
 use crate::domain::details::{
     AllDay, AttendeeInput, EventDetails, OwnerType, ResponseStatus, Transparency, all_day_span,
     parse_attendees, parse_metadata,
 };
-use crate::domain::ids::{CalendarId, EventId, EventTypeId};
+use crate::domain::ids::{CalendarId, EventId, EventTypeId, HoldId};
 
 use crate::domain::time::{Zone, parse_instant};
 use crate::domain::violations::Invalid;
@@ -32,6 +32,7 @@ use crate::repo;
 use crate::repo::events::EventFilter;
 use crate::schema::{LocalDate, Timestamp};
 use crate::service::events::{BookingRequest, EventUpdate, Status};
+use crate::service::holds::HoldClaim;
 use crate::state::AppState;
 
 /// The state of an event. `cancelled` events no longer hold their time.
@@ -137,9 +138,16 @@ pub struct EventIn {
     #[oai(nullable)]
     pub status: Option<NewEventStatus>,
     /// Back-office entries and imports: lifts the working-hours, minimum-notice and
-    /// maximum-advance rules. Nothing lifts the overlap rule.
+    /// maximum-advance rules. Nothing lifts the overlap rule. Not for publishable keys.
     #[oai(nullable)]
     pub force: Option<bool>,
+    /// A slot hold (`POST /v1/calendar/holds`) made with the same key, which this booking turns
+    /// into the appointment: `calendarId`, `eventTypeId`, `startTime` and `endTime` must be the
+    /// hold's. A live hold's time is the booking's (held under the rules it was made under); an
+    /// expired one is booked only if the time is still free and bookable. Another key's hold,
+    /// or one released or already booked, is 404.
+    #[oai(nullable)]
+    pub hold_id: Option<Uuid>,
     /// Longer free text (an agenda); `notes` stays for short staff notes.
     #[oai(nullable, validator(max_length = 8000))]
     pub description: Option<String>,
@@ -382,6 +390,7 @@ impl Example for EventIn {
             notes: None,
             status: None,
             force: None,
+            hold_id: None,
             description: None,
             kind: Some("appointment".into()),
             attendees: None,
@@ -805,6 +814,8 @@ impl TryFrom<EventIn> for BookingRequest {
                 all_day,
                 details,
                 booked_via: "api",
+                // The key is the caller's: the handler sets it.
+                hold: None,
             })
         })
     }
@@ -1019,12 +1030,15 @@ impl EventsApi {
     /// Book an event
     ///
     /// Books an appointment on a calendar. The time must not overlap a confirmed or tentative
-    /// event on that calendar (each widened by its event type's buffers); a race between
-    /// simultaneous requests books exactly one. Scope: `calendar:write`.
+    /// event or a live slot hold on that calendar (each widened by its event type's buffers); a
+    /// race between simultaneous requests books exactly one. With `holdId`, turns that hold into
+    /// the appointment. Scope: `calendar:write`, or a publishable key bound to the event type
+    /// (the booking is then `bookedVia: "widget"`, `force` is refused, and a refusal never
+    /// names the booking in the way).
     #[oai(path = "/", method = "post", operation_id = "createEvent")]
     async fn create(
         &self,
-        auth: WriteAuth,
+        auth: WriteOrPublishable,
         state: Data<&AppState>,
         /// Makes retries safe: the first response to this key is replayed for 24 hours (with
         /// `Idempotent-Replayed: true`) and nothing is booked twice. At most 255 visible ASCII characters.
@@ -1032,11 +1046,29 @@ impl EventsApi {
         _idempotency_key: Header<Option<String>>,
         body: JsonBody<EventIn>,
     ) -> Result<CreateEventResponse, Fail<CREATE_EVENT>> {
-        let request = BookingRequest::try_from(body.0)?;
+        let tenant = auth.tenant();
+        let hold = body.0.hold_id;
+        let mut request = BookingRequest::try_from(body.0)?;
+        request.hold = hold.map(|id| HoldClaim {
+            id: HoldId(id),
+            key: tenant.key_id,
+        });
+        if tenant.publishable.is_some() {
+            if request.force {
+                return Err(
+                    Invalid::one("force", "a publishable key cannot force a booking").into(),
+                );
+            }
+            request.booked_via = "widget";
+        }
+        if let Some(event_type) = request.event_type {
+            check_bound(tenant, event_type)?;
+        }
         let model = state
             .service
-            .book(auth.0.org_id, request, &render_created)
-            .await?;
+            .book(tenant.org_id, request, &render_created)
+            .await
+            .map_err(|e| for_caller(tenant, e))?;
         Ok(CreateEventResponse::Created(envelope(model)))
     }
 

@@ -67,27 +67,6 @@ pub enum RotateFeedResponse {
     Ok(Json<FeedEnvelope>),
 }
 
-/// The absolute address clients reach this server at: `QUANDO_PUBLIC_URL`, else the request's
-/// `Host` with `X-Forwarded-Proto` (`http` without it).
-fn public_base(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(url) = &state.config.public_url {
-        return url.clone();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
-        .unwrap_or("localhost");
-    let proto = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .and_then(|p| p.split(',').next())
-        .map(str::trim)
-        .filter(|p| p.eq_ignore_ascii_case("https"))
-        .map_or("http", |_| "https");
-    format!("{proto}://{host}")
-}
-
 fn envelope(grant: FeedGrant, base: &str) -> Json<FeedEnvelope> {
     Json(FeedEnvelope {
         data: FeedOut {
@@ -131,7 +110,10 @@ impl FeedsApi {
             .calendar_feed(auth.0.org_id, CalendarId(id.0))
             .await?;
         let created = grant.token.is_some();
-        let body = envelope(grant, &public_base(&state, headers));
+        let body = envelope(
+            grant,
+            &crate::middleware::cors::public_base(&state.config, headers),
+        );
         Ok(if created {
             GetFeedResponse::Created(body)
         } else {
@@ -167,7 +149,7 @@ impl FeedsApi {
             .await?;
         Ok(RotateFeedResponse::Ok(envelope(
             grant,
-            &public_base(&state, headers),
+            &crate::middleware::cors::public_base(&state.config, headers),
         )))
     }
 }

@@ -7,6 +7,7 @@ pub mod errors;
 pub mod event_types;
 pub mod events;
 pub mod feeds;
+pub mod holds;
 pub mod service;
 pub mod webhooks;
 
@@ -54,6 +55,35 @@ pub fn request_zone(
     name: Option<&str>,
 ) -> Option<crate::domain::time::Zone> {
     name.and_then(|z| v.check("timezone", crate::domain::time::Zone::parse(z)))
+}
+
+/// Holds a publishable key to its binding: an event type it is not bound to is not found, as
+/// another organization's would be. A secret key passes.
+pub fn check_bound(
+    tenant: &crate::auth::Tenant,
+    event_type: crate::domain::ids::EventTypeId,
+) -> Result<(), crate::service::ServiceError> {
+    match tenant.binding() {
+        Some(binding) if !binding.allows(event_type) => Err(
+            crate::service::ServiceError::NotFound(crate::service::Resource::EventType),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// A core error as a publishable key may see it: a refusal never names the booking in the way
+/// (another customer's).
+pub fn for_caller(
+    tenant: &crate::auth::Tenant,
+    err: crate::service::ServiceError,
+) -> crate::service::ServiceError {
+    match err {
+        crate::service::ServiceError::Refused(mut refusal) if tenant.publishable.is_some() => {
+            refusal.conflicting = None;
+            crate::service::ServiceError::Refused(refusal)
+        }
+        err => err,
+    }
 }
 
 /// The native envelope of every core error: 404 `not_found`, 400 `validation_error` naming each

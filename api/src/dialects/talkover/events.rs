@@ -427,6 +427,7 @@ fn booking(calendar: CalendarId, body: TEventIn) -> Result<BookingRequest, Inval
                 ..EventDetails::default()
             },
             booked_via: "talkover",
+            hold: None,
         })
     })
 }

@@ -1,0 +1,181 @@
+//! Slot holds: a time kept for a few minutes while a website visitor types their name or a
+//! caller on the phone confirms. A hold is made under every booking rule (working hours,
+//! overrides, notice, advance, the overlap with bookings and live holds), blocks its time for
+//! everyone else while live, and blocks nothing from the instant it expires (no sweeper
+//! involved: see `repo::holds`). A booking that names it (`BookingRequest::hold`) turns it into
+//! the appointment, with the key that made it only.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::holds::Model;
+
+use super::rules::{Refused, Rules, bookable};
+use super::{Render, Resource, Service, ServiceError};
+use crate::domain::booking;
+use crate::domain::ids::{ApiKeyId, CalendarId, EventTypeId, HoldId, OrgId};
+use crate::domain::slots::{self, Reason};
+use crate::domain::time::{self, Zone};
+use crate::domain::violations::{Invalid, Violations};
+use crate::repo::holds::NewHold;
+use crate::repo::{self, begin_write, idempotency};
+
+/// How long a hold lasts when the request does not say.
+pub const DEFAULT_TTL: Duration = Duration::minutes(10);
+/// The longest a hold may last.
+pub const MAX_TTL: Duration = Duration::hours(1);
+
+/// A hold to make, parsed.
+#[derive(Clone, Debug)]
+pub struct HoldRequest {
+    pub calendar: CalendarId,
+    pub event_type: EventTypeId,
+    pub start: DateTime<Utc>,
+    /// `None`: the event type's duration.
+    pub end: Option<DateTime<Utc>>,
+    /// The zone of the caller's local times (for a refusal's next slots).
+    pub zone: Zone,
+    /// 1 s to `MAX_TTL`.
+    pub ttl: Duration,
+    /// The key making it: only that key books it.
+    pub key: ApiKeyId,
+}
+
+/// A booking's claim on a hold: the hold, and the key that books.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HoldClaim {
+    pub id: HoldId,
+    pub key: ApiKeyId,
+}
+
+/// A hold as the booking that claims it finds it.
+pub(super) enum Claimed {
+    /// Live: its time is the booking's, kept under the rules it was made under.
+    Live,
+    /// Expired: the booking goes ahead only if the time is still free and bookable now.
+    Expired,
+}
+
+impl Service {
+    /// Holds a slot unless a rule refuses it (409 with the reason and the next free slots).
+    pub async fn hold(
+        &self,
+        org: OrgId,
+        req: HoldRequest,
+        render: Render<'_, Model>,
+    ) -> Result<Model, ServiceError> {
+        if req.ttl < Duration::seconds(1) || req.ttl > MAX_TTL {
+            return Err(Invalid::one("ttlSeconds", "must be 1 to 3600 seconds").into());
+        }
+        let (calendar, event_type) = bookable(&self.db, org, req.calendar, req.event_type).await?;
+        let rules = Rules::of(&calendar, &event_type)?;
+        let end = req.end.unwrap_or(req.start + rules.slot.duration);
+        booking::check_length(req.start, end).map_err(|e| Invalid::one("endTime", e))?;
+        rules.check_storable(req.start, end)?;
+        let block = rules.block(req.start, end);
+        let refused = |reason, conflicting| Refused {
+            reason,
+            conflicting,
+            requested_start: req.start,
+            except: None,
+            zone: req.zone,
+        };
+        let (queued, txn) = begin_write(&self.writer).await?;
+        // The calendar's lock first: every look below then sees every committed hold and
+        // booking of this calendar, and none can commit before this hold does.
+        if !repo::holds::lock_calendar(&txn, org, req.calendar).await? {
+            return Err(ServiceError::NotFound(Resource::Calendar));
+        }
+        let now = time::now();
+        let obstacle = match slots::check_booking(&rules.schedule, &rules.slot, now, req.start, end)
+        {
+            Err(reason) => Some((reason, None)),
+            Ok(()) => {
+                match repo::events::find_conflict(&txn, org, req.calendar, block, None).await? {
+                    Some(event) => Some((Reason::Conflict, Some(event))),
+                    None => repo::holds::live_conflict(&txn, org, req.calendar, block, now)
+                        .await?
+                        .map(|_| (Reason::Conflict, None)),
+                }
+            }
+        };
+        if let Some((reason, conflicting)) = obstacle {
+            drop((txn, queued));
+            return Err(self.refuse(org, &rules, refused(reason, conflicting)).await);
+        }
+        let hold = repo::holds::insert(
+            &txn,
+            org,
+            NewHold {
+                calendar: req.calendar,
+                event_type: req.event_type,
+                key: req.key,
+                start: req.start,
+                end,
+                block,
+                expires_at: now + req.ttl,
+            },
+        )
+        .await?;
+        idempotency::seal(&txn, &hold, render).await?;
+        txn.commit().await?;
+        drop(queued);
+        Ok(hold)
+    }
+
+    /// Releases a hold: its time is free at once. Only the organization's; with `only_key`
+    /// (a publishable key) only that key's own. Releasing an expired hold is fine; one already
+    /// released or booked is not found.
+    pub async fn release_hold(
+        &self,
+        org: OrgId,
+        id: HoldId,
+        only_key: Option<ApiKeyId>,
+    ) -> Result<(), ServiceError> {
+        let (queued, txn) = begin_write(&self.writer).await?;
+        let hold = repo::holds::get(&txn, org, id)
+            .await?
+            .filter(|h| only_key.is_none_or(|k| h.key_id == k))
+            .ok_or(ServiceError::NotFound(Resource::Hold))?;
+        repo::holds::delete(&txn, org, hold.id).await?;
+        txn.commit().await?;
+        drop(queued);
+        Ok(())
+    }
+}
+
+/// Inside a booking's write transaction: finds the hold it claims (the same key's, for the same
+/// calendar, event type and times), and uses it up. Another key's hold, or one released,
+/// booked or purged, is not found.
+pub(super) async fn claim<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    org: OrgId,
+    claim: HoldClaim,
+    calendar: CalendarId,
+    event_type: Option<EventTypeId>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Claimed, ServiceError> {
+    let hold = repo::holds::get(txn, org, claim.id)
+        .await?
+        .filter(|h| h.key_id == claim.key)
+        .ok_or(ServiceError::NotFound(Resource::Hold))?;
+    let mut wrong = Violations::default();
+    if hold.calendar_id != calendar {
+        wrong.add("calendarId", "is not the calendar of the hold");
+    }
+    if Some(hold.event_type_id) != event_type {
+        wrong.add("eventTypeId", "is not the event type of the hold");
+    }
+    if hold.start_time != start {
+        wrong.add("startTime", "must equal the hold's startTime");
+    }
+    if hold.end_time != end {
+        wrong.add("endTime", "must equal the hold's endTime");
+    }
+    wrong.into_result()?;
+    repo::holds::delete(txn, org, hold.id).await?;
+    Ok(if hold.expires_at > time::now() {
+        Claimed::Live
+    } else {
+        Claimed::Expired
+    })
+}
