@@ -18,5 +18,7 @@ SELECT create_distributed_table('webhook_endpoints', 'org_id', colocate_with => 
 SELECT create_distributed_table('webhook_messages', 'org_id', colocate_with => 'calendars');
 SELECT create_distributed_table('webhook_deliveries', 'org_id', colocate_with => 'calendars');
 SELECT create_distributed_table('calendar_feeds', 'org_id', colocate_with => 'calendars');
+-- Slot holds: checked under the calendar's row lock, so they live on its shard.
+SELECT create_distributed_table('holds', 'org_id', colocate_with => 'calendars');
 -- service_probe (the readiness probe's one row) and seaql_migrations (the migration log) stay
 -- local tables on the coordinator.

@@ -402,7 +402,7 @@ a.ics:hover{filter:brightness(1.1)}
       }
       this.today = dateIn(new Date(), this.zone);
       this.from = this.today;
-      await this.loadDays();
+      await this.loadDays({ skip: 3 });
     }
 
     fatal(message) {
@@ -461,6 +461,11 @@ a.ics:hover{filter:brightness(1.1)}
       }
       this.reason = reason;
       if (!this.days.has(this.day)) this.day = null;
+      // A first page with nothing free moves on by itself, for a few pages.
+      if (this.days.size === 0 && opts.skip > 0 && reason !== 'beyond_max_advance') {
+        this.from = addDays(this.from, WINDOW_DAYS);
+        return this.loadDays({ ...opts, skip: opts.skip - 1 });
+      }
       this.showDays(opts);
     }
 
@@ -478,7 +483,6 @@ a.ics:hover{filter:brightness(1.1)}
             'ul',
             { class: 'days', 'aria-labelledby': 'qb-days' },
             Array.from(this.days, ([date, slots]) => {
-              const long = formatDate(date, { weekday: 'long', day: 'numeric', month: 'long' });
               const count = `${slots.length} ${slots.length === 1 ? 'time' : 'times'}`;
               return h(
                 'li',
@@ -489,7 +493,6 @@ a.ics:hover{filter:brightness(1.1)}
                     type: 'button',
                     'data-date': date,
                     'aria-pressed': String(date === this.day),
-                    'aria-label': `${long}, ${count}`,
                     onclick: () => this.pickDay(date),
                   },
                   h('span', { class: 'wd', text: formatDate(date, { weekday: 'short' }) }),
@@ -523,7 +526,9 @@ a.ics:hover{filter:brightness(1.1)}
       this.from = next < this.today ? this.today : next;
       this.day = null;
       this.say('Loading…');
-      this.loadDays({ focus: 'days' }).then(() => this.say(''));
+      this.loadDays({ focus: 'days' }).then(() => {
+        if (this.status.textContent === 'Loading…') this.say('');
+      });
     }
 
     pickDay(date) {

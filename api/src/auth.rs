@@ -476,8 +476,11 @@ pub async fn authenticate(
 ) -> Result<Tenant, ApiError> {
     use entity::api_keys;
     let unknown = || ApiError::unauthorized("unknown API key");
-    let lookup = lookup_of(key)
-        .ok_or_else(|| ApiError::unauthorized("malformed API key; keys look like qnd_live_..."))?;
+    let lookup = lookup_of(key).ok_or_else(|| {
+        ApiError::unauthorized(
+            "malformed API key; keys look like qnd_live_... (qnd_pub_... for booking widgets)",
+        )
+    })?;
     let row = match cache.get(lookup) {
         Some(row) => row,
         None => {

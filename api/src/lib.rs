@@ -70,7 +70,9 @@ pub type Api = (
 const DESCRIPTION: &str = "Quando is a multi-tenant appointment-booking API. An organization owns \
 calendars (bookable resources), event types (what can be booked) and events (appointments). \
 Authenticate with `Authorization: Bearer qnd_live_...`; keys carry the scopes `calendar:read`, \
-`calendar:write` and `webhooks:manage` (webhook endpoints and their delivery log). Every response carries `X-Request-Id`, and every JSON body of the /v1 API \
+`calendar:write` and `webhooks:manage` (webhook endpoints and their delivery log). Booking widgets \
+use publishable keys (`qnd_pub_...`, scheme `publishableKey`), bound to event types and browser \
+origins: they reach only the operations that name that scheme. Every response carries `X-Request-Id`, and every JSON body of the /v1 API \
 carries the same `requestId`. Errors share one envelope: \
 `{\"error\":{\"code\",\"message\",\"details\"},\"requestId\"}`. Times are ISO 8601; output is \
 always UTC with `Z`. The same store and rules also answer Talkover's calendar API under \

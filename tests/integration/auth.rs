@@ -4,7 +4,8 @@
 //! The walks are driven by the spec the server serves: every operation of `/openapi.json` with a
 //! security requirement is called, its scope read from the requirement (the scheme
 //! `calendarRead` or `calendarWrite`, `quando_api::auth::SCHEME_SCOPES`). An operation added
-//! without a scope check, or with the wrong scheme, fails here without anyone listing it.
+//! without a scope check, or with the wrong scheme, fails here without anyone listing it. The
+//! operations that also name `publishableKey` are the only ones a publishable key reaches.
 
 use quando_api::auth::Scope;
 use reqwest::Method;
@@ -23,6 +24,7 @@ pub fn cases() -> Vec<Case> {
         a_read_only_key_can_call_every_operation_of_the_calendar_read_scheme,
         a_key_without_an_operations_scope_is_403_insufficient_scope_naming_it_on_every_operation,
         a_write_only_key_can_create,
+        a_publishable_key_reaches_only_the_operations_whose_spec_names_its_scheme,
     ]
 }
 
@@ -36,6 +38,8 @@ struct Secured {
     query: Vec<(String, String)>,
     body: Option<Value>,
     scope: Scope,
+    /// The spec names `publishableKey` beside the scope's scheme.
+    publishable: bool,
 }
 
 impl Secured {
@@ -73,6 +77,8 @@ fn valid_body(operation_id: &str, ids: &(String, String, String)) -> Option<Valu
         "updateEventType" => json!({"name": "Rinominato"}),
         "createWebhook" => json!({"url": "https://hooks.example.com/quando"}),
         "updateWebhook" => json!({"description": "Rinominato"}),
+        "createHold" => json!({"calendarId": calendar_id, "eventTypeId": event_type_id,
+                               "startTime": "2027-05-03T11:00:00Z"}),
         "talkoverCreateEvent" => json!({"title": "Demo", "start_at": "2027-05-03T10:00:00Z",
                                         "end_at": "2027-05-03T10:30:00Z"}),
         "talkoverUpdateEvent" => json!({"title": "Rinominato"}),
@@ -124,9 +130,15 @@ async fn secured_operations(app: &TestApp, ids: &(String, String, String)) -> Ve
                 }
                 continue;
             }
-            let schemes: Vec<&String> = requirements
+            let all_schemes: Vec<&String> = requirements
                 .iter()
                 .flat_map(|r| r.as_object().into_iter().flatten().map(|(k, _)| k))
+                .collect();
+            let publishable = all_schemes.iter().any(|s| *s == "publishableKey");
+            let schemes: Vec<&String> = all_schemes
+                .iter()
+                .copied()
+                .filter(|s| *s != "publishableKey")
                 .collect();
             let scope = match schemes.as_slice() {
                 [only] => quando_api::auth::SCHEME_SCOPES
@@ -159,7 +171,9 @@ async fn secured_operations(app: &TestApp, ids: &(String, String, String)) -> Ve
                     "/webhooks/{id}",
                     &format!("/webhooks/{}", uuid::Uuid::nil()),
                 )
-                .replace("{delivery_id}", &uuid::Uuid::nil().to_string());
+                .replace("{delivery_id}", &uuid::Uuid::nil().to_string())
+                // Any hold id: the key is checked before the hold is looked up.
+                .replace("/holds/{id}", &format!("/holds/{}", uuid::Uuid::nil()));
             if path.contains('{') {
                 problems.push(format!(
                     "{id}: a path parameter the walk does not know: {path}"
@@ -194,6 +208,7 @@ async fn secured_operations(app: &TestApp, ids: &(String, String, String)) -> Ve
                 query,
                 body,
                 scope,
+                publishable,
             });
         }
     }
@@ -510,4 +525,86 @@ async fn a_write_only_key_can_create(app: TestApp) {
     )
     .await;
     assert_eq!(counts(&app).await, (1, 1, 1));
+}
+
+async fn a_publishable_key_reaches_only_the_operations_whose_spec_names_its_scheme(app: TestApp) {
+    let ids = fixtures(&app).await;
+    let key = quando_api::admin::create_publishable_key(
+        &app.db,
+        app.org_id,
+        &[ids.1.parse().expect("event type id")],
+        &["https://shop.example".to_string()],
+        Some("widget"),
+        None,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("admin::create_publishable_key failed: {e}"))
+    .key;
+    assert!(key.starts_with("qnd_pub_"), "{key}");
+    let operations = secured_operations(&app, &ids).await;
+    let reached: Vec<&str> = operations
+        .iter()
+        .filter(|op| op.publishable)
+        .map(|op| op.id.as_str())
+        .collect();
+    let allowed = [
+        "createEvent",
+        "getAvailability",
+        "getEventType",
+        "createHold",
+        "releaseHold",
+    ];
+    for id in &reached {
+        assert!(
+            allowed.contains(id),
+            "{id} names publishableKey, but a widget has no business there"
+        );
+    }
+    for wanted in allowed {
+        assert!(
+            reached.contains(&wanted),
+            "{wanted} should accept a publishable key: {reached:?}"
+        );
+    }
+    let before = counts(&app).await;
+    for op in operations.iter().filter(|op| !op.publishable) {
+        let resp = send(op.request(&app, Some(&key))).await;
+        assert_eq!(
+            resp.status,
+            403,
+            "{} with a publishable key: {}",
+            op.describe(),
+            resp.describe()
+        );
+        let error = assert_error_at(&resp, &op.path, 403, "insufficient_scope");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("publishable key"),
+            "{}: {error}",
+            op.describe()
+        );
+    }
+    assert_eq!(
+        counts(&app).await,
+        before,
+        "a publishable key changes nothing it may not reach"
+    );
+    for op in operations.iter().filter(|op| op.publishable) {
+        let resp = send(op.request(&app, Some(&key))).await;
+        let want = match op.id.as_str() {
+            "createEvent" | "createHold" => 201,
+            // The walk's hold id is made up: not found, after the key was accepted.
+            "releaseHold" => 404,
+            _ => 200,
+        };
+        assert_eq!(
+            resp.status,
+            want,
+            "{} with a publishable key: {}",
+            op.describe(),
+            resp.describe()
+        );
+    }
 }

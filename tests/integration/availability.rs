@@ -147,7 +147,19 @@ async fn availability(
         .map(String::as_str)
         .collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["reason", "slots", "timezone"], "{}", resp.describe());
+    assert_eq!(
+        keys,
+        ["calendarTimezone", "reason", "slots", "timezone"],
+        "{}",
+        resp.describe()
+    );
+    assert!(
+        data["calendarTimezone"]
+            .as_str()
+            .is_some_and(|z| !z.is_empty()),
+        "calendarTimezone names the calendar's zone: {}",
+        resp.describe()
+    );
     let slots = data["slots"]
         .as_array()
         .unwrap_or_else(|| panic!("slots is not an array: {}", resp.describe()));

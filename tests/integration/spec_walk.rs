@@ -127,14 +127,15 @@ fn operations(spec: &Value) -> Vec<Operation> {
     out
 }
 
-/// The first organization's calendar, event type and event, and a webhook endpoint with one
-/// delivery (a ping).
+/// The first organization's calendar, event type and event, a webhook endpoint with one
+/// delivery (a ping), and a slot hold.
 struct OrgA {
     calendar: Value,
     event_type: Value,
     event: Value,
     webhook: String,
     delivery: String,
+    hold: Value,
 }
 
 async fn org_a(app: &TestApp) -> OrgA {
@@ -162,12 +163,22 @@ async fn org_a(app: &TestApp) -> OrgA {
             .await,
         202,
     ));
+    let hold = assert_ok(
+        &app.post(
+            "/v1/calendar/holds",
+            &json!({"calendarId": id_of(&calendar), "eventTypeId": id_of(&event_type),
+                    "startTime": "2027-06-01T12:00:00Z", "ttlSeconds": 3600}),
+        )
+        .await,
+        201,
+    );
     OrgA {
         calendar,
         event_type,
         event,
         webhook,
         delivery,
+        hold,
     }
 }
 
@@ -186,6 +197,7 @@ impl OrgA {
             "availability-rules" => Some(uuid::Uuid::nil().to_string()),
             "webhooks" => Some(self.webhook.clone()),
             "deliveries" => Some(self.delivery.clone()),
+            "holds" => Some(id_of(&self.hold)),
             _ => None,
         }
     }
@@ -206,8 +218,17 @@ impl OrgA {
         Some(out.join("/"))
     }
 
-    /// A's calendar, event type and event, read with A's key, equal to what they were.
+    /// A's calendar, event type and event, read with A's key, equal to what they were; A's
+    /// hold still live.
     async fn assert_unchanged(&self, app: &TestApp) {
+        let again = app
+            .post(
+                "/v1/calendar/holds",
+                &json!({"calendarId": id_of(&self.calendar), "eventTypeId": id_of(&self.event_type),
+                        "startTime": self.hold["startTime"]}),
+            )
+            .await;
+        assert_error(&again, 409, "slot_unavailable");
         let webhook = assert_ok(
             &app.get(&format!("/v1/webhooks/{}", self.webhook)).await,
             200,
@@ -420,7 +441,22 @@ async fn every_operation_taking_ids_in_query_or_body_hides_another_organizations
 
     // createEvent: A's calendar or event type, alone or with B's, is not found; at A's busy time
     // too (a 409 would reveal that A is busy then).
-    visit("createEvent", &["body calendarId", "body eventTypeId"]);
+    visit(
+        "createEvent",
+        &["body calendarId", "body eventTypeId", "body holdId"],
+    );
+    // A's hold named in a booking on B's own calendar: not found (and A's hold stays live).
+    let body = with(
+        event_body(
+            &b_calendar,
+            &b_event_type,
+            "2027-06-01T12:00:00Z",
+            "2027-06-01T12:30:00Z",
+        ),
+        json!({"holdId": id_of(&a.hold)}),
+    );
+    let resp = app.post_as(&key_b, "/v1/calendar/events", &body).await;
+    assert_hidden(&resp, "/v1", "createEvent with A's holdId");
     for (calendar_id, event_type_id, start, what) in [
         (
             &a_calendar,
@@ -475,6 +511,41 @@ async fn every_operation_taking_ids_in_query_or_body_hides_another_organizations
             )
             .await;
         assert_hidden(&resp, "/v1", &format!("getAvailability with {what}"));
+    }
+
+    // createHold: A's calendar or event type, alone or with B's, is not found; over A's hold
+    // too (a 409 would reveal that A's time is held).
+    visit("createHold", &["body calendarId", "body eventTypeId"]);
+    for (calendar_id, event_type_id, start, what) in [
+        (
+            &a_calendar,
+            &a_event_type,
+            "2027-06-01T15:00:00Z",
+            "A's calendar and event type",
+        ),
+        (
+            &a_calendar,
+            &b_event_type,
+            "2027-06-01T15:00:00Z",
+            "A's calendar, B's event type",
+        ),
+        (
+            &b_calendar,
+            &a_event_type,
+            "2027-06-01T15:00:00Z",
+            "B's calendar, A's event type",
+        ),
+        (
+            &a_calendar,
+            &a_event_type,
+            "2027-06-01T12:00:00Z",
+            "over A's hold",
+        ),
+    ] {
+        let body =
+            json!({"calendarId": calendar_id, "eventTypeId": event_type_id, "startTime": start});
+        let resp = app.post_as(&key_b, "/v1/calendar/holds", &body).await;
+        assert_hidden(&resp, "/v1", &format!("createHold with {what}"));
     }
 
     // createEventType on A's calendar: not found.

@@ -109,6 +109,18 @@ pub fn check_key_origin(
     }
 }
 
+/// Whether `origin` is one the server answers at all: its own, a configured one, or one of a
+/// live publishable key's (a lookup failure counts as unknown).
+pub async fn is_known(state: &AppState, headers: &HeaderMap, origin: &str) -> bool {
+    is_own(&state.config, headers, origin)
+        || state.config.cors_origins.iter().any(|o| o == origin)
+        || state
+            .origins
+            .knows(&state.db, origin)
+            .await
+            .unwrap_or(false)
+}
+
 /// Whether a request is a CORS preflight.
 pub fn is_preflight(req: &Request) -> bool {
     req.method() == Method::OPTIONS

@@ -75,7 +75,24 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<
                     .into());
                 }
                 req.set_data(AuthFailure(err));
-                return next.call(req).await.map(IntoResponse::into_response);
+                // A widget with a revoked or mistyped key should be able to read why: the
+                // refusal carries CORS headers for an origin the server knows (no key vouches
+                // for it here, and the answer gives nothing away).
+                let origin = match cors::origin_of(&req) {
+                    Some(origin) if cors::is_known(&state, req.headers(), &origin).await => {
+                        Some(origin)
+                    }
+                    _ => None,
+                };
+                let mut resp = next
+                    .call(req)
+                    .await
+                    .map(IntoResponse::into_response)
+                    .unwrap_or_else(error_response);
+                if let Some(origin) = origin {
+                    cors::allow(&mut resp, &origin);
+                }
+                return Ok(resp);
             }
         };
     tracing::Span::current().record("org_id", tracing::field::display(tenant.org_id));
