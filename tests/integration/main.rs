@@ -43,6 +43,7 @@ mod talkover;
 mod talkover_calendars;
 mod talkover_rules;
 mod webhooks;
+mod widgets;
 
 use libtest_mimic::{Arguments, Trial};
 use support::{Backend, Case};
@@ -91,6 +92,7 @@ fn main() {
         ("hardening", hardening::cases()),
         ("spec_walk", spec_walk::cases()),
         ("webhooks", webhooks::cases()),
+        ("widgets", widgets::cases()),
     ];
 
     let mut trials = vec![Trial::test(

@@ -404,6 +404,32 @@ impl TestApp {
             .await;
         (calendar_id, id_of(&event_type))
     }
+
+    /// A publishable key (`qnd_pub_...`) of the first organization, bound to these event types
+    /// and browser origins, with this budget per client address (None = the server default).
+    pub async fn publishable_key(
+        &self,
+        event_types: &[&str],
+        origins: &[&str],
+        rate_limit: Option<u32>,
+    ) -> String {
+        let event_types: Vec<Uuid> = event_types
+            .iter()
+            .map(|id| Uuid::parse_str(id).unwrap_or_else(|e| panic!("bad event type id {id}: {e}")))
+            .collect();
+        let origins: Vec<String> = origins.iter().map(|o| (*o).to_owned()).collect();
+        quando_api::admin::create_publishable_key(
+            &self.db,
+            self.org_id,
+            &event_types,
+            &origins,
+            Some("integration test widget"),
+            rate_limit,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("admin::create_publishable_key failed: {e}"))
+        .key
+    }
 }
 
 /// The smallest valid event body.
