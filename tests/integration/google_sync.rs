@@ -20,6 +20,7 @@ pub fn cases() -> Vec<Case> {
         an_expired_foreign_or_garbage_sync_token_is_410_full_sync_required,
         a_sync_token_refuses_the_filters_google_refuses,
         free_busy_merges_busy_times_and_names_unknown_calendars,
+        free_busy_shows_a_live_slot_hold_as_busy_and_an_expired_one_as_free,
         another_organizations_ids_are_404_everywhere,
         a_post_refused_before_its_body_is_read_leaves_the_connection_usable,
     ]
@@ -546,4 +547,26 @@ async fn a_post_refused_before_its_body_is_read_leaves_the_connection_usable(app
         );
         assert!(body.contains("calendar#calendarList"), "{body}");
     }
+}
+
+async fn free_busy_shows_a_live_slot_hold_as_busy_and_an_expired_one_as_free(app: TestApp) {
+    let cal = rome_calendar(&app, &app.key).await;
+    let event_type = id_of(&app.create_event_type(&app.key, Some(&cal), 30).await);
+    for (start, ttl) in [("2027-03-01T11:00:00Z", 3600), ("2027-03-01T13:00:00Z", 1)] {
+        let hold = json!({"calendarId": cal, "eventTypeId": event_type, "startTime": start,
+                          "ttlSeconds": ttl});
+        assert_ok(&app.post("/v1/calendar/holds", &hold).await, 201);
+    }
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let body = json!({
+        "timeMin": "2027-03-01T08:00:00Z",
+        "timeMax": "2027-03-01T17:00:00Z",
+        "items": [{"id": cal}],
+    });
+    let fb = g_ok(&app.post("/calendar/v3/freeBusy", &body).await, 200);
+    assert_eq!(
+        fb["calendars"][&cal]["busy"],
+        json!([{"start": "2027-03-01T11:00:00Z", "end": "2027-03-01T11:30:00Z"}]),
+        "the live hold is busy, the expired one is not: {fb}"
+    );
 }

@@ -127,6 +127,31 @@ pub async fn live_blocks_between<C: ConnectionTrait>(
         .collect())
 }
 
+/// The times (not the blocks) of the calendar's holds live at `now` that meet `[from, to)`:
+/// what a free/busy answer shows as busy.
+pub async fn live_times_between<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: CalendarId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>, DbErr> {
+    scoped::<Entity>(org)
+        .select_only()
+        .column(Column::StartTime)
+        .column(Column::EndTime)
+        .filter(Column::CalendarId.eq(calendar))
+        .filter(Column::BlockEnd.gt(from))
+        .filter(Column::BlockStart.lt(to))
+        .filter(Column::EndTime.gt(from))
+        .filter(Column::StartTime.lt(to))
+        .filter(Column::ExpiresAt.gt(now))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
 pub async fn insert<C: ConnectionTrait>(db: &C, org: OrgId, new: NewHold) -> Result<Model, DbErr> {
     ActiveModel {
         id: Set(HoldId::generate()),

@@ -124,7 +124,7 @@ pub async fn query(req: &Request, state: Data<&AppState>, body: Body) -> Result<
         };
         let answer = match calendar_of(&state, call.org, id).await {
             Ok(calendar) => {
-                let busy = repo::events::busy_between(
+                let mut busy = repo::events::busy_between(
                     &state.db,
                     call.org,
                     calendar.id,
@@ -133,6 +133,19 @@ pub async fn query(req: &Request, state: Data<&AppState>, body: Body) -> Result<
                 )
                 .await
                 .map_err(GError::from)?;
+                // A live slot hold (a visitor or a caller about to book) is busy too.
+                busy.extend(
+                    repo::holds::live_times_between(
+                        &state.db,
+                        call.org,
+                        calendar.id,
+                        time_min,
+                        time_max,
+                        crate::domain::time::now(),
+                    )
+                    .await
+                    .map_err(GError::from)?,
+                );
                 let busy: Vec<Value> = merge(busy, time_min, time_max)
                     .into_iter()
                     .map(|(s, e)| json!({"start": in_zone(s, zone), "end": in_zone(e, zone)}))
