@@ -39,6 +39,29 @@ pub struct CreatedOrganization {
     pub api_key: CreatedKey,
 }
 
+/// Fails with `NotFound("organization")` unless the organization exists.
+async fn require_organization(db: &DatabaseConnection, org_id: Uuid) -> Result<(), AdminError> {
+    match entity::organizations::Entity::find_by_id(org_id)
+        .one(db)
+        .await?
+    {
+        Some(_) => Ok(()),
+        None => Err(AdminError::NotFound("organization")),
+    }
+}
+
+/// A key's own `--rate-limit` as stored: positive, and fitting the column.
+fn stored_rate_limit(per_minute: Option<u32>) -> Result<Option<i32>, AdminError> {
+    per_minute
+        .map(|n| {
+            i32::try_from(n)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| AdminError::Invalid("--rate-limit must be a positive number".into()))
+        })
+        .transpose()
+}
+
 /// Creates an organization and its first key with both scopes.
 pub async fn create_organization(
     db: &DatabaseConnection,
@@ -91,19 +114,8 @@ pub async fn create_key_expiring(
     if scopes.is_empty() {
         return Err(AdminError::Invalid("a key needs at least one scope".into()));
     }
-    if entity::organizations::Entity::find_by_id(org_id)
-        .one(db)
-        .await?
-        .is_none()
-    {
-        return Err(AdminError::NotFound("organization"));
-    }
-    let limit = rate_limit_per_minute
-        .map(|n| i32::try_from(n).ok().filter(|n| *n > 0))
-        .map(|n| {
-            n.ok_or_else(|| AdminError::Invalid("--rate-limit must be a positive number".into()))
-        })
-        .transpose()?;
+    require_organization(db, org_id).await?;
+    let limit = stored_rate_limit(rate_limit_per_minute)?;
     let id = ApiKeyId::generate();
     let key = generate_key(id);
     let now = time::now();
@@ -149,13 +161,7 @@ pub async fn create_publishable_key(
     rate_limit_per_minute: Option<u32>,
 ) -> Result<CreatedKey, AdminError> {
     use sea_orm::{ColumnTrait, QueryFilter};
-    if entity::organizations::Entity::find_by_id(org_id)
-        .one(db)
-        .await?
-        .is_none()
-    {
-        return Err(AdminError::NotFound("organization"));
-    }
+    require_organization(db, org_id).await?;
     let mut types: Vec<Uuid> = Vec::new();
     for id in event_types {
         if !types.contains(id) {
@@ -192,12 +198,7 @@ pub async fn create_publishable_key(
             "a publishable key allows 1 to {MAX_BINDINGS} origins (--origins https://shop.example)"
         )));
     }
-    let limit = rate_limit_per_minute
-        .map(|n| i32::try_from(n).ok().filter(|n| *n > 0))
-        .map(|n| {
-            n.ok_or_else(|| AdminError::Invalid("--rate-limit must be a positive number".into()))
-        })
-        .transpose()?;
+    let limit = stored_rate_limit(rate_limit_per_minute)?;
     let id = ApiKeyId::generate();
     let key = crate::auth::generate_publishable_key(id);
     let join = |items: Vec<String>| items.join(",");
@@ -270,13 +271,7 @@ pub struct KeyInfo {
 pub async fn list_keys(db: &DatabaseConnection, org_id: Uuid) -> Result<Vec<KeyInfo>, AdminError> {
     use entity::api_keys::{Column, Entity};
     use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
-    if entity::organizations::Entity::find_by_id(org_id)
-        .one(db)
-        .await?
-        .is_none()
-    {
-        return Err(AdminError::NotFound("organization"));
-    }
+    require_organization(db, org_id).await?;
     let rows = Entity::find()
         .filter(Column::OrgId.eq(org_id))
         .order_by_asc(Column::Id)

@@ -110,15 +110,18 @@ pub fn check_key_origin(
 }
 
 /// Whether `origin` is one the server answers at all: its own, a configured one, or one of a
-/// live publishable key's (a lookup failure counts as unknown).
-pub async fn is_known(state: &AppState, headers: &HeaderMap, origin: &str) -> bool {
-    is_own(&state.config, headers, origin)
+/// live publishable key's.
+pub async fn is_known(
+    state: &AppState,
+    headers: &HeaderMap,
+    origin: &str,
+) -> Result<bool, sea_orm::DbErr> {
+    if is_own(&state.config, headers, origin)
         || state.config.cors_origins.iter().any(|o| o == origin)
-        || state
-            .origins
-            .knows(&state.db, origin)
-            .await
-            .unwrap_or(false)
+    {
+        return Ok(true);
+    }
+    state.origins.knows(&state.db, origin).await
 }
 
 /// Whether a request is a CORS preflight.
@@ -138,16 +141,12 @@ pub async fn preflight(state: &AppState, req: &Request) -> poem::Result<Response
         )
         .into());
     };
-    let known = is_own(&state.config, req.headers(), &origin)
-        || state.config.cors_origins.contains(&origin)
-        || state
-            .origins
-            .knows(&state.db, &origin)
-            .await
-            .map_err(|err| {
-                tracing::warn!(error = %err, "could not read the origins of publishable keys");
-                ApiError::from(err)
-            })?;
+    let known = is_known(state, req.headers(), &origin)
+        .await
+        .map_err(|err| {
+            tracing::warn!(error = %err, "could not read the origins of publishable keys");
+            ApiError::from(err)
+        })?;
     if !known {
         return Err(forbidden_origin(&origin).into());
     }

@@ -22,6 +22,16 @@ use crate::repo::{self, begin_write, idempotency};
 pub const DEFAULT_TTL: Duration = Duration::minutes(10);
 /// The longest a hold may last.
 pub const MAX_TTL: Duration = Duration::hours(1);
+/// A hold's time to live from the seconds a caller asked for (`None`: the default): 1 s to
+/// `MAX_TTL`. The one rule every dialect parses `ttlSeconds` with.
+pub fn ttl_of(seconds: Option<i64>) -> Result<Duration, &'static str> {
+    match seconds {
+        None => Ok(DEFAULT_TTL),
+        Some(n) => Duration::try_seconds(n)
+            .filter(|ttl| *ttl >= Duration::seconds(1) && *ttl <= MAX_TTL)
+            .ok_or("must be 1 to 3600 seconds"),
+    }
+}
 
 /// A hold to make, parsed.
 #[derive(Clone, Debug)]
@@ -33,7 +43,7 @@ pub struct HoldRequest {
     pub end: Option<DateTime<Utc>>,
     /// The zone of the caller's local times (for a refusal's next slots).
     pub zone: Zone,
-    /// 1 s to `MAX_TTL`.
+    /// 1 s to `MAX_TTL` (`ttl_of`).
     pub ttl: Duration,
     /// The key making it: only that key books it.
     pub key: ApiKeyId,
@@ -62,9 +72,6 @@ impl Service {
         req: HoldRequest,
         render: Render<'_, Model>,
     ) -> Result<Model, ServiceError> {
-        if req.ttl < Duration::seconds(1) || req.ttl > MAX_TTL {
-            return Err(Invalid::one("ttlSeconds", "must be 1 to 3600 seconds").into());
-        }
         let (calendar, event_type) = bookable(&self.db, org, req.calendar, req.event_type).await?;
         let rules = Rules::of(&calendar, &event_type)?;
         let end = req.end.unwrap_or(req.start + rules.slot.duration);
@@ -178,4 +185,19 @@ pub(super) async fn claim<C: sea_orm::ConnectionTrait>(
     } else {
         Claimed::Expired
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_holds_time_to_live_is_one_second_to_an_hour_ten_minutes_unless_asked() {
+        assert_eq!(ttl_of(None), Ok(DEFAULT_TTL));
+        assert_eq!(ttl_of(Some(1)), Ok(Duration::seconds(1)));
+        assert_eq!(ttl_of(Some(3600)), Ok(MAX_TTL));
+        for bad in [0, -5, 3601, i64::MAX, i64::MIN] {
+            assert!(ttl_of(Some(bad)).is_err(), "{bad} seconds was taken");
+        }
+    }
 }

@@ -17,7 +17,7 @@ use crate::error::Violations;
 use crate::middleware::request_id;
 use crate::payload::JsonBody;
 use crate::schema::Timestamp;
-use crate::service::holds::{DEFAULT_TTL, HoldRequest};
+use crate::service::holds::{HoldRequest, ttl_of};
 use crate::state::AppState;
 
 /// A slot to hold.
@@ -131,14 +131,7 @@ impl HoldsApi {
             .end_time
             .as_deref()
             .map(|e| v.check("endTime", parse_instant(e, zone)));
-        let ttl = match body.ttl_seconds {
-            None => Some(DEFAULT_TTL),
-            Some(n) if (1..=3600).contains(&n) => Some(chrono::Duration::seconds(n)),
-            Some(_) => {
-                v.add("ttlSeconds", "must be 1 to 3600 seconds");
-                None
-            }
-        };
+        let ttl = v.check("ttlSeconds", ttl_of(body.ttl_seconds));
         let request = v.finish(|| {
             Some(HoldRequest {
                 calendar: CalendarId(body.calendar_id),
