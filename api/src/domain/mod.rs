@@ -11,6 +11,7 @@ pub mod ids;
 pub mod recurrence;
 pub mod schedule;
 pub mod slots;
+pub mod team;
 pub mod time;
 pub mod violations;
 pub mod webhooks;
