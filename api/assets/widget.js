@@ -277,7 +277,7 @@ a.ics:hover{filter:brightness(1.1)}
       this.root = this.attachShadow({ mode: 'open' });
       this.started = false;
       this.seq = 0; // drops stale availability answers
-      this.hold = null; // { id, startTime, endTime, deadline }
+      this.hold = null; // { id, calendarId, startTime, endTime, deadline }
       this.heldSlot = null; // the slot being held or booked
       this.submission = null; // { text, key }: one Idempotency-Key per hold and form contents
       this.busy = false;
@@ -396,7 +396,8 @@ a.ics:hover{filter:brightness(1.1)}
         this.fatal('This appointment type is not taking bookings at the moment.');
         return;
       }
-      if (!this.eventType.calendarId) {
+      // A team type (round-robin, collective) is booked on its hosts: Quando picks the calendar.
+      if (!this.eventType.calendarId && this.eventType.assignment === 'single') {
         this.fatal('This appointment type has no calendar to book on.');
         return;
       }
@@ -426,12 +427,12 @@ a.ics:hover{filter:brightness(1.1)}
       let reason = null;
       for (let page = 0; page < MAX_AVAILABILITY_PAGES; page++) {
         const q = new URLSearchParams({
-          calendarId: this.eventType.calendarId,
           eventTypeId: this.eventType.id,
           dateFrom,
           dateTo: `${to}T00:00:00`,
           timezone: this.zone,
         });
+        if (this.eventType.calendarId) q.set('calendarId', this.eventType.calendarId);
         const r = await this.call('GET', `/v1/calendar/availability?${q}`);
         if (seq !== this.seq) return;
         if (r.error) {
@@ -588,7 +589,7 @@ a.ics:hover{filter:brightness(1.1)}
         const local = Date.parse(h0.expiresAt) - Date.now();
         // A visitor's clock can be off: never count down longer than the hold can last.
         const ms = local > 0 && local <= (HOLD_TTL_SECONDS + 5) * 1000 ? local : HOLD_TTL_SECONDS * 1000;
-        this.hold = { id: h0.id, startTime: h0.startTime || slot.startTime, endTime: h0.endTime || slot.endTime, deadline: Date.now() + ms };
+        this.hold = { id: h0.id, calendarId: h0.calendarId, startTime: h0.startTime || slot.startTime, endTime: h0.endTime || slot.endTime, deadline: Date.now() + ms };
         this.heldSlot = slot;
         this.submission = null;
         this.showForm();
@@ -783,7 +784,7 @@ a.ics:hover{filter:brightness(1.1)}
         return;
       }
       const body = {
-        calendarId: this.eventType.calendarId,
+        calendarId: this.hold.calendarId,
         eventTypeId: this.eventType.id,
         startTime: this.hold.startTime,
         endTime: this.hold.endTime,

@@ -150,7 +150,7 @@ pub async fn create_key_expiring(
 pub const MAX_BINDINGS: usize = 50;
 
 /// Creates a publishable key (`qnd_pub_...`) for booking widgets: bound to event types of the
-/// organization (each tied to a calendar) and to the browser origins that may use it. It holds
+/// organization (each tied to a calendar, or a team's) and to the browser origins that may use it. It holds
 /// no scope; `rate_limit_per_minute` is the budget of each client address.
 pub async fn create_publishable_key(
     db: &DatabaseConnection,
@@ -180,9 +180,12 @@ pub async fn create_publishable_key(
             .one(db)
             .await?
             .ok_or(AdminError::NotFound("event type"))?;
-        if row.calendar_id.is_none() {
+        // A widget books an event type on its own calendar, or on its team's hosts.
+        let team = crate::repo::event_types::team_of(&row)?.0.is_team();
+        if row.calendar_id.is_none() && !team {
             return Err(AdminError::Invalid(format!(
-                "event type {id} belongs to no calendar: a widget books an event type on its own calendar"
+                "event type {id} belongs to no calendar and has no hosts: a widget books an event \
+                 type on its own calendar or its team's"
             )));
         }
     }

@@ -157,6 +157,8 @@ pub async fn ensure(db: &DatabaseConnection, key_file: Option<&Path>) -> Result<
                     max_advance_days: None,
                     location: Some("Zoom".into()),
                     active: true,
+                    assignment: crate::domain::team::Assignment::Single,
+                    hosts: Vec::new(),
                 },
             )
             .await?

@@ -100,6 +100,10 @@ pub struct SlotOut {
     pub end_time: Timestamp,
     /// The start in the requested zone, with its offset (`2026-11-24T14:00:00+01:00`).
     pub local_start_time: String,
+    /// With `hosts=true`: the calendars free for this slot (a round-robin booking gets one of
+    /// them; a collective one takes all; a single event type's slot names its calendar).
+    #[oai(skip_serializing_if_is_none)]
+    pub hosts: Option<Vec<uuid::Uuid>>,
 }
 
 impl SlotOut {
@@ -115,6 +119,7 @@ impl SlotOut {
             start_time: slot.start.into(),
             end_time: slot.end.into(),
             local_start_time: local.format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+            hosts: None,
         })
     }
 }

@@ -134,6 +134,8 @@ pub async fn seed(
             max_advance_days: None,
             location: None,
             active: true,
+            assignment: quando_api::domain::team::Assignment::Single,
+            hosts: Vec::new(),
         },
     )
     .await?;

@@ -452,6 +452,7 @@ pub async fn baseline(
             let (calendar, start, end) = slots.next();
             let block = block(start, end);
             let new = NewEvent {
+                id: quando_api::domain::ids::EventId::generate(),
                 calendar_id: CalendarId(calendar),
                 event_type_id: Some(EventTypeId(event_type)),
                 start,
@@ -469,6 +470,7 @@ pub async fn baseline(
                 details: Default::default(),
                 all_day: None,
                 series: None,
+                team_hosts: None,
             };
             let fail = |e: sea_orm::DbErr| format!("{e:?}");
             let (_queued, txn) = quando_api::repo::begin_write(&db).await.map_err(fail)?;

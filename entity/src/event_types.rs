@@ -23,6 +23,12 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub slot_interval_minutes: Option<i32>,
     pub max_advance_days: Option<i32>,
+    /// `single` (one calendar takes the booking), `roundRobin` (one free host takes it) or
+    /// `collective` (every host takes it together).
+    pub assignment: String,
+    /// JSON array of `{calendarId, weight, priority}`: a team type's hosts; `None` for `single`.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub hosts: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -74,6 +74,10 @@ pub struct Model {
     pub original_start: Option<DateTimeUtc>,
     /// Changed on its own: a change to the whole series leaves it as it is.
     pub series_exception: bool,
+    /// A collective appointment's rows, one per host: JSON array of `{calendarId, eventId}`, the
+    /// organizer's first. Every row of the group carries it; `None` for any other event.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub team_hosts: Option<Json>,
 }
 
 /// The state of an event, stored as its lower-case name. `Cancelled` events no longer hold

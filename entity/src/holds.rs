@@ -22,6 +22,9 @@ pub struct Model {
     pub block_end: DateTimeUtc,
     pub expires_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
+    /// A collective hold is one row per host; the others name the first (whose id the caller
+    /// holds).
+    pub group_id: Option<HoldId>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,7 @@ mod m20261217_000009_event_series;
 mod m20261218_000010_partial_dialect_indexes;
 mod m20261219_000011_webhooks_and_feeds;
 mod m20261220_000012_holds_and_publishable_keys;
+mod m20261221_000013_team_event_types;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261218_000010_partial_dialect_indexes::Migration),
             Box::new(m20261219_000011_webhooks_and_feeds::Migration),
             Box::new(m20261220_000012_holds_and_publishable_keys::Migration),
+            Box::new(m20261221_000013_team_event_types::Migration),
         ]
     }
 }

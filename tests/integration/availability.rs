@@ -29,7 +29,7 @@ pub fn cases() -> Vec<Case> {
         availability_in_another_timezone_changes_only_local_start_time,
         availability_reads_local_date_from_and_date_to_in_the_timezone_parameter,
         availability_with_date_to_not_after_date_from_or_over_62_days_is_400_naming_date_to,
-        availability_without_calendar_id_is_400_naming_it,
+        availability_without_calendar_id_is_the_event_types_own_calendars_or_400_naming_it,
         availability_of_an_unknown_or_another_organizations_calendar_is_404,
         availability_with_the_event_type_of_another_calendar_is_400_naming_event_type_id,
         availability_on_a_weekend_is_empty_with_reason_outside_working_hours,
@@ -716,15 +716,43 @@ async fn availability_with_date_to_not_after_date_from_or_over_62_days_is_400_na
     assert!(!slots(&data).is_empty(), "{data}");
 }
 
-async fn availability_without_calendar_id_is_400_naming_it(app: TestApp) {
-    let (_, event_type_id) = rome_office_hourly(&app).await;
+async fn availability_without_calendar_id_is_the_event_types_own_calendars_or_400_naming_it(
+    app: TestApp,
+) {
+    let (calendar_id, event_type_id) = rome_office_hourly(&app).await;
+    let (from, to) = ("2027-01-13T00:00:00Z", "2027-01-14T00:00:00Z");
+    let without = app
+        .get_query(
+            AVAILABILITY,
+            &[
+                ("eventTypeId", &event_type_id),
+                ("dateFrom", from),
+                ("dateTo", to),
+            ],
+        )
+        .await;
+    let without = assert_ok(&without, 200);
+    let named = get_availability(&app, &calendar_id, &event_type_id, from, to, &[]).await;
+    let named = assert_ok(&named, 200);
+    assert!(!named["slots"].as_array().unwrap().is_empty(), "{named}");
+    assert_eq!(
+        without["slots"], named["slots"],
+        "an event type bound to one calendar offers that calendar's slots without calendarId"
+    );
+    // An event type bookable on any calendar cannot guess which one.
+    let any = app
+        .create_event_type_with(
+            &app.key,
+            json!({"name": "Consulenza", "durationMinutes": 60}),
+        )
+        .await;
     let resp = app
         .get_query(
             AVAILABILITY,
             &[
-                ("eventTypeId", event_type_id.as_str()),
-                ("dateFrom", "2027-01-13T00:00:00Z"),
-                ("dateTo", "2027-01-14T00:00:00Z"),
+                ("eventTypeId", &id_of(&any)),
+                ("dateFrom", from),
+                ("dateTo", to),
             ],
         )
         .await;

@@ -47,7 +47,8 @@ pub fn cases() -> Vec<Case> {
         post_event_with_status_cancelled_or_unknown_is_400_naming_status,
         post_event_with_status_tentative_is_201_tentative,
         post_event_with_a_number_for_title_is_400_naming_title,
-        post_event_missing_all_four_required_fields_names_them_in_one_400,
+        post_event_missing_its_required_fields_names_them_in_one_400,
+        post_event_without_calendar_id_books_the_event_types_own_calendar_or_is_400_naming_it,
         post_event_with_a_malformed_calendar_id_is_400_naming_calendar_id,
         post_event_on_an_unknown_calendar_is_404,
         post_event_with_an_unknown_event_type_is_404,
@@ -914,20 +915,41 @@ async fn post_event_with_a_number_for_title_is_400_naming_title(app: TestApp) {
     assert!(items.is_empty(), "a rejected body must create nothing");
 }
 
-async fn post_event_missing_all_four_required_fields_names_them_in_one_400(app: TestApp) {
+async fn post_event_missing_its_required_fields_names_them_in_one_400(app: TestApp) {
     let body = json!({"customerName": "Laura Bianchi", "title": "Demo Prodotto"});
     let error = assert_validation(
         &app.post_event(&body).await,
-        &["calendarId", "eventTypeId", "startTime", "endTime"],
+        &["eventTypeId", "startTime", "endTime"],
     );
     let mut named = field_names(&error);
     named.sort();
     named.dedup();
     assert_eq!(
         named,
-        ["calendarId", "endTime", "eventTypeId", "startTime"],
-        "exactly the four missing fields: {error}"
+        ["endTime", "eventTypeId", "startTime"],
+        "exactly the three missing fields (calendarId depends on the event type): {error}"
     );
+}
+
+async fn post_event_without_calendar_id_books_the_event_types_own_calendar_or_is_400_naming_it(
+    app: TestApp,
+) {
+    let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
+    let (start, end) = ("2027-04-15T10:00:00Z", "2027-04-15T10:30:00Z");
+    let body = json!({"eventTypeId": event_type_id, "startTime": start, "endTime": end});
+    let event = app.create_event_with(&app.key, body).await;
+    assert_eq!(
+        event["calendarId"], calendar_id,
+        "an event type bound to one calendar books there: {event}"
+    );
+    let any = app
+        .create_event_type_with(
+            &app.key,
+            json!({"name": "Consulenza", "durationMinutes": 30}),
+        )
+        .await;
+    let body = json!({"eventTypeId": id_of(&any), "startTime": start, "endTime": end});
+    assert_validation(&app.post_event(&body).await, &["calendarId"]);
 }
 
 async fn post_event_with_a_malformed_calendar_id_is_400_naming_calendar_id(app: TestApp) {

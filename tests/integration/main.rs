@@ -42,6 +42,7 @@ mod support;
 mod talkover;
 mod talkover_calendars;
 mod talkover_rules;
+mod teams;
 mod webhooks;
 mod widgets;
 
@@ -93,6 +94,7 @@ fn main() {
         ("spec_walk", spec_walk::cases()),
         ("webhooks", webhooks::cases()),
         ("widgets", widgets::cases()),
+        ("teams", teams::cases()),
     ];
 
     let mut trials = vec![Trial::test(

@@ -263,6 +263,8 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
         active: true,
         created_at: created,
         updated_at: created,
+        assignment: "single".into(),
+        hosts: None,
     })
     .collect();
     let event = |org: OrgId,
@@ -313,6 +315,7 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
             series_id: None,
             original_start: None,
             series_exception: false,
+            team_hosts: None,
         }
     };
     let events = vec![
@@ -387,12 +390,17 @@ async fn fill(db: &DatabaseConnection) -> Result<Rows, DbErr> {
             .await?;
     }
     for m in &event_types {
-        event_types::Entity::insert(m.clone().into_active_model())
+        // The old `event_types` lacks a team's `assignment` and `hosts` (m20261221_000013).
+        let mut active = m.clone().into_active_model();
+        active.assignment = NotSet;
+        active.hosts = NotSet;
+        event_types::Entity::insert(active)
             .exec_without_returning(db)
             .await?;
     }
     for m in &events {
         let mut active = m.clone().into_active_model();
+        active.team_hosts = NotSet;
         active.description = NotSet;
         active.kind = NotSet;
         active.attendees = NotSet;

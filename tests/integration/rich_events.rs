@@ -380,7 +380,7 @@ async fn an_event_without_an_event_type_lists_filters_and_reads(app: TestApp) {
     let calendar_id = quando_api::domain::ids::CalendarId(calendar.parse().unwrap());
     let state = quando_api::state::AppState::new(app.db.clone(), Default::default());
     let request = quando_api::service::events::BookingRequest {
-        calendar: calendar_id,
+        calendar: Some(calendar_id),
         event_type: None,
         start: "2027-08-02T10:00:00Z".parse().unwrap(),
         end: "2027-08-02T10:45:00Z".parse().unwrap(),

@@ -217,6 +217,53 @@ pub async fn default_of<C: ConnectionTrait>(db: &C, org: OrgId) -> Result<Option
         .await
 }
 
+/// Takes the row locks of the organization's calendars among `ids` on PostgreSQL (SQLite has
+/// one writer: nothing to take), in id order, the one order every writer of several calendars
+/// takes them in (a team booking, a collective change), so two of them never wait on each
+/// other; a writer of one calendar takes one lock and never waits holding it. How many of the
+/// ids are the organization's calendars.
+pub async fn lock_all<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    ids: &[CalendarId],
+) -> Result<usize, DbErr> {
+    let mut ids = ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        let found: Vec<uuid::Uuid> = scoped::<Entity>(org)
+            .select_only()
+            .column(Column::Id)
+            .filter(Column::Id.is_in(ids.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        return Ok(found.len());
+    }
+    let found: Vec<uuid::Uuid> = scoped::<Entity>(org)
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .order_by_asc(Column::Id)
+        .lock_exclusive()
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(found.len())
+}
+
+/// The organization's calendars among `ids` (in no particular order; missing ones left out).
+pub async fn get_many<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    ids: &[CalendarId],
+) -> Result<Vec<Model>, DbErr> {
+    scoped::<Entity>(org)
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
+}
+
 /// The next number of the calendar's change counter, for an event the transaction is about to
 /// create or change. Every write transaction that creates or changes an event of the calendar
 /// takes one (through `repo::events::insert`, `apply` and `insert_copy`) before touching the

@@ -8,6 +8,7 @@ use sea_orm::{
 use super::{page, scoped};
 use crate::domain::ids::{CalendarId, EventTypeId, OrgId};
 use crate::domain::slots::SlotRules;
+use crate::domain::team::{Assignment, Host};
 use crate::domain::time;
 use crate::pagination::PageRequest;
 
@@ -22,6 +23,9 @@ pub struct NewEventType {
     pub max_advance_days: Option<i32>,
     pub location: Option<String>,
     pub active: bool,
+    pub assignment: Assignment,
+    /// Empty for `single`.
+    pub hosts: Vec<Host>,
 }
 
 /// Changes to apply; `None` leaves a field as it is, `Some(None)` clears an optional one.
@@ -37,6 +41,9 @@ pub struct EventTypeChanges {
     pub max_advance_days: Option<Option<i32>>,
     pub location: Option<Option<String>>,
     pub active: Option<bool>,
+    pub assignment: Option<Assignment>,
+    /// Replaced whole.
+    pub hosts: Option<Vec<Host>>,
 }
 
 pub async fn list<C: ConnectionTrait>(
@@ -82,6 +89,8 @@ pub async fn create<C: ConnectionTrait>(
         max_advance_days: Set(new.max_advance_days),
         location: Set(new.location),
         active: Set(new.active),
+        assignment: Set(new.assignment.as_str().to_string()),
+        hosts: Set(hosts_json(&new.hosts)),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -129,8 +138,39 @@ pub async fn update<C: ConnectionTrait>(
     if let Some(v) = changes.active {
         active.active = Set(v);
     }
+    if let Some(assignment) = changes.assignment {
+        active.assignment = Set(assignment.as_str().to_string());
+    }
+    if let Some(hosts) = changes.hosts {
+        active.hosts = Set(hosts_json(&hosts));
+    }
     active.updated_at = Set(time::now());
     active.update(db).await.map(Some)
+}
+
+fn hosts_json(hosts: &[Host]) -> Option<serde_json::Value> {
+    (!hosts.is_empty()).then(|| serde_json::to_value(hosts).expect("hosts serialise"))
+}
+
+/// An event type's assignment and hosts as stored. A value no version of Quando wrote reads
+/// as an error, not as a different team.
+pub fn team_of(model: &Model) -> Result<(Assignment, Vec<Host>), DbErr> {
+    let assignment = Assignment::parse(&model.assignment).ok_or_else(|| {
+        DbErr::Custom(format!(
+            "event type {}: stored assignment {:?} unreadable",
+            model.id.0, model.assignment
+        ))
+    })?;
+    let hosts = match &model.hosts {
+        None => Vec::new(),
+        Some(json) => serde_json::from_value(json.clone()).map_err(|e| {
+            DbErr::Custom(format!(
+                "event type {}: stored hosts unreadable: {e}",
+                model.id.0
+            ))
+        })?,
+    };
+    Ok((assignment, hosts))
 }
 
 /// The booking rules of an event type.

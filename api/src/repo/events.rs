@@ -38,6 +38,8 @@ pub struct EventFilter {
 }
 
 pub struct NewEvent {
+    /// The row's id: chosen before the insert when other rows name it (a collective group).
+    pub id: EventId,
     pub calendar_id: CalendarId,
     /// `None` for events made through a dialect without event types.
     pub event_type_id: Option<EventTypeId>,
@@ -59,10 +61,12 @@ pub struct NewEvent {
     pub all_day: Option<AllDay>,
     /// For an instance of a recurring event: the series and where its rule put this instance.
     pub series: Option<(SeriesId, DateTime<Utc>)>,
+    /// A collective appointment's rows, `{calendarId, eventId}` each (see the entity).
+    pub team_hosts: Option<serde_json::Value>,
 }
 
 /// Changes to an event. `None` leaves a field as it is; `Some(None)` clears an optional one.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct EventChanges {
     /// New start and end with the block they occupy, already validated.
     pub times: Option<(DateTime<Utc>, DateTime<Utc>, Block)>,
@@ -296,33 +300,72 @@ pub async fn find_conflict<C: ConnectionTrait>(
         .await
 }
 
-/// The blocks of live events on the calendar that overlap `[from, to)`, except one event.
+/// The blocks of the calendars' confirmed and tentative opaque events that overlap
+/// `[from, to)`, each with its calendar (availability of one calendar or of a team's hosts:
+/// one query either way), leaving out the events `except` (a reschedule frees its own blocks).
 pub async fn blocks_between<C: ConnectionTrait>(
     db: &C,
     org: OrgId,
-    calendar: CalendarId,
+    calendars: &[CalendarId],
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-    except: Option<EventId>,
-) -> Result<Vec<Block>, DbErr> {
+    except: &[EventId],
+) -> Result<Vec<(CalendarId, Block)>, DbErr> {
     let mut query = scoped::<Entity>(org)
         .select_only()
+        .column(Column::CalendarId)
         .column(Column::BlockStart)
         .column(Column::BlockEnd)
-        .filter(Column::CalendarId.eq(calendar))
+        .filter(Column::CalendarId.is_in(calendars.iter().copied()))
         .filter(Column::Status.is_in(BLOCKING_STATUSES))
         .filter(Column::Transparency.eq(OPAQUE))
         .filter(Column::BlockEnd.gt(from))
         .filter(Column::BlockEnd.lte(reach_end(to)))
         .filter(Column::BlockStart.lt(to));
-    if let Some(except) = except {
-        query = query.filter(Column::Id.ne(except));
+    if !except.is_empty() {
+        query = query.filter(Column::Id.is_not_in(except.iter().copied()));
     }
-    let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = query.into_tuple().all(db).await?;
+    let rows: Vec<(CalendarId, DateTime<Utc>, DateTime<Utc>)> = query.into_tuple().all(db).await?;
     Ok(rows
         .into_iter()
-        .map(|(start, end)| Block { start, end })
+        .map(|(calendar, start, end)| (calendar, Block { start, end }))
         .collect())
+}
+
+/// How many bookings of an event type each calendar got since `since` (by when they were
+/// made; cancelled ones do not count): round-robin fairness.
+pub async fn type_counts_since<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    event_type: EventTypeId,
+    since: DateTime<Utc>,
+) -> Result<Vec<(CalendarId, i64)>, DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    scoped::<Entity>(org)
+        .select_only()
+        .column(Column::CalendarId)
+        .column_as(Expr::col(Column::Id).count(), "n")
+        .filter(Column::EventTypeId.eq(event_type))
+        .filter(Column::CreatedAt.gte(since))
+        .filter(Column::Status.is_in(BLOCKING_STATUSES))
+        .group_by(Column::CalendarId)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// The rows of a collective appointment, by id (each row lists the group), in calendar order:
+/// the order their calendars are locked in.
+pub async fn group_rows<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    ids: &[EventId],
+) -> Result<Vec<Model>, DbErr> {
+    scoped::<Entity>(org)
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .order_by_asc(Column::CalendarId)
+        .all(db)
+        .await
 }
 
 /// Refuses (`holds::held_error`) a row about to block `block` when a live slot hold keeps any
@@ -356,7 +399,7 @@ pub async fn insert<C: ConnectionTrait>(db: &C, org: OrgId, new: NewEvent) -> Re
         BLOCKING_STATUSES.contains(&new.status) && new.details.transparency == Transparency::Opaque;
     refuse_over_holds(db, org, new.calendar_id, new.block, blocks).await?;
     let made = ActiveModel {
-        id: Set(EventId::generate()),
+        id: Set(new.id),
         org_id: Set(org),
         calendar_id: Set(new.calendar_id),
         event_type_id: Set(new.event_type_id),
@@ -396,6 +439,7 @@ pub async fn insert<C: ConnectionTrait>(db: &C, org: OrgId, new: NewEvent) -> Re
         series_id: Set(new.series.map(|(id, _)| id)),
         original_start: Set(new.series.map(|(_, at)| at)),
         series_exception: Set(false),
+        team_hosts: Set(new.team_hosts),
     }
     .insert(db)
     .await?;
@@ -760,33 +804,80 @@ pub async fn insert_copy<C: ConnectionTrait>(
     block: Block,
     series: SeriesId,
 ) -> Result<Model, DbErr> {
+    insert_fresh(
+        db,
+        Model {
+            start_time: o.start,
+            end_time: o.end,
+            all_day: o.all_day.is_some(),
+            start_date: o.all_day.map(|d| d.start),
+            end_date: o.all_day.map(|d| d.end),
+            series_id: Some(series),
+            original_start: Some(o.original_start),
+            series_exception: false,
+            ..template.clone()
+        },
+        block,
+    )
+    .await
+}
+
+/// A round-robin booking given to another host: a fresh row (new id) with the template's
+/// fields on `calendar` at `[start, end)`.
+pub async fn insert_reassigned<C: ConnectionTrait>(
+    db: &C,
+    template: &Model,
+    calendar: CalendarId,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    block: Block,
+) -> Result<Model, DbErr> {
+    insert_fresh(
+        db,
+        Model {
+            calendar_id: calendar,
+            start_time: start,
+            end_time: end,
+            status: if BLOCKING_STATUSES.contains(&template.status) {
+                template.status
+            } else {
+                EventStatus::Confirmed
+            },
+            // Identity is the row's own: Google's id and UID come from the new id.
+            ical_uid: None,
+            ..template.clone()
+        },
+        block,
+    )
+    .await
+}
+
+/// Inserts `row` as a new event: a new id, the calendar's next change number (its lock first),
+/// the block, fresh timestamps, no cancellation, no Google id; refused over a live hold.
+async fn insert_fresh<C: ConnectionTrait>(
+    db: &C,
+    row: Model,
+    block: Block,
+) -> Result<Model, DbErr> {
     let now = time::now();
-    let change_seq =
-        super::calendars::next_change_seq(db, template.org_id, template.calendar_id).await?;
-    let blocks = BLOCKING_STATUSES.contains(&template.status)
-        && Transparency::from_stored(&template.transparency) == Transparency::Opaque;
-    refuse_over_holds(db, template.org_id, template.calendar_id, block, blocks).await?;
+    let change_seq = super::calendars::next_change_seq(db, row.org_id, row.calendar_id).await?;
+    let blocks = BLOCKING_STATUSES.contains(&row.status)
+        && Transparency::from_stored(&row.transparency) == Transparency::Opaque;
+    refuse_over_holds(db, row.org_id, row.calendar_id, block, blocks).await?;
     let active: ActiveModel = Model {
         id: EventId::generate(),
-        // An instance's Google id is its series' id and its start; no id of its own.
+        // An instance's Google id is its series' id and its start; a reassigned booking's is
+        // its new UUID: neither has one of its own.
         gcal_id: None,
         sequence: 0,
         change_seq,
-        start_time: o.start,
-        end_time: o.end,
         block_start: block.start,
         block_end: block.end,
-        all_day: o.all_day.is_some(),
-        start_date: o.all_day.map(|d| d.start),
-        end_date: o.all_day.map(|d| d.end),
         cancellation_reason: None,
         cancelled_at: None,
         created_at: now,
         updated_at: now,
-        series_id: Some(series),
-        original_start: Some(o.original_start),
-        series_exception: false,
-        ..template.clone()
+        ..row
     }
     .into();
     // Every column is written: a fresh row.

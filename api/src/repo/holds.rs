@@ -13,8 +13,8 @@
 use chrono::{DateTime, Utc};
 use entity::holds::{ActiveModel, Column, Entity, Model};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    Set,
 };
 
 use super::scoped;
@@ -54,6 +54,8 @@ pub struct NewHold {
     pub end: DateTime<Utc>,
     pub block: Block,
     pub expires_at: DateTime<Utc>,
+    /// The first hold of a collective group (this row is another host's part of it).
+    pub group: Option<HoldId>,
 }
 
 /// Takes the calendar's row lock for the rest of the transaction (PostgreSQL; SQLite's write
@@ -63,19 +65,7 @@ pub async fn lock_calendar<C: ConnectionTrait>(
     org: OrgId,
     calendar: CalendarId,
 ) -> Result<bool, DbErr> {
-    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        return Ok(true);
-    }
-    use entity::calendars;
-    let found: Option<uuid::Uuid> = scoped::<calendars::Entity>(org)
-        .select_only()
-        .column(calendars::Column::Id)
-        .filter(calendars::Column::Id.eq(calendar.0))
-        .lock_exclusive()
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(found.is_some())
+    Ok(super::calendars::lock_all(db, org, &[calendar]).await? == 1)
 }
 
 /// The first hold on the calendar live at `now` whose block overlaps `block` (half-open).
@@ -99,31 +89,32 @@ pub async fn live_conflict<C: ConnectionTrait>(
         .await
 }
 
-/// The blocks of the calendar's holds live at `now` that overlap `[from, to)`.
+/// The blocks of the calendars' live holds that overlap `[from, to)`, each with its calendar
+/// (availability of one calendar or of a team's hosts).
 pub async fn live_blocks_between<C: ConnectionTrait>(
     db: &C,
     org: OrgId,
-    calendar: CalendarId,
+    calendars: &[CalendarId],
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<Vec<Block>, DbErr> {
-    let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = scoped::<Entity>(org)
+) -> Result<Vec<(CalendarId, Block)>, DbErr> {
+    let rows: Vec<(CalendarId, DateTime<Utc>, DateTime<Utc>)> = scoped::<Entity>(org)
         .select_only()
+        .column(Column::CalendarId)
         .column(Column::BlockStart)
         .column(Column::BlockEnd)
-        .filter(Column::CalendarId.eq(calendar))
+        .filter(Column::CalendarId.is_in(calendars.iter().copied()))
         .filter(Column::BlockEnd.gt(from))
         .filter(Column::BlockEnd.lte(reach_end(to)))
         .filter(Column::BlockStart.lt(to))
         .filter(Column::ExpiresAt.gt(now))
-        .order_by_asc(Column::BlockEnd)
         .into_tuple()
         .all(db)
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(start, end)| Block { start, end })
+        .map(|(calendar, start, end)| (calendar, Block { start, end }))
         .collect())
 }
 
@@ -165,6 +156,7 @@ pub async fn insert<C: ConnectionTrait>(db: &C, org: OrgId, new: NewHold) -> Res
         block_end: Set(new.block.end),
         expires_at: Set(new.expires_at),
         created_at: Set(time::now()),
+        group_id: Set(new.group),
     }
     .insert(db)
     .await
@@ -182,11 +174,31 @@ pub async fn get<C: ConnectionTrait>(
         .await
 }
 
-/// Deletes a hold; whether there was one.
+/// The calendars of a collective hold's other rows.
+pub async fn group_calendars<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    id: HoldId,
+) -> Result<Vec<CalendarId>, DbErr> {
+    scoped::<Entity>(org)
+        .select_only()
+        .column(Column::CalendarId)
+        .filter(Column::GroupId.eq(id))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Deletes a hold, with its rows on other hosts for a collective one; whether there was one.
 pub async fn delete<C: ConnectionTrait>(db: &C, org: OrgId, id: HoldId) -> Result<bool, DbErr> {
+    use sea_orm::Condition;
     let done = Entity::delete_many()
         .filter(Column::OrgId.eq(org))
-        .filter(Column::Id.eq(id))
+        .filter(
+            Condition::any()
+                .add(Column::Id.eq(id))
+                .add(Column::GroupId.eq(id)),
+        )
         .exec(db)
         .await?;
     Ok(done.rows_affected > 0)

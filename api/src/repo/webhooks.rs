@@ -241,6 +241,11 @@ pub async fn record<C: ConnectionTrait>(
     event: &entity::events::Model,
     previous: Option<&entity::events::Model>,
 ) -> Result<(), DbErr> {
+    if is_other_hosts_row(event) {
+        // One appointment, one message: a collective appointment is told by its organizer's
+        // row, which lists every host.
+        return Ok(());
+    }
     let org = event.org_id;
     let enabled = scoped::<endpoints::Entity>(org)
         .filter(endpoints::Column::Disabled.eq(false))
@@ -269,6 +274,20 @@ pub async fn record<C: ConnectionTrait>(
     )
     .await?;
     Ok(())
+}
+
+/// Whether an event is a collective appointment's row on a host other than the organizer (the
+/// first row of its group).
+fn is_other_hosts_row(event: &entity::events::Model) -> bool {
+    let first = event.team_hosts.as_ref().and_then(|group| {
+        group
+            .get(0)?
+            .get("eventId")?
+            .as_str()?
+            .parse::<uuid::Uuid>()
+            .ok()
+    });
+    first.is_some_and(|first| first != event.id.0)
 }
 
 /// A `ping` to one endpoint (enabled or not: testing one is how its owner checks it before

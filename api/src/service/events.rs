@@ -6,13 +6,17 @@
 use chrono::{DateTime, Utc};
 use entity::events::Model;
 
-use super::rules::{Refused, Rules, bookable, calendar_of, rules_without_event_type};
+use super::rules::{
+    Refused, Rules, Target, bookable, calendar_of, rules_without_event_type, target_of,
+};
+use super::team::{Team, group_of, team_of};
 use super::{Render, Resource, Service, ServiceError};
 use crate::db::is_exclusion_violation;
 use crate::domain::booking;
 use crate::domain::details::{AllDay, Attendee, EventDetails, Metadata, OwnerType, Transparency};
 use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId, SeriesId};
 use crate::domain::slots::{self, Reason};
+use crate::domain::team::Assignment;
 use crate::domain::time::{self, Zone};
 use crate::domain::violations::Invalid;
 use crate::repo::events::{BLOCKING_STATUSES, EventChanges, NewEvent};
@@ -29,7 +33,9 @@ pub fn holds_time(status: Status) -> bool {
 /// A new booking, parsed: every field valid, times in UTC.
 #[derive(Clone, Debug)]
 pub struct BookingRequest {
-    pub calendar: CalendarId,
+    /// Required unless the event type is a team's (then it names the host) or bound to one
+    /// calendar (see `rules::target_of`).
+    pub calendar: Option<CalendarId>,
     /// `None` in dialects without event types: the calendar's hours apply, no buffers.
     pub event_type: Option<EventTypeId>,
     pub start: DateTime<Utc>,
@@ -94,6 +100,9 @@ pub struct EventUpdate {
     /// An instance of a recurring event changed on its own: later changes to the whole series
     /// leave it as it is.
     pub detach_from_series: bool,
+    /// A round-robin booking whose host cannot take the new time may go to another free host
+    /// (a new event; the old one is cancelled).
+    pub reassign: bool,
 }
 
 /// The most events one list answer holds (dialects without paging); `more` says when there
@@ -179,6 +188,7 @@ impl Admission {
 /// The event row of a booking request at `[start, end)` (an instance of a series names it).
 pub(super) fn new_event(
     req: &BookingRequest,
+    calendar: CalendarId,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     block: booking::Block,
@@ -186,7 +196,8 @@ pub(super) fn new_event(
     series: Option<(SeriesId, DateTime<Utc>)>,
 ) -> NewEvent {
     NewEvent {
-        calendar_id: req.calendar,
+        id: EventId::generate(),
+        calendar_id: calendar,
         event_type_id: req.event_type,
         start,
         end,
@@ -213,6 +224,7 @@ pub(super) fn new_event(
         },
         all_day,
         series,
+        team_hosts: None,
     }
 }
 
@@ -233,7 +245,7 @@ impl Service {
         // commits is the booking made just before the change (calendars and event types are
         // never deleted). On PostgreSQL (read committed) each statement took its own snapshot
         // anyway.
-        let mut rules = rules_for(
+        let target = target_of(
             &self.db,
             org,
             req.calendar,
@@ -241,6 +253,12 @@ impl Service {
             req.end - req.start,
         )
         .await?;
+        let mut rules = match target {
+            Target::One(rules) => rules,
+            Target::Team(team, which) => {
+                return self.book_team(org, *team, which, req, render).await;
+            }
+        };
         let (queued, txn) = begin_write(&self.writer).await?;
         // A live hold of this key keeps the time under the rules it was made under: only the
         // overlap rule is left to check (the hold itself is used up first, so it is not in the
@@ -251,7 +269,7 @@ impl Service {
                     &txn,
                     org,
                     claim,
-                    req.calendar,
+                    rules.calendar,
                     req.event_type,
                     req.start,
                     req.end
@@ -289,7 +307,15 @@ impl Service {
             drop((txn, queued));
             return Err(self.refuse(org, &rules, refused(reason, conflicting)).await);
         }
-        let new = new_event(&req, req.start, req.end, block, req.all_day, None);
+        let new = new_event(
+            &req,
+            rules.calendar,
+            req.start,
+            req.end,
+            block,
+            req.all_day,
+            None,
+        );
         match repo::events::insert(&txn, org, new).await {
             Ok(model) => {
                 idempotency::seal(&txn, &model, render).await?;
@@ -315,7 +341,9 @@ impl Service {
     /// Reschedules or edits an event. New times, and leaving `cancelled`, are held to every rule
     /// a new booking is (all but overlap lifted by `force`); times that do not change are not
     /// re-checked, so editing notes keeps a booking whose hours changed since. An event never
-    /// collides with itself.
+    /// collides with itself. A collective appointment changes on every host's calendar or on
+    /// none; a round-robin booking whose host cannot take the new time goes to another free
+    /// host when `reassign` allows it (`reassign`).
     pub async fn update(
         &self,
         org: OrgId,
@@ -324,8 +352,24 @@ impl Service {
         render: Render<'_, Model>,
     ) -> Result<Model, ServiceError> {
         let (queued, txn) = begin_write(&self.writer).await?;
-        let current = repo::events::get(&txn, org, id)
+        let found = repo::events::get(&txn, org, id)
             .await?
+            .ok_or(ServiceError::NotFound(Resource::Event))?;
+        // A collective appointment: every host's calendar locked first (in id order), then its
+        // rows read again under the locks.
+        let members = match group_of(&found)? {
+            Some(group) => {
+                let calendars: Vec<CalendarId> = group.iter().map(|g| g.calendar_id).collect();
+                repo::calendars::lock_all(&txn, org, &calendars).await?;
+                let ids: Vec<EventId> = group.iter().map(|g| g.event_id).collect();
+                repo::events::group_rows(&txn, org, &ids).await?
+            }
+            None => vec![found],
+        };
+        let current = members
+            .iter()
+            .find(|m| m.id == id)
+            .cloned()
             .ok_or(ServiceError::NotFound(Resource::Event))?;
         if update
             .expected_seq
@@ -355,7 +399,6 @@ impl Service {
             ),
             None => None,
         };
-        let calendar = calendar_of(&txn, org, current.calendar_id).await?;
         if uncancelling && event_type.as_ref().is_some_and(|t| !t.active) {
             // As for a new booking (`bookable`), `force` does not lift this.
             return Err(Invalid::one(
@@ -364,6 +407,10 @@ impl Service {
             )
             .into());
         }
+        let team = match &event_type {
+            Some(t) => team_of(&txn, org, t).await?,
+            None => None,
+        };
         let all_day = match update.all_day {
             Some(dates) => dates,
             None if moved => None,
@@ -372,16 +419,12 @@ impl Service {
                 .zip(current.end_date)
                 .map(|(start, end)| AllDay { start, end }),
         };
-        let mut rules = match &event_type {
-            Some(t) => Rules::of(&calendar, t)?,
-            None => Rules::with(&calendar, rules_without_event_type(new_end - new_start))?,
-        };
-        if all_day.is_some() {
-            rules.slot.buffer_before = chrono::Duration::zero();
-            rules.slot.buffer_after = chrono::Duration::zero();
-        }
-        if moved {
-            rules.check_storable(new_start, new_end)?;
+        if all_day.is_some() && (members.len() > 1 || team.is_some()) {
+            return Err(Invalid::one(
+                "allDay",
+                "a team event type books timed appointments, not whole days",
+            )
+            .into());
         }
         let reply_zone = update
             .zone
@@ -394,46 +437,92 @@ impl Service {
             except: Some(id),
             zone: reply_zone,
         };
-        if (moved || uncancelling)
-            && !update.force
-            && all_day.is_none()
-            && let Err(reason) = slots::check_booking(
-                &rules.schedule,
-                &rules.slot,
-                time::now(),
-                new_start,
-                new_end,
-            )
-        {
-            drop((txn, queued));
-            return Err(self.refuse(org, &rules, refused(reason, None)).await);
-        }
-        let block = if moved {
-            rules.block(new_start, new_end)
-        } else {
-            booking::Block {
-                start: current.block_start,
-                end: current.block_end,
-            }
-        };
-        let was_blocking = BLOCKING_STATUSES.contains(&current.status)
-            && Transparency::from_stored(&current.transparency) == Transparency::Opaque;
         let transparency = update
             .transparency
             .unwrap_or_else(|| Transparency::from_stored(&current.transparency));
-        if holds_time(status)
-            && transparency == Transparency::Opaque
-            && (moved || !was_blocking)
-            && let Some(other) =
-                repo::events::find_conflict(&txn, org, rules.calendar, block, Some(id)).await?
-        {
-            drop((txn, queued));
-            return Err(self
-                .refuse(org, &rules, refused(Reason::Conflict, Some(other)))
-                .await);
+        // Every row's calendar is held to the rules (one row unless collective).
+        let mut blocks = Vec::with_capacity(members.len());
+        let mut own_rules = None;
+        for member in &members {
+            let calendar = calendar_of(&txn, org, member.calendar_id).await?;
+            let mut rules = match &event_type {
+                Some(t) => Rules::of(&calendar, t)?,
+                None => Rules::with(&calendar, rules_without_event_type(new_end - new_start))?,
+            };
+            if all_day.is_some() {
+                rules.slot.buffer_before = chrono::Duration::zero();
+                rules.slot.buffer_after = chrono::Duration::zero();
+            }
+            if moved {
+                rules.check_storable(new_start, new_end)?;
+            }
+            let block = if moved {
+                rules.block(new_start, new_end)
+            } else {
+                booking::Block {
+                    start: member.block_start,
+                    end: member.block_end,
+                }
+            };
+            let was_blocking = BLOCKING_STATUSES.contains(&member.status)
+                && Transparency::from_stored(&member.transparency) == Transparency::Opaque;
+            let mut obstacle = None;
+            if (moved || uncancelling)
+                && !update.force
+                && all_day.is_none()
+                && let Err(reason) = slots::check_booking(
+                    &rules.schedule,
+                    &rules.slot,
+                    time::now(),
+                    new_start,
+                    new_end,
+                )
+            {
+                obstacle = Some((reason, None));
+            } else if holds_time(status)
+                && transparency == Transparency::Opaque
+                && (moved || !was_blocking)
+                && let Some(other) = repo::events::find_conflict(
+                    &txn,
+                    org,
+                    member.calendar_id,
+                    block,
+                    Some(member.id),
+                )
+                .await?
+            {
+                obstacle = Some((Reason::Conflict, Some(other)));
+            }
+            if let Some((reason, conflicting)) = obstacle {
+                if let Some(team) = team
+                    .as_ref()
+                    .filter(|t| update.reassign && moved && t.assignment == Assignment::RoundRobin)
+                {
+                    drop(rules);
+                    return self
+                        .reassign(org, txn, queued, team, current, update, render, reply_zone)
+                        .await;
+                }
+                drop((txn, queued));
+                return Err(match &team {
+                    // A collective appointment moves on every host or not at all: the team's
+                    // next slots. A round-robin one stays on its host: that host's.
+                    Some(team) if team.assignment == Assignment::Collective => {
+                        let all: Vec<usize> = (0..team.hosts.len()).collect();
+                        self.refuse_team(org, team, &all, refused(reason, None))
+                            .await
+                    }
+                    _ => self.refuse(org, &rules, refused(reason, conflicting)).await,
+                });
+            }
+            if member.id == id {
+                own_rules = Some(rules);
+            }
+            blocks.push(block);
         }
+        let rules = own_rules.expect("the event is one of its group's rows");
         let changes = EventChanges {
-            times: moved.then_some((new_start, new_end, block)),
+            times: None,
             timezone: update.zone.map(|z| z.name().to_string()),
             customer_name: update.customer_name,
             customer_phone: update.customer_phone,
@@ -457,23 +546,120 @@ impl Service {
             series_exception: (update.detach_from_series && current.series_id.is_some())
                 .then_some(true),
         };
-        match repo::events::apply(&txn, current, changes).await {
-            Ok(model) => {
-                idempotency::seal(&txn, &model, render).await?;
-                txn.commit().await?;
-                Ok(model)
+        // Each row in calendar order (the order the locks were taken in).
+        let mut answer = None;
+        for (member, block) in members.into_iter().zip(blocks) {
+            let row = member.id;
+            let changes = EventChanges {
+                times: moved.then_some((new_start, new_end, block)),
+                ..changes.clone()
+            };
+            match repo::events::apply(&txn, member, changes).await {
+                Ok(model) if row == id => answer = Some(model),
+                Ok(_) => {}
+                Err(err) if is_exclusion_violation(&err) => {
+                    drop((txn, queued));
+                    let winner = repo::events::find_conflict(
+                        &self.db,
+                        org,
+                        rules.calendar,
+                        rules.block(new_start, new_end),
+                        Some(id),
+                    )
+                    .await?;
+                    return Err(self
+                        .refuse(org, &rules, refused(Reason::Conflict, winner))
+                        .await);
+                }
+                Err(err) => return Err(err.into()),
             }
-            Err(err) if is_exclusion_violation(&err) => {
-                drop((txn, queued));
-                let winner =
-                    repo::events::find_conflict(&self.db, org, rules.calendar, block, Some(id))
-                        .await?;
-                Err(self
-                    .refuse(org, &rules, refused(Reason::Conflict, winner))
-                    .await)
-            }
-            Err(err) => Err(err.into()),
         }
+        let model = answer.expect("the event was written");
+        idempotency::seal(&txn, &model, render).await?;
+        txn.commit().await?;
+        Ok(model)
+    }
+
+    /// A round-robin booking its host cannot move to the new time, given to another host free
+    /// then: the old event is cancelled and a new one (a new id, the old one's fields with the
+    /// update applied) takes the time on that host. Inside the update's transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn reassign(
+        &self,
+        org: OrgId,
+        txn: sea_orm::DatabaseTransaction,
+        queued: Option<tokio::sync::MutexGuard<'static, ()>>,
+        team: &Team,
+        current: Model,
+        update: EventUpdate,
+        render: Render<'_, Model>,
+        zone: Zone,
+    ) -> Result<Model, ServiceError> {
+        let (start, end) = booking::reschedule(
+            (current.start_time, current.end_time),
+            update.start,
+            update.end,
+        );
+        let all: Vec<usize> = (0..team.hosts.len()).collect();
+        repo::calendars::lock_all(&txn, org, &team.calendars).await?;
+        let host = match team
+            .assign(&txn, org, &all, update.force, start, end, &[current.id])
+            .await?
+        {
+            Ok(hosts) => hosts[0],
+            Err(reason) => {
+                drop((txn, queued));
+                let refused = Refused {
+                    reason,
+                    conflicting: None,
+                    requested_start: start,
+                    except: Some(current.id),
+                    zone,
+                };
+                return Err(self.refuse_team(org, team, &all, refused).await);
+            }
+        };
+        let template = current.clone();
+        let cancel = EventChanges {
+            status: Some(Status::Cancelled),
+            cancellation_reason: Some(Some("reassigned to another host".into())),
+            ..EventChanges::default()
+        };
+        repo::events::apply(&txn, current, cancel).await?;
+        let block = team.block(start, end);
+        let moved = repo::events::insert_reassigned(
+            &txn,
+            &template,
+            team.calendars[host],
+            start,
+            end,
+            block,
+        )
+        .await?;
+        let rest = EventChanges {
+            timezone: update.zone.map(|z| z.name().to_string()),
+            customer_name: update.customer_name,
+            customer_phone: update.customer_phone,
+            customer_email: update.customer_email,
+            notes: update.notes,
+            title: update.title,
+            location: update.location,
+            description: update.description,
+            kind: update.kind,
+            attendees: update.attendees,
+            created_by: update.created_by,
+            owner_id: update.owner_id,
+            owner_type: update.owner_type,
+            metadata: update.metadata,
+            ical_uid: update.ical_uid,
+            extras: update.extras,
+            ..EventChanges::default()
+        };
+        let model = repo::events::apply(&txn, moved, rest).await?;
+        idempotency::seal(&txn, &model, render).await?;
+        txn.commit().await?;
+        drop(queued);
+        Ok(model)
     }
 
     /// Cancels an event: it stops holding its time. Cancelling a cancelled event changes nothing
@@ -508,15 +694,36 @@ impl Service {
         if !holds_time(current.status) {
             return Ok(current);
         }
-        // A cancelled instance of a recurring event stays cancelled whatever later happens to
-        // the series (an exception).
-        let changes = EventChanges {
-            status: Some(Status::Cancelled),
-            cancellation_reason: Some(reason),
-            series_exception: current.series_id.is_some().then_some(true),
-            ..EventChanges::default()
+        // A collective appointment is cancelled on every host's calendar, in lock order.
+        let members = match group_of(&current)? {
+            Some(group) => {
+                let calendars: Vec<CalendarId> = group.iter().map(|g| g.calendar_id).collect();
+                repo::calendars::lock_all(&txn, org, &calendars).await?;
+                let ids: Vec<EventId> = group.iter().map(|g| g.event_id).collect();
+                repo::events::group_rows(&txn, org, &ids).await?
+            }
+            None => vec![current],
         };
-        let model = repo::events::apply(&txn, current, changes).await?;
+        let mut answer = None;
+        for member in members {
+            if !holds_time(member.status) {
+                continue;
+            }
+            let row = member.id;
+            // A cancelled instance of a recurring event stays cancelled whatever later happens
+            // to the series (an exception).
+            let changes = EventChanges {
+                status: Some(Status::Cancelled),
+                cancellation_reason: Some(reason.clone()),
+                series_exception: member.series_id.is_some().then_some(true),
+                ..EventChanges::default()
+            };
+            let model = repo::events::apply(&txn, member, changes).await?;
+            if row == id {
+                answer = Some(model);
+            }
+        }
+        let model = answer.ok_or(ServiceError::NotFound(Resource::Event))?;
         idempotency::seal(&txn, &model, render).await?;
         txn.commit().await?;
         Ok(model)

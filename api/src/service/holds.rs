@@ -8,7 +8,8 @@
 use chrono::{DateTime, Duration, Utc};
 use entity::holds::Model;
 
-use super::rules::{Refused, Rules, bookable};
+use super::rules::{Refused, Target, target_of};
+use super::team::Team;
 use super::{Render, Resource, Service, ServiceError};
 use crate::domain::booking;
 use crate::domain::ids::{ApiKeyId, CalendarId, EventTypeId, HoldId, OrgId};
@@ -36,7 +37,9 @@ pub fn ttl_of(seconds: Option<i64>) -> Result<Duration, &'static str> {
 /// A hold to make, parsed.
 #[derive(Clone, Debug)]
 pub struct HoldRequest {
-    pub calendar: CalendarId,
+    /// As for a booking: optional for a team event type (then Quando chooses the host, or
+    /// holds every host of a collective type) or a type bound to one calendar.
+    pub calendar: Option<CalendarId>,
     pub event_type: EventTypeId,
     pub start: DateTime<Utc>,
     /// `None`: the event type's duration.
@@ -72,8 +75,21 @@ impl Service {
         req: HoldRequest,
         render: Render<'_, Model>,
     ) -> Result<Model, ServiceError> {
-        let (calendar, event_type) = bookable(&self.db, org, req.calendar, req.event_type).await?;
-        let rules = Rules::of(&calendar, &event_type)?;
+        let rules = match target_of(
+            &self.db,
+            org,
+            req.calendar,
+            Some(req.event_type),
+            Duration::zero(),
+        )
+        .await?
+        {
+            Target::One(rules) => rules,
+            Target::Team(team, which) => {
+                return self.hold_team(org, *team, which, req, render).await;
+            }
+        };
+        let calendar = rules.calendar;
         let end = req.end.unwrap_or(req.start + rules.slot.duration);
         booking::check_length(req.start, end).map_err(|e| Invalid::one("endTime", e))?;
         rules.check_storable(req.start, end)?;
@@ -88,21 +104,19 @@ impl Service {
         let (queued, txn) = begin_write(&self.writer).await?;
         // The calendar's lock first: every look below then sees every committed hold and
         // booking of this calendar, and none can commit before this hold does.
-        if !repo::holds::lock_calendar(&txn, org, req.calendar).await? {
+        if !repo::holds::lock_calendar(&txn, org, calendar).await? {
             return Err(ServiceError::NotFound(Resource::Calendar));
         }
         let now = time::now();
         let obstacle = match slots::check_booking(&rules.schedule, &rules.slot, now, req.start, end)
         {
             Err(reason) => Some((reason, None)),
-            Ok(()) => {
-                match repo::events::find_conflict(&txn, org, req.calendar, block, None).await? {
-                    Some(event) => Some((Reason::Conflict, Some(event))),
-                    None => repo::holds::live_conflict(&txn, org, req.calendar, block, now)
-                        .await?
-                        .map(|_| (Reason::Conflict, None)),
-                }
-            }
+            Ok(()) => match repo::events::find_conflict(&txn, org, calendar, block, None).await? {
+                Some(event) => Some((Reason::Conflict, Some(event))),
+                None => repo::holds::live_conflict(&txn, org, calendar, block, now)
+                    .await?
+                    .map(|_| (Reason::Conflict, None)),
+            },
         };
         if let Some((reason, conflicting)) = obstacle {
             drop((txn, queued));
@@ -112,16 +126,81 @@ impl Service {
             &txn,
             org,
             NewHold {
-                calendar: req.calendar,
+                calendar,
                 event_type: req.event_type,
                 key: req.key,
                 start: req.start,
                 end,
                 block,
                 expires_at: now + req.ttl,
+                group: None,
             },
         )
         .await?;
+        idempotency::seal(&txn, &hold, render).await?;
+        txn.commit().await?;
+        drop(queued);
+        Ok(hold)
+    }
+
+    /// Holds a team event type's time: on the host a round-robin booking would get now, or on
+    /// every host of a collective type (one row each, the others naming the first, whose id
+    /// the caller gets). Under the team's locks, like a team booking (`service::team`).
+    async fn hold_team(
+        &self,
+        org: OrgId,
+        team: Team,
+        which: Vec<usize>,
+        req: HoldRequest,
+        render: Render<'_, Model>,
+    ) -> Result<Model, ServiceError> {
+        let end = req.end.unwrap_or(req.start + team.slot.duration);
+        booking::check_length(req.start, end).map_err(|e| Invalid::one("endTime", e))?;
+        let block = team.block(req.start, end);
+        block
+            .check_storable()
+            .map_err(|(field, message)| Invalid::one(field, message))?;
+        let (queued, txn) = begin_write(&self.writer).await?;
+        let calendars: Vec<CalendarId> = which.iter().map(|i| team.calendars[*i]).collect();
+        repo::calendars::lock_all(&txn, org, &calendars).await?;
+        let hosts = match team
+            .assign(&txn, org, &which, false, req.start, end, &[])
+            .await?
+        {
+            Ok(hosts) => hosts,
+            Err(reason) => {
+                drop((txn, queued));
+                let refused = Refused {
+                    reason,
+                    conflicting: None,
+                    requested_start: req.start,
+                    except: None,
+                    zone: req.zone,
+                };
+                return Err(self.refuse_team(org, &team, &which, refused).await);
+            }
+        };
+        let expires_at = time::now() + req.ttl;
+        let mut first: Option<Model> = None;
+        for i in hosts {
+            let hold = repo::holds::insert(
+                &txn,
+                org,
+                NewHold {
+                    calendar: team.calendars[i],
+                    event_type: req.event_type,
+                    key: req.key,
+                    start: req.start,
+                    end,
+                    block,
+                    expires_at,
+                    group: first.as_ref().map(|h| h.id),
+                },
+            )
+            .await?;
+            first.get_or_insert(hold);
+        }
+        let hold = first.expect("a team has a host");
         idempotency::seal(&txn, &hold, render).await?;
         txn.commit().await?;
         drop(queued);
@@ -141,6 +220,8 @@ impl Service {
         let hold = repo::holds::get(&txn, org, id)
             .await?
             .filter(|h| only_key.is_none_or(|k| h.key_id == k))
+            // A collective hold is released by the id its maker got, all of it.
+            .filter(|h| h.group_id.is_none())
             .ok_or(ServiceError::NotFound(Resource::Hold))?;
         repo::holds::delete(&txn, org, hold.id).await?;
         txn.commit().await?;
@@ -184,6 +265,66 @@ pub(super) async fn claim<C: sea_orm::ConnectionTrait>(
         Claimed::Live
     } else {
         Claimed::Expired
+    })
+}
+
+/// A team booking's hold, used up: the hosts it held and whether it was still live.
+pub(super) struct TeamClaim {
+    pub hosts: Vec<usize>,
+    pub live: bool,
+}
+
+/// `claim` for a team event type: the hold (and, for a collective one, its rows on the other
+/// hosts) decides the hosts; a calendar the booking names must be the hold's. A live hold whose
+/// hosts are no longer all the type's leaves the booking to every rule on every host.
+pub(super) async fn claim_team<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    org: OrgId,
+    claim: HoldClaim,
+    team: &Team,
+    calendar: Option<CalendarId>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<TeamClaim, ServiceError> {
+    let hold = repo::holds::get(txn, org, claim.id)
+        .await?
+        .filter(|h| h.key_id == claim.key && h.group_id.is_none())
+        .ok_or(ServiceError::NotFound(Resource::Hold))?;
+    let mut wrong = Violations::default();
+    if calendar.is_some_and(|c| c != hold.calendar_id) {
+        wrong.add("calendarId", "is not the calendar of the hold");
+    }
+    if hold.event_type_id != team.event_type.id {
+        wrong.add("eventTypeId", "is not the event type of the hold");
+    }
+    if hold.start_time != start {
+        wrong.add("startTime", "must equal the hold's startTime");
+    }
+    if hold.end_time != end {
+        wrong.add("endTime", "must equal the hold's endTime");
+    }
+    wrong.into_result()?;
+    let mut calendars = vec![hold.calendar_id];
+    calendars.extend(repo::holds::group_calendars(txn, org, hold.id).await?);
+    repo::holds::delete(txn, org, hold.id).await?;
+    let mut hosts: Vec<usize> = calendars
+        .iter()
+        .filter_map(|c| team.calendars.iter().position(|h| h == c))
+        .collect();
+    hosts.sort_unstable();
+    let whole = match team.assignment {
+        crate::domain::team::Assignment::Collective => hosts.len() == team.hosts.len(),
+        _ => hosts.len() == 1,
+    };
+    if !whole {
+        return Ok(TeamClaim {
+            hosts: (0..team.hosts.len()).collect(),
+            live: false,
+        });
+    }
+    Ok(TeamClaim {
+        hosts,
+        live: hold.expires_at > time::now(),
     })
 }
 

@@ -16,6 +16,7 @@ pub mod holds;
 pub mod members;
 pub mod rules;
 pub mod series;
+pub mod team;
 pub mod webhooks;
 
 use std::sync::Arc;

@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
+use super::team::{Team, team_of};
 use super::{Refusal, Resource, Service, ServiceError};
 use crate::domain::booking::Block;
 use crate::domain::ids::{CalendarId, EventId, EventTypeId, OrgId};
@@ -23,8 +24,9 @@ pub const NEXT_SLOTS: usize = 3;
 /// (`next_from`). 62 days of 5-minute slots around the clock would be almost 18,000.
 pub const MAX_SLOTS: usize = 1000;
 
-/// The calendar and event type of a booking or a lookup, both the organization's, the event
-/// type active and bookable on that calendar.
+/// The calendar and event type of a booking of one calendar, both the organization's, the event
+/// type active, bookable on that calendar, and not a team's (a team type is booked through
+/// `target_of`).
 pub(crate) async fn bookable<C: ConnectionTrait>(
     db: &C,
     org: OrgId,
@@ -36,15 +38,102 @@ pub(crate) async fn bookable<C: ConnectionTrait>(
             .await?
             .ok_or(ServiceError::NotFound(Resource::Calendar))?;
     let event_type = event_type.ok_or(ServiceError::NotFound(Resource::EventType))?;
-    if !event_type.active {
-        return Err(Invalid::one("eventTypeId", "this event type is not active").into());
+    check_active(&event_type)?;
+    if repo::event_types::team_of(&event_type)?.0.is_team() {
+        return Err(Invalid::one(
+            "eventTypeId",
+            "is a team event type: it books single appointments only, never a recurring event",
+        )
+        .into());
     }
-    if event_type.calendar_id.is_some_and(|c| c != calendar) {
-        return Err(
-            Invalid::one("eventTypeId", "this event type belongs to another calendar").into(),
-        );
-    }
+    check_calendar(&event_type, calendar)?;
     Ok((calendar_model, event_type))
+}
+
+fn check_active(event_type: &entity::event_types::Model) -> Result<(), Invalid> {
+    if event_type.active {
+        Ok(())
+    } else {
+        Err(Invalid::one("eventTypeId", "this event type is not active"))
+    }
+}
+
+fn check_calendar(
+    event_type: &entity::event_types::Model,
+    calendar: CalendarId,
+) -> Result<(), Invalid> {
+    if event_type.calendar_id.is_some_and(|c| c != calendar) {
+        Err(Invalid::one(
+            "eventTypeId",
+            "this event type belongs to another calendar",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// What a booking, a hold or a lookup is held to: one calendar's rules, or a team's hosts
+/// (with the hosts the request allows: one when it named a host's calendar, else all).
+pub(crate) enum Target {
+    One(Rules),
+    Team(Box<Team>, Vec<usize>),
+}
+
+/// The target of a request naming a calendar and/or an event type. A team type needs no
+/// calendar (naming one picks that host); a type bound to a calendar books there when the
+/// request names none; anything else needs `calendarId`. Without an event type (dialects that
+/// have none) the calendar's hours apply with `rules_without_event_type(length)`.
+pub(crate) async fn target_of<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    calendar: Option<CalendarId>,
+    event_type: Option<EventTypeId>,
+    length: Duration,
+) -> Result<Target, ServiceError> {
+    let required = || Invalid::one("calendarId", "is required");
+    let Some(event_type) = event_type else {
+        let calendar = calendar_of(db, org, calendar.ok_or_else(required)?).await?;
+        return Ok(Target::One(Rules::with(
+            &calendar,
+            rules_without_event_type(length),
+        )?));
+    };
+    let (calendar_model, event_type) = match calendar {
+        Some(calendar) => {
+            let (calendar, event_type) =
+                repo::calendars::with_event_type(db, org, calendar, event_type)
+                    .await?
+                    .ok_or(ServiceError::NotFound(Resource::Calendar))?;
+            (
+                Some(calendar),
+                event_type.ok_or(ServiceError::NotFound(Resource::EventType))?,
+            )
+        }
+        None => (
+            None,
+            repo::event_types::get(db, org, event_type)
+                .await?
+                .ok_or(ServiceError::NotFound(Resource::EventType))?,
+        ),
+    };
+    check_active(&event_type)?;
+    if let Some(team) = team_of(db, org, &event_type).await? {
+        let which = team.hosts_named(calendar, "calendarId")?;
+        return Ok(Target::Team(Box::new(team), which));
+    }
+    let calendar_model = match (calendar_model, event_type.calendar_id) {
+        (Some(calendar), _) => calendar,
+        (None, Some(bound)) => calendar_of(db, org, bound).await?,
+        (None, None) => {
+            return Err(Invalid::one(
+                "calendarId",
+                "is required: this event type can be booked on any calendar of the organization",
+            )
+            .into());
+        }
+    };
+    check_calendar(&event_type, calendar_model.id)?;
+    Ok(Target::One(Rules::of(&calendar_model, &event_type)?))
 }
 
 /// A calendar of the organization.
@@ -131,20 +220,32 @@ impl Rules {
         // SQLite compares times as text, where `+10000-...` sorts before `9999-...`.
         let reach_from = (from - self.slot.buffer_before).max(time::earliest());
         let reach_to = (to + self.slot.duration + self.slot.buffer_after).min(time::latest());
-        let mut blocks =
-            repo::events::blocks_between(db, org, self.calendar, reach_from, reach_to, except)
-                .await?;
+        let calendars = [self.calendar];
+        let mut blocks: Vec<Block> = repo::events::blocks_between(
+            db,
+            org,
+            &calendars,
+            reach_from,
+            reach_to,
+            except.as_slice(),
+        )
+        .await?
+        .into_iter()
+        .map(|(_, block)| block)
+        .collect();
         // Live slot holds keep their time from everyone (an expired one from no one).
         blocks.extend(
             repo::holds::live_blocks_between(
                 db,
                 org,
-                self.calendar,
+                &calendars,
                 reach_from,
                 reach_to,
                 time::now(),
             )
-            .await?,
+            .await?
+            .into_iter()
+            .map(|(_, block)| block),
         );
         Ok(slots::availability(
             &self.schedule,
@@ -224,11 +325,44 @@ impl Service {
         if query.to - query.from > MAX_WINDOW {
             return Err(Invalid::one("dateTo", "the window is at most 62 days").into());
         }
-        let (calendar, event_type) =
-            bookable(&self.db, org, query.calendar, query.event_type).await?;
-        let rules = Rules::of(&calendar, &event_type)?;
-        self.capped_availability(org, &rules, query.from, query.to)
-            .await
+        let target = target_of(
+            &self.db,
+            org,
+            query.calendar,
+            Some(query.event_type),
+            Duration::zero(),
+        )
+        .await?;
+        match target {
+            Target::One(rules) => {
+                self.capped_availability(org, &rules, query.from, query.to)
+                    .await
+            }
+            Target::Team(team, which) => {
+                let found = team
+                    .availability(&self.db, org, &which, query.from, query.to)
+                    .await?;
+                let mut slots = found.slots;
+                let next_from = slots.get(MAX_SLOTS).map(|s| s.start);
+                slots.truncate(MAX_SLOTS);
+                Ok(AvailabilityAnswer {
+                    calendar_zone: team.schedules[which[0]].zone,
+                    hosts: slots
+                        .iter()
+                        .map(|s| s.free.iter().map(|i| team.calendars[*i]).collect())
+                        .collect(),
+                    slots: slots
+                        .into_iter()
+                        .map(|s| Slot {
+                            start: s.start,
+                            end: s.end,
+                        })
+                        .collect(),
+                    reason: found.reason,
+                    next_from,
+                })
+            }
+        }
     }
 
     /// Free slots of `duration` on a calendar in `[from, to)`, for a dialect without event
@@ -267,6 +401,7 @@ impl Service {
         slots.truncate(MAX_SLOTS);
         Ok(AvailabilityAnswer {
             calendar_zone: rules.schedule.zone,
+            hosts: vec![vec![rules.calendar]; slots.len()],
             slots,
             reason: found.reason,
             next_from,
@@ -276,7 +411,9 @@ impl Service {
 
 /// A window of free slots to look up.
 pub struct AvailabilityQuery {
-    pub calendar: CalendarId,
+    /// Required unless the event type is a team's (then it narrows to that host) or bound to
+    /// one calendar.
+    pub calendar: Option<CalendarId>,
     pub event_type: EventTypeId,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
@@ -284,9 +421,12 @@ pub struct AvailabilityQuery {
 
 /// Free slots, and why there are none.
 pub struct AvailabilityAnswer {
-    /// The calendar's zone, for callers that name none.
+    /// The calendar's zone (a team's: the first host's asked about), for callers that name none.
     pub calendar_zone: Zone,
     pub slots: Vec<Slot>,
+    /// The calendars free for each slot: for a round-robin type the hosts free, for a
+    /// collective one every host, else the one calendar.
+    pub hosts: Vec<Vec<CalendarId>>,
     pub reason: Option<Reason>,
     /// Set when more than `MAX_SLOTS` were free: the start of the first one left out.
     pub next_from: Option<DateTime<Utc>>,

@@ -110,6 +110,9 @@ impl Service {
         render: Render<'_, Series>,
     ) -> Result<Series, ServiceError> {
         let first = req.first;
+        let calendar = first
+            .calendar
+            .ok_or_else(|| Invalid::one("calendarId", "is required"))?;
         booking::check_length(first.start, first.end).map_err(|e| Invalid::one("end", e))?;
         let until = horizon(first.start);
         let (list, goes_on) = occurrences(&req.recurrence, first.start, until)?;
@@ -124,7 +127,7 @@ impl Service {
         let rules = rules_for(
             &txn,
             org,
-            first.calendar,
+            calendar,
             first.event_type,
             first.end - first.start,
         )
@@ -178,7 +181,7 @@ impl Service {
             org,
             NewSeries {
                 id: series_id,
-                calendar_id: first.calendar,
+                calendar_id: calendar,
                 recurrence: &req.recurrence,
                 first_start: list[0].start,
                 first_end: list[0].end,
@@ -194,6 +197,7 @@ impl Service {
             let block = rules.block(o.start, o.end);
             let new = new_event(
                 &first,
+                rules.calendar,
                 o.start,
                 o.end,
                 block,
@@ -452,6 +456,7 @@ impl Service {
                 None => {
                     let new = new_event(
                         &first,
+                        rules.calendar,
                         o.start,
                         o.end,
                         block,

@@ -1062,7 +1062,7 @@ fn booking(calendar: &Calendar, input: GEventIn, force: bool) -> Result<BookingR
         .or_else(|| gcal_id.as_ref().map(|id| format!("{id}@quando")));
     let extras = merged_extras(None, &input.extras, input.attendee_extras.as_ref());
     Ok(BookingRequest {
-        calendar: calendar.id,
+        calendar: Some(calendar.id),
         event_type: None,
         start,
         end,

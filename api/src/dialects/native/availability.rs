@@ -109,9 +109,11 @@ impl AvailabilityApi {
         &self,
         auth: ReadOrPublishable,
         state: Data<&AppState>,
-        /// The calendar.
+        /// The calendar. For a round-robin or collective event type, leave it out for the team's
+        /// slots (or name a host's calendar for that host's own); for an event type bound to one
+        /// calendar it defaults to that calendar; otherwise required.
         #[oai(name = "calendarId")]
-        calendar_id: Query<Uuid>,
+        calendar_id: Query<Option<Uuid>>,
         /// The event type to book.
         #[oai(name = "eventTypeId")]
         event_type_id: Query<Uuid>,
@@ -127,6 +129,8 @@ impl AvailabilityApi {
         /// working hours are always the calendar's, in the calendar's zone.
         #[oai(validator(max_length = 64))]
         timezone: Query<Option<String>>,
+        /// `true`: each slot lists the calendars free for it (`hosts`).
+        hosts: Query<Option<bool>>,
     ) -> Result<AvailabilityResponse, Fail<AVAILABILITY>> {
         let mut v = Violations::default();
         let named = request_zone(&mut v, timezone.0.as_deref());
@@ -134,7 +138,7 @@ impl AvailabilityApi {
         let to = v.check("dateTo", parse_instant(&date_to.0, named));
         let query = v.finish(|| {
             Some(AvailabilityQuery {
-                calendar: CalendarId(calendar_id.0),
+                calendar: calendar_id.0.map(CalendarId),
                 event_type: EventTypeId(event_type_id.0),
                 from: from?,
                 to: to?,
@@ -144,6 +148,7 @@ impl AvailabilityApi {
         check_bound(tenant, query.event_type)?;
         let found = state.service.availability(tenant.org_id, query).await?;
         let zone = named.unwrap_or(found.calendar_zone);
+        let with_hosts = hosts.0 == Some(true);
         let slots = found.slots;
         let next_date_from = found.next_from.map(Timestamp);
         Ok(AvailabilityResponse::Ok(Json(AvailabilityEnvelope {
@@ -152,7 +157,12 @@ impl AvailabilityApi {
                 calendar_timezone: found.calendar_zone.name().to_string(),
                 slots: slots
                     .into_iter()
-                    .filter_map(|s| SlotOut::new(s, zone))
+                    .zip(found.hosts)
+                    .filter_map(|(s, free)| {
+                        let mut out = SlotOut::new(s, zone)?;
+                        out.hosts = with_hosts.then(|| free.into_iter().map(|c| c.0).collect());
+                        Some(out)
+                    })
                     .collect(),
                 reason: found.reason.map(Into::into),
             },

@@ -11,6 +11,7 @@ use super::errors::{CREATE_REFERRING, Fail, LIST, READ, UPDATE};
 use super::{ApiTags, check_bound, maybe, optional_text};
 use crate::auth::{ReadAuth, ReadOrPublishable, WriteAuth};
 use crate::domain::ids::{CalendarId, EventTypeId};
+use crate::domain::team::{self, Assignment, Host};
 use crate::error::Violations;
 use crate::middleware::request_id;
 use crate::pagination::{PageRequest, Pagination};
@@ -54,6 +55,126 @@ pub struct EventTypeIn {
     /// Whether it can be booked (default true).
     #[oai(nullable)]
     pub active: Option<bool>,
+    /// Who takes a booking (default `single`): `single` books one calendar (`calendarId` of the
+    /// booking, or the type's own); `roundRobin` gives each booking to one free host, by
+    /// priority, then fewest recent bookings for its weight; `collective` books every host at
+    /// once. A team type (`roundRobin`, `collective`) has `hosts` and no `calendarId`.
+    #[oai(nullable)]
+    pub assignment: Option<AssignmentDoc>,
+    /// A team type's hosts, 1 to 100 calendars of the organization, each once.
+    #[oai(nullable)]
+    pub hosts: Option<Vec<HostIn>>,
+}
+
+/// Who takes a booking of an event type.
+#[derive(poem_openapi::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "camelCase")]
+pub enum AssignmentDoc {
+    Single,
+    RoundRobin,
+    Collective,
+}
+
+impl From<AssignmentDoc> for Assignment {
+    fn from(a: AssignmentDoc) -> Self {
+        match a {
+            AssignmentDoc::Single => Assignment::Single,
+            AssignmentDoc::RoundRobin => Assignment::RoundRobin,
+            AssignmentDoc::Collective => Assignment::Collective,
+        }
+    }
+}
+
+impl From<Assignment> for AssignmentDoc {
+    fn from(a: Assignment) -> Self {
+        match a {
+            Assignment::Single => AssignmentDoc::Single,
+            Assignment::RoundRobin => AssignmentDoc::RoundRobin,
+            Assignment::Collective => AssignmentDoc::Collective,
+        }
+    }
+}
+
+/// A host of a team event type.
+#[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct HostIn {
+    /// The host's calendar.
+    pub calendar_id: Uuid,
+    /// Round-robin share: a host of weight 2 gets twice the bookings of one of weight 1
+    /// (1 to 1000, default 1).
+    #[oai(nullable)]
+    pub weight: Option<i64>,
+    /// 0 (lowest) to 4 (highest), default 2: a free host of higher priority always gets the
+    /// booking first.
+    #[oai(nullable)]
+    pub priority: Option<i64>,
+}
+
+/// A host of a team event type.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct HostOut {
+    /// The host's calendar.
+    pub calendar_id: Uuid,
+    /// Round-robin share.
+    pub weight: u32,
+    /// 0 (lowest) to 4 (highest).
+    pub priority: u8,
+}
+
+/// The hosts of a request, each weight and priority in range, each calendar once (every
+/// problem of the list named at once; whether the assignment wants hosts, and whether they
+/// are the organization's calendars, is the service's to say).
+fn parse_hosts(v: &mut Violations, hosts: Vec<HostIn>) -> Vec<Host> {
+    let parsed = parse_host_fields(v, hosts);
+    if !parsed.is_empty()
+        && let Err(invalid) = team::check_hosts(Assignment::RoundRobin, &parsed)
+    {
+        for problem in invalid.0 {
+            v.add(&problem.field, problem.message);
+        }
+    }
+    parsed
+}
+
+fn parse_host_fields(v: &mut Violations, hosts: Vec<HostIn>) -> Vec<Host> {
+    hosts
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| Host {
+            calendar_id: h.calendar_id,
+            weight: match h.weight {
+                None => team::DEFAULT_WEIGHT,
+                Some(w) => u32::try_from(w)
+                    .ok()
+                    .filter(|w| (1..=team::MAX_WEIGHT).contains(w))
+                    .unwrap_or_else(|| {
+                        v.add(
+                            &format!("hosts[{i}].weight"),
+                            format!("must be 1 to {}, got {w}", team::MAX_WEIGHT),
+                        );
+                        team::DEFAULT_WEIGHT
+                    }),
+            },
+            priority: match h.priority {
+                None => team::DEFAULT_PRIORITY,
+                Some(p) => u8::try_from(p)
+                    .ok()
+                    .filter(|p| *p <= team::MAX_PRIORITY)
+                    .unwrap_or_else(|| {
+                        v.add(
+                            &format!("hosts[{i}].priority"),
+                            format!(
+                                "must be 0 (lowest) to {} (highest), got {p}",
+                                team::MAX_PRIORITY
+                            ),
+                        );
+                        team::DEFAULT_PRIORITY
+                    }),
+            },
+        })
+        .collect()
 }
 
 impl Example for EventTypeIn {
@@ -69,6 +190,8 @@ impl Example for EventTypeIn {
             max_advance_days: Some(60),
             location: Some("Zoom".into()),
             active: Some(true),
+            assignment: None,
+            hosts: None,
         }
     }
 }
@@ -107,6 +230,13 @@ pub struct EventTypePatch {
     /// Whether it can be booked.
     #[oai(nullable)]
     pub active: Option<bool>,
+    /// Who takes a booking; changing it to a team assignment needs `hosts` (and no
+    /// `calendarId`), back to `single` drops them. Existing bookings stay where they are.
+    #[oai(nullable)]
+    pub assignment: Option<AssignmentDoc>,
+    /// A team type's hosts, replaced whole.
+    #[oai(nullable)]
+    pub hosts: Option<Vec<HostIn>>,
 }
 
 /// An event type.
@@ -140,6 +270,10 @@ pub struct EventTypeOut {
     pub location: Option<String>,
     /// Whether it can be booked.
     pub active: bool,
+    /// Who takes a booking: `single`, `roundRobin` or `collective`.
+    pub assignment: AssignmentDoc,
+    /// A team type's hosts (empty for `single`).
+    pub hosts: Vec<HostOut>,
     /// When it was created (UTC).
     pub created_at: Timestamp,
     /// When it last changed (UTC).
@@ -148,7 +282,20 @@ pub struct EventTypeOut {
 
 impl From<entity::event_types::Model> for EventTypeOut {
     fn from(m: entity::event_types::Model) -> Self {
+        // Stored by this code, checked on the way in; unreadable reads as single, no hosts
+        // (bookings of such a type fail loudly in the service instead).
+        let (assignment, hosts) =
+            repo::event_types::team_of(&m).unwrap_or((Assignment::Single, Vec::new()));
         EventTypeOut {
+            assignment: assignment.into(),
+            hosts: hosts
+                .into_iter()
+                .map(|h| HostOut {
+                    calendar_id: h.calendar_id,
+                    weight: h.weight,
+                    priority: h.priority,
+                })
+                .collect(),
             id: m.id.0,
             calendar_id: m.calendar_id.map(|c| c.0),
             name: m.name,
@@ -285,6 +432,7 @@ impl EventTypesApi {
         let body = body.0;
         let mut v = Violations::default();
         blank_name(&mut v, Some(&body.name));
+        let hosts = parse_hosts(&mut v, body.hosts.unwrap_or_default());
         v.into_result()?;
         let calendar_id = body.calendar_id.map(CalendarId);
         let new = NewEventType {
@@ -298,6 +446,8 @@ impl EventTypesApi {
             max_advance_days: body.max_advance_days,
             location: optional_text(body.location),
             active: body.active.unwrap_or(true),
+            assignment: body.assignment.map_or(Assignment::Single, Into::into),
+            hosts,
         };
         let model = state
             .service
@@ -344,6 +494,7 @@ impl EventTypesApi {
         let body = body.0;
         let mut v = Violations::default();
         blank_name(&mut v, body.name.as_deref());
+        let hosts = body.hosts.map(|h| parse_hosts(&mut v, h));
         v.into_result()?;
         let calendar_id = maybe(body.calendar_id).map(|c| c.map(CalendarId));
         let changes = EventTypeChanges {
@@ -357,6 +508,8 @@ impl EventTypesApi {
             max_advance_days: maybe(body.max_advance_days),
             location: maybe(body.location).map(optional_text),
             active: body.active,
+            assignment: body.assignment.map(Into::into),
+            hosts,
         };
         let model = state
             .service

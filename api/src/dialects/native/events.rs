@@ -33,6 +33,7 @@ use crate::repo::events::EventFilter;
 use crate::schema::{LocalDate, Timestamp};
 use crate::service::events::{BookingRequest, EventUpdate, Status};
 use crate::service::holds::HoldClaim;
+use crate::service::team::group_of;
 use crate::state::AppState;
 
 /// The state of an event. `cancelled` events no longer hold their time.
@@ -89,8 +90,11 @@ impl BookedVia {
 #[derive(Object)]
 #[oai(rename_all = "camelCase", example)]
 pub struct EventIn {
-    /// The calendar to book on.
-    pub calendar_id: Uuid,
+    /// The calendar to book on. For a round-robin or collective event type, leave it out to let
+    /// Quando choose the host (or name a host's calendar to book that host or get a 409); for an
+    /// event type bound to one calendar it defaults to that calendar; otherwise required.
+    #[oai(nullable)]
+    pub calendar_id: Option<Uuid>,
     /// What is booked.
     pub event_type_id: Uuid,
     /// ISO 8601 start: with an offset (`2026-04-15T14:00:00Z`, `...T16:00:00+02:00`), or a local
@@ -373,8 +377,7 @@ fn details(v: &mut Violations, body: &EventIn) -> EventDetails {
 impl Example for EventIn {
     fn example() -> Self {
         EventIn {
-            calendar_id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-0000000000c1")
-                .unwrap_or_default(),
+            calendar_id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-0000000000c1").ok(),
             event_type_id: Uuid::parse_str("0196f6d2-8c1e-7a3b-9f00-0000000000e1")
                 .unwrap_or_default(),
             start_time: Some("2026-04-15T14:00:00Z".into()),
@@ -485,6 +488,20 @@ pub struct EventOut {
     pub end_date: Option<LocalDate>,
     /// `opaque` holds the time; `transparent` blocks nothing.
     pub transparency: TransparencyDto,
+    /// A collective appointment's rows, one per host's calendar, the organizer's first: a
+    /// change or cancellation of any of them is made to all. Absent for any other event.
+    #[oai(skip_serializing_if_is_none)]
+    pub hosts: Option<Vec<GroupMemberOut>>,
+}
+
+/// One host's row of a collective appointment.
+#[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct GroupMemberOut {
+    /// The host's calendar.
+    pub calendar_id: Uuid,
+    /// The appointment's event on that calendar.
+    pub event_id: Uuid,
 }
 
 impl From<entity::events::Model> for EventOut {
@@ -499,7 +516,18 @@ impl From<entity::events::Model> for EventOut {
             })
             .collect();
         let metadata = repo::events::metadata_of(&m);
+        // Written by this code; an unreadable group shows none rather than failing the read.
+        let hosts = group_of(&m).ok().flatten().map(|group| {
+            group
+                .into_iter()
+                .map(|g| GroupMemberOut {
+                    calendar_id: g.calendar_id.0,
+                    event_id: g.event_id.0,
+                })
+                .collect()
+        });
         EventOut {
+            hosts,
             description: m.description,
             kind: m.kind,
             attendees,
@@ -574,6 +602,7 @@ impl Example for EventOut {
             start_date: None,
             end_date: None,
             transparency: TransparencyDto::Opaque,
+            hosts: None,
         }
     }
 }
@@ -619,6 +648,11 @@ pub struct EventPatch {
     /// leaving `cancelled`. Nothing lifts the overlap rule.
     #[oai(nullable)]
     pub force: Option<bool>,
+    /// For a booking of a round-robin event type: when its host cannot take the new time, let
+    /// another free host take it (the event is cancelled and the answer is a new event, with a
+    /// new id, on that host's calendar). Default false: 409 instead.
+    #[oai(nullable)]
+    pub reassign: Option<bool>,
     /// New all-day first day, with `endDate` (makes the event all-day).
     #[oai(nullable)]
     pub start_date: Option<LocalDate>,
@@ -795,7 +829,7 @@ impl TryFrom<EventIn> for BookingRequest {
         v.finish(|| {
             let (start, end, all_day) = times?;
             Some(BookingRequest {
-                calendar: CalendarId(body.calendar_id),
+                calendar: body.calendar_id.map(CalendarId),
                 event_type: Some(EventTypeId(body.event_type_id)),
                 start,
                 end,
@@ -906,6 +940,7 @@ impl TryFrom<EventPatch> for EventUpdate {
             ical_uid: None,
             extras: None,
             expected_seq: None,
+            reassign: body.reassign == Some(true),
         })
     }
 }

@@ -24,8 +24,12 @@ use crate::state::AppState;
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct HoldIn {
-    /// The calendar.
-    pub calendar_id: Uuid,
+    /// The calendar. For a round-robin or collective event type, leave it out: Quando holds the
+    /// host a booking would get now (round-robin) or every host (collective), and the booking
+    /// that names the hold goes there; for an event type bound to one calendar it defaults to
+    /// that calendar; otherwise required.
+    #[oai(nullable)]
+    pub calendar_id: Option<Uuid>,
     /// The event type to book.
     pub event_type_id: Uuid,
     /// ISO 8601 start, with an offset or a local time read in `timezone` (like a booking's).
@@ -134,7 +138,7 @@ impl HoldsApi {
         let ttl = v.check("ttlSeconds", ttl_of(body.ttl_seconds));
         let request = v.finish(|| {
             Some(HoldRequest {
-                calendar: CalendarId(body.calendar_id),
+                calendar: body.calendar_id.map(CalendarId),
                 event_type: EventTypeId(body.event_type_id),
                 start: start?,
                 end: match end {

@@ -403,7 +403,7 @@ fn booking(calendar: CalendarId, body: TEventIn) -> Result<BookingRequest, Inval
         .unwrap_or_default();
     v.finish(|| {
         Some(BookingRequest {
-            calendar,
+            calendar: Some(calendar),
             event_type: None,
             start: start?,
             end: end?,
