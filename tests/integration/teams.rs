@@ -3,13 +3,17 @@
 //! priority, then fewest recent bookings for its weight, then weight, then the order listed);
 //! `collective` offers a slot only when every host is free and books every host at once, one row
 //! per host, moved and cancelled together. Availability, bookings, reschedules and holds, exactly
-//! one host per booking under races, publishable keys and isolation. Both backends.
+//! one host per booking under races, publishable keys and isolation, the weights over 1,000
+//! bookings, and team bookings as webhooks, feeds and the Google and Talkover dialects show
+//! them. Both backends.
 //!
 //! Every case books on a Monday at least two weeks ahead, computed from the clock so the cases
 //! never age, far from every notice rule. Calendars are in UTC and open around the clock unless
 //! working hours are the point; team types are 30 minutes long, so slots start every half hour.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{Datelike, Days, NaiveDate, Utc, Weekday};
 use futures::future::join_all;
@@ -17,6 +21,7 @@ use quando_api::auth::Scope;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::google::{events_path, g_ok};
 use crate::support::*;
 
 pub fn cases() -> Vec<Case> {
@@ -58,6 +63,11 @@ pub fn cases() -> Vec<Case> {
         // publishable keys and isolation
         a_publishable_key_books_a_round_robin_type_and_is_never_told_the_event_in_the_way,
         another_organizations_key_gets_404_for_a_team_type_and_its_team_type_is_invisible,
+        // at scale, and as the other surfaces show team bookings
+        a_thousand_sequential_round_robin_bookings_over_weights_1_1_2_4_land_within_five_percent_of_the_shares,
+        a_collective_appointment_sends_one_webhook_naming_every_host_and_one_when_cancelled,
+        each_hosts_feed_shows_the_collective_appointment_and_a_round_robin_booking_only_on_its_host,
+        the_google_and_talkover_views_of_a_hosts_calendar_show_its_team_appointments,
     ]
 }
 
@@ -1971,4 +1981,542 @@ async fn another_organizations_key_gets_404_for_a_team_type_and_its_team_type_is
     // Their own booking works on their type.
     let event = booked(&app, &other_key, &team_booking(&their_type, &start)).await;
     assert_eq!(calendar_of(&event), their_calendar);
+}
+
+// ----- at scale -----
+
+async fn a_thousand_sequential_round_robin_bookings_over_weights_1_1_2_4_land_within_five_percent_of_the_shares(
+    app: TestApp,
+) {
+    let day = Day::monday();
+    // 1,000 bookings and their set-up exceed the default 600 requests a minute of one key: a key
+    // with a budget of its own, as an operator gives a busy integration.
+    let key = quando_api::admin::create_key(
+        &app.db,
+        app.org_id,
+        &[Scope::CalendarRead, Scope::CalendarWrite],
+        Some("round-robin load"),
+        Some(1_000_000),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("admin::create_key failed: {e}"))
+    .key;
+    let weights = [1u32, 1, 2, 4];
+    let mut hosts = Vec::with_capacity(weights.len());
+    for w in weights {
+        hosts.push(calendar(&app, &key, &format!("Peso {w}")).await);
+    }
+    let body: Vec<Value> = hosts
+        .iter()
+        .zip(weights)
+        .map(|(c, w)| json!({"calendarId": c, "weight": w}))
+        .collect();
+    let type_id = team_type(&app, &key, "roundRobin", Value::Array(body)).await;
+
+    // Consecutive half hours from Monday 00:00 UTC: every host is free at each, so only the
+    // fairness rule picks. Sequential, because each pick depends on the counts before it.
+    const BOOKINGS: usize = 1000;
+    let first = day.at("00:00");
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for i in 0..BOOKINGS {
+        let start = plus_minutes(&first, 30 * i as i64);
+        let event = booked(&app, &key, &team_booking(&type_id, &start)).await;
+        let host = calendar_of(&event);
+        assert!(hosts.contains(&host), "booking {i} is on a host: {event}");
+        *counts.entry(host).or_default() += 1;
+    }
+
+    let got: Vec<usize> = hosts
+        .iter()
+        .map(|h| counts.get(h).copied().unwrap_or(0))
+        .collect();
+    let total_weight: u32 = weights.iter().sum();
+    for ((host, w), n) in hosts.iter().zip(weights).zip(&got) {
+        let share = (BOOKINGS as f64) * f64::from(w) / f64::from(total_weight);
+        assert!(
+            (*n as f64 - share).abs() <= 0.05 * share,
+            "weights {weights:?} over {BOOKINGS} bookings: got {got:?}, the host of weight {w} \
+             ({host}) should have {share} within 5%"
+        );
+    }
+    // The calendars agree with the answers.
+    for (host, n) in hosts.iter().zip(&got) {
+        let resp = app
+            .get_query_as(
+                &key,
+                EVENTS,
+                &[("calendarId", host.as_str()), ("limit", "1")],
+            )
+            .await;
+        let (_, pagination) = assert_list(&resp);
+        assert_eq!(
+            pagination["total"],
+            json!(n),
+            "the events listed on {host}: {pagination}"
+        );
+    }
+}
+
+// ----- webhooks -----
+
+/// A webhook receiver on loopback: answers 204 to every POST to `/hook` and keeps each body,
+/// parsed, in the order received.
+#[derive(Clone, Default)]
+struct Hooks {
+    got: Arc<Mutex<Vec<Value>>>,
+}
+
+#[poem::handler]
+async fn hook(body: Vec<u8>, hooks: poem::web::Data<&Hooks>) -> poem::http::StatusCode {
+    let message = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    hooks
+        .got
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(message);
+    poem::http::StatusCode::NO_CONTENT
+}
+
+/// How long a delivery may take to arrive (as in `webhooks.rs`).
+const HOOK_WAIT: Duration = Duration::from_secs(15);
+
+impl Hooks {
+    /// Starts a receiver on a free port; answers it and its URL.
+    async fn start() -> (Hooks, String) {
+        use poem::EndpointExt;
+        use poem::listener::{Acceptor, Listener};
+        let hooks = Hooks::default();
+        let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .unwrap_or_else(|e| panic!("the webhook receiver cannot listen: {e}"));
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .unwrap_or_else(|| panic!("the webhook receiver has no socket address"));
+        let app = poem::Route::new()
+            .at("/hook", poem::post(hook))
+            .data(hooks.clone());
+        tokio::spawn(async move {
+            let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
+        });
+        (hooks, format!("http://{addr}/hook"))
+    }
+
+    fn got(&self) -> Vec<Value> {
+        self.got
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Waits (up to `HOOK_WAIT`, asking every 50 ms) until `n` messages arrived, then 800 ms
+    /// more for any that should not come (as `webhooks.rs` does); answers every message.
+    async fn settle(&self, n: usize) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + HOOK_WAIT;
+        while self.got().len() < n && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        self.got()
+    }
+}
+
+/// Each message as `kind data.id`, to quote in failures.
+fn told(messages: &[Value]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|m| {
+            format!(
+                "{} {}",
+                m["event"].as_str().unwrap_or("?"),
+                m["data"]["id"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
+async fn a_collective_appointment_sends_one_webhook_naming_every_host_and_one_when_cancelled(
+    app: TestApp,
+) {
+    let day = Day::monday();
+    let (hooks, url) = Hooks::start().await;
+    // No `events`: every kind.
+    let endpoint = app.post("/v1/webhooks", &json!({"url": url})).await;
+    assert_ok(&endpoint, 201);
+    let team = team(&app, "collective", 3).await;
+    let round_robin = team_type(&app, &app.key, "roundRobin", plain_hosts(&team.hosts)).await;
+
+    let created = booked(&app, &app.key, &team.booking(&day.at("10:00"))).await;
+    let rows = group_ids(&created, &team);
+    let cancelled = cancel(&app, &rows[1]).await;
+    assert_eq!(cancelled["status"], json!("cancelled"), "{cancelled}");
+    let assigned = booked(
+        &app,
+        &app.key,
+        &team_booking(&round_robin, &day.at("11:00")),
+    )
+    .await;
+
+    // One message per appointment and change: created and cancelled for the collective
+    // appointment, created for the round-robin booking.
+    let got = hooks.settle(3).await;
+    let about_rows: Vec<&Value> = got
+        .iter()
+        .filter(|m| {
+            m["data"]["id"]
+                .as_str()
+                .is_some_and(|id| rows.iter().any(|r| r == id))
+        })
+        .collect();
+    let kinds: Vec<&str> = about_rows
+        .iter()
+        .map(|m| m["event"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["appointment.created", "appointment.cancelled"],
+        "one message for the collective appointment, one for its cancellation; received: {:?}",
+        told(&got)
+    );
+    assert_eq!(
+        got.len(),
+        3,
+        "nothing but the two appointments' messages; received: {:?}",
+        told(&got)
+    );
+    for message in &about_rows {
+        let data = &message["data"];
+        assert_eq!(
+            data["id"],
+            json!(rows[0]),
+            "the organizer's row tells: {message}"
+        );
+        assert_eq!(calendar_of(data), team.hosts[0], "{message}");
+        assert_eq!(data["startTime"], json!(day.at("10:00")), "{message}");
+        assert_eq!(
+            group_ids(data, &team),
+            rows,
+            "the message names every host and row: {message}"
+        );
+    }
+    assert_eq!(about_rows[0]["data"]["status"], json!("confirmed"));
+    assert_eq!(about_rows[1]["data"]["status"], json!("cancelled"));
+
+    let about_assigned: Vec<&Value> = got
+        .iter()
+        .filter(|m| m["data"]["id"] == assigned["id"])
+        .collect();
+    assert_eq!(
+        about_assigned.len(),
+        1,
+        "one message for the round-robin booking; received: {:?}",
+        told(&got)
+    );
+    let message = about_assigned[0];
+    assert_eq!(message["event"], json!("appointment.created"), "{message}");
+    assert_eq!(
+        message["data"]["calendarId"], assigned["calendarId"],
+        "the assigned host's calendar: {message}"
+    );
+    assert_eq!(
+        message["data"]["eventTypeId"],
+        json!(round_robin),
+        "{message}"
+    );
+    assert_no_group(&message["data"]);
+}
+
+// ----- feeds -----
+
+/// Makes `calendar_id`'s iCalendar feed; answers its path (`/feeds/qfeed_....ics`).
+async fn new_feed(app: &TestApp, calendar_id: &str) -> String {
+    let made = assert_ok(
+        &app.get(&format!("/v1/calendar/calendars/{calendar_id}/feed"))
+            .await,
+        201,
+    );
+    let url = made["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a new feed shows its url: {made}"));
+    let at = url
+        .find("/feeds/")
+        .unwrap_or_else(|| panic!("not a feed URL: {url}"));
+    url[at..].to_owned()
+}
+
+/// The VEVENTs of the feed at `path`, fetched without a key, each as its unfolded lines.
+async fn feed_events(app: &TestApp, path: &str) -> Vec<Vec<String>> {
+    let resp = send(app.bare(Method::GET, path)).await;
+    assert_eq!(resp.status, 200, "{path}: {}", resp.describe());
+    assert!(
+        resp.content_type().starts_with("text/calendar"),
+        "{path}: {}",
+        resp.describe()
+    );
+    let mut events = Vec::new();
+    let mut current: Option<Vec<String>> = None;
+    for line in resp.text.replace("\r\n ", "").split("\r\n") {
+        match line {
+            "BEGIN:VEVENT" => current = Some(Vec::new()),
+            "END:VEVENT" => events.extend(current.take()),
+            _ => {
+                if let Some(c) = current.as_mut() {
+                    c.push(line.to_owned());
+                }
+            }
+        }
+    }
+    events
+}
+
+/// The feed UID of event `id`.
+fn uid(id: &str) -> String {
+    format!("UID:{}@quando", id.replace('-', ""))
+}
+
+/// The UIDs of a feed's VEVENTs, sorted.
+fn uids(events: &[Vec<String>]) -> Vec<String> {
+    let mut found: Vec<String> = events
+        .iter()
+        .flat_map(|e| e.iter().filter(|l| l.starts_with("UID:")).cloned())
+        .collect();
+    found.sort();
+    found
+}
+
+/// The one VEVENT of event `id` in a feed.
+#[track_caller]
+fn feed_event<'a>(events: &'a [Vec<String>], id: &str) -> &'a [String] {
+    let uid = uid(id);
+    let found: Vec<&Vec<String>> = events.iter().filter(|e| e.contains(&uid)).collect();
+    assert_eq!(found.len(), 1, "one VEVENT with {uid} in {events:?}");
+    found[0]
+}
+
+/// `20270301T100000Z` of an RFC 3339 UTC time.
+fn ics_stamp(t: &str) -> String {
+    instant(t).format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+async fn each_hosts_feed_shows_the_collective_appointment_and_a_round_robin_booking_only_on_its_host(
+    app: TestApp,
+) {
+    let day = Day::monday();
+    let team = team(&app, "collective", 3).await;
+    let round_robin = team_type(&app, &app.key, "roundRobin", plain_hosts(&team.hosts)).await;
+    let mut feeds = Vec::new();
+    for host in &team.hosts {
+        feeds.push(new_feed(&app, host).await);
+    }
+    let start = day.at("10:00");
+    let created = booked(&app, &app.key, &team.booking(&start)).await;
+    let rows = group_ids(&created, &team);
+    let assigned = booked(
+        &app,
+        &app.key,
+        &team_booking(&round_robin, &day.at("11:00")),
+    )
+    .await;
+    let assigned_host = calendar_of(&assigned);
+    assert!(team.hosts.contains(&assigned_host), "{assigned}");
+
+    for ((host, feed), row) in team.hosts.iter().zip(&feeds).zip(&rows) {
+        let events = feed_events(&app, feed).await;
+        // Its own row of the appointment, and the round-robin booking only where it was given.
+        let mut expected = vec![uid(row)];
+        if *host == assigned_host {
+            expected.push(uid(&id_of(&assigned)));
+        }
+        expected.sort();
+        assert_eq!(
+            uids(&events),
+            expected,
+            "the feed of {host}: its row {row} of the collective appointment {rows:?}, and the \
+             round-robin booking {} only if it is on {assigned_host}",
+            id_of(&assigned)
+        );
+        let vevent = feed_event(&events, row);
+        for line in [
+            format!("DTSTART:{}", ics_stamp(&start)),
+            format!("DTEND:{}", ics_stamp(&end_of(&start))),
+            "STATUS:CONFIRMED".to_owned(),
+        ] {
+            assert!(
+                vevent.contains(&line),
+                "{line} in {host}'s feed: {vevent:?}"
+            );
+        }
+        if *host == assigned_host {
+            let vevent = feed_event(&events, &id_of(&assigned));
+            let line = format!("DTSTART:{}", ics_stamp(&day.at("11:00")));
+            assert!(vevent.contains(&line), "{line}: {vevent:?}");
+        }
+    }
+
+    // Cancelled through one row, the appointment is cancelled in every host's feed.
+    cancel(&app, &rows[2]).await;
+    for ((host, feed), row) in team.hosts.iter().zip(&feeds).zip(&rows) {
+        let events = feed_events(&app, feed).await;
+        let vevent = feed_event(&events, row);
+        assert!(
+            vevent.contains(&"STATUS:CANCELLED".to_owned()),
+            "{host}'s feed marks the appointment cancelled: {vevent:?}"
+        );
+        if *host == assigned_host {
+            let vevent = feed_event(&events, &id_of(&assigned));
+            assert!(
+                vevent.contains(&"STATUS:CONFIRMED".to_owned()),
+                "the round-robin booking stays: {vevent:?}"
+            );
+        }
+    }
+}
+
+// ----- other dialects -----
+
+/// Event `id` as the Google dialect spells it (32 hex digits).
+fn google_id(id: &str) -> String {
+    id.replace('-', "")
+}
+
+/// The items of the Google list of `calendar_id`'s events, with `query`.
+async fn google_items(app: &TestApp, calendar_id: &str, query: &[(&str, &str)]) -> Vec<Value> {
+    let list = g_ok(&app.get_query(&events_path(calendar_id), query).await, 200);
+    list["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a Google list has items: {list}"))
+        .clone()
+}
+
+/// The data of the Talkover list of `calendar_id`'s events.
+async fn talkover_items(app: &TestApp, calendar_id: &str) -> Vec<Value> {
+    let path = format!("/api/v1/calendars/{calendar_id}/events");
+    let data = talkover_ok(&app.get(&path).await, 200);
+    data.as_array()
+        .unwrap_or_else(|| panic!("a Talkover list is an array: {data}"))
+        .clone()
+}
+
+/// Each item as `id start status` (the three read by `read`), sorted.
+fn listed(items: &[Value], read: impl Fn(&Value) -> (String, String, String)) -> Vec<String> {
+    let mut lines: Vec<String> = items
+        .iter()
+        .map(|e| {
+            let (id, start, status) = read(e);
+            format!("{id} {start} {status}")
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn google_line(e: &Value) -> (String, String, String) {
+    let start = e["start"]["dateTime"].as_str().unwrap_or_default();
+    let start = chrono::DateTime::parse_from_rfc3339(start)
+        .map(|t| {
+            t.with_timezone(&Utc)
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string()
+        })
+        .unwrap_or_else(|_| format!("?{start}"));
+    (
+        e["id"].as_str().unwrap_or_default().to_owned(),
+        start,
+        e["status"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+fn talkover_line(e: &Value) -> (String, String, String) {
+    (
+        e["id"].as_str().unwrap_or_default().to_owned(),
+        e["start_at"].as_str().unwrap_or_default().to_owned(),
+        e["status"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+async fn the_google_and_talkover_views_of_a_hosts_calendar_show_its_team_appointments(
+    app: TestApp,
+) {
+    let day = Day::monday();
+    let team = team(&app, "collective", 3).await;
+    // A round-robin type over the hosts other than the organizer, so the calendar that shows
+    // both is a non-organizer's.
+    let round_robin = team_type(&app, &app.key, "roundRobin", plain_hosts(&team.hosts[1..])).await;
+    let (start, later) = (day.at("10:00"), day.at("11:00"));
+    let created = booked(&app, &app.key, &team.booking(&start)).await;
+    let rows = group_ids(&created, &team);
+    let assigned = booked(&app, &app.key, &team_booking(&round_robin, &later)).await;
+    let assigned_host = calendar_of(&assigned);
+    assert!(team.hosts[1..].contains(&assigned_host), "{assigned}");
+
+    for (host, row) in team.hosts.iter().zip(&rows) {
+        let mut google = vec![format!("{} {start} confirmed", google_id(row))];
+        let mut talkover = vec![format!("{row} {start} confirmed")];
+        if *host == assigned_host {
+            google.push(format!(
+                "{} {later} confirmed",
+                google_id(&id_of(&assigned))
+            ));
+            talkover.push(format!("{} {later} confirmed", id_of(&assigned)));
+        }
+        google.sort();
+        talkover.sort();
+        let items = google_items(&app, host, &[]).await;
+        assert_eq!(
+            listed(&items, google_line),
+            google,
+            "the Google view of {host}: its row of {rows:?}{}",
+            if *host == assigned_host {
+                " and the round-robin booking"
+            } else {
+                ""
+            }
+        );
+        let items = talkover_items(&app, host).await;
+        assert_eq!(
+            listed(&items, talkover_line),
+            talkover,
+            "the Talkover view of {host}"
+        );
+        for item in &items {
+            assert_eq!(item["calendar_id"], json!(host), "{item}");
+        }
+    }
+
+    // Cancelled through the organizer's row: Google hides a cancelled event unless asked with
+    // showDeleted, and then shows it `cancelled`; Talkover lists it `cancelled`.
+    cancel(&app, &rows[0]).await;
+    for (host, row) in team.hosts.iter().zip(&rows) {
+        let mut google = Vec::new();
+        let mut with_deleted = vec![format!("{} {start} cancelled", google_id(row))];
+        let mut talkover = vec![format!("{row} {start} cancelled")];
+        if *host == assigned_host {
+            let stays = format!("{} {later} confirmed", google_id(&id_of(&assigned)));
+            google.push(stays.clone());
+            with_deleted.push(stays);
+            talkover.push(format!("{} {later} confirmed", id_of(&assigned)));
+        }
+        with_deleted.sort();
+        talkover.sort();
+        let items = google_items(&app, host, &[]).await;
+        assert_eq!(
+            listed(&items, google_line),
+            google,
+            "the Google view of {host} after the cancellation"
+        );
+        let items = google_items(&app, host, &[("showDeleted", "true")]).await;
+        assert_eq!(
+            listed(&items, google_line),
+            with_deleted,
+            "the Google view of {host} with showDeleted"
+        );
+        let items = talkover_items(&app, host).await;
+        assert_eq!(
+            listed(&items, talkover_line),
+            talkover,
+            "the Talkover view of {host} after the cancellation"
+        );
+    }
 }
