@@ -11,6 +11,11 @@
 //! and dropped).
 //!
 //! `availability` is the suite's availability workload alone on one calendar of 10,000 events.
+//!
+//! `team-availability` (a workload of the suite) seeds its own team into the same organization
+//! before the server starts: 50 host calendars in three zones with 1,000 events each and a
+//! round-robin event type over them, then asks the team's availability for 31 days with
+//! `hosts=true`.
 
 mod child;
 mod load;
@@ -86,7 +91,9 @@ struct SuiteArgs {
     #[arg(long, default_value_t = 10)]
     seconds: u64,
     /// Workloads to run, comma-separated (default all): create, create-idempotent,
-    /// create-taken, list, list-filtered, get, availability, deep.
+    /// create-taken, list, list-filtered, get, availability, team-availability, deep.
+    /// team-availability seeds its own team into the organization first: 50 host calendars
+    /// with 1,000 events each (50,000 more events in the organization).
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<String>,
     /// Print Markdown tables (for the README).
@@ -215,9 +222,23 @@ async fn backend(
         report::count(args.calendars, "calendar")
     );
     let seeding = seed::seeding_connection(url).await?;
-    let seeded = Arc::new(seed::seed(&seeding, args.events, args.calendars).await?);
-    seeding.close().await?;
+    let mut seeded = seed::seed(&seeding, args.events, args.calendars).await?;
     eprintln!("  seeded in {:.1}s", seeded.elapsed.as_secs_f64());
+    if selected.contains(&Workload::TeamAvailability) {
+        eprintln!(
+            "  seeding the team: {} with {} each",
+            report::count(seed::TEAM_HOSTS, "host calendar"),
+            report::count(seed::TEAM_EVENTS_PER_HOST, "event")
+        );
+        let team = seed::seed_team(&seeding, &seeded).await?;
+        eprintln!("  seeded the team in {:.1}s", team.elapsed.as_secs_f64());
+        seeded.team = Some(team);
+    }
+    let analyzing = Instant::now();
+    seed::analyze(&seeding).await?;
+    let analyzed_in = analyzing.elapsed();
+    seeding.close().await?;
+    let seeded = Arc::new(seeded);
     let slots = Arc::new(FreshSlots::new(seeded.calendars.clone())?);
     let baseline = if selected.contains(&Workload::Create) {
         eprintln!("  raw-storage baseline");
@@ -268,7 +289,11 @@ async fn backend(
         events: args.events,
         calendars: args.calendars,
         events_per_calendar: seeded.events_per_calendar,
-        seeded_in: seeded.elapsed,
+        seeded_in: seeded.elapsed + analyzed_in,
+        team: seeded
+            .team
+            .as_ref()
+            .map(|t| (t.calendars.len(), t.events_per_host, t.elapsed)),
         connections: args.connections,
         seconds: args.seconds,
         warmup: WARMUP,

@@ -14,6 +14,8 @@ pub struct BackendReport {
     pub calendars: usize,
     pub events_per_calendar: usize,
     pub seeded_in: Duration,
+    /// The team-availability workload's team: hosts, events per host, seeding time.
+    pub team: Option<(usize, usize, Duration)>,
     pub connections: usize,
     pub seconds: u64,
     pub warmup: Duration,
@@ -102,12 +104,14 @@ fn targets(r: &BackendReport) -> Vec<(String, String, String)> {
             verdict(create.ms(0.99) < 10.0).into(),
         ));
     }
+    // The suite's events and the team's (when team-availability seeded one).
+    let org_events = r.events + r.team.map_or(0, |(hosts, per_host, _)| hosts * per_host);
     for name in ["list", "list-filtered"] {
         if let Some(m) = find(&r.rows, name) {
             out.push((
                 format!(
                     "{name} p99 < 5 ms with {} events in the org",
-                    thousands(r.events as u64)
+                    thousands(org_events as u64)
                 ),
                 format!("{:.2} ms", m.ms(0.99)),
                 verdict(m.ms(0.99) < 5.0).into(),
@@ -171,6 +175,17 @@ fn targets(r: &BackendReport) -> Vec<(String, String, String)> {
             verdict(m.ms(0.5) < 5.0).into(),
         ));
     }
+    if let Some(m) = find(&r.rows, "team-availability") {
+        let (hosts, per_host) = r.team.map_or((0, 0), |(h, n, _)| (h, n));
+        out.push((
+            format!(
+                "team-availability: 31 days over {hosts} hosts with {} events each (round robin, `hosts=true`): p50 < 20 ms",
+                thousands(per_host as u64)
+            ),
+            format!("median {:.2} ms", m.ms(0.5)),
+            verdict(m.ms(0.5) < 20.0).into(),
+        ));
+    }
     if let Some(row) = r.rows.iter().find(|row| row.name == "create")
         && let Some(kb) = row.max_rss_kb
     {
@@ -196,8 +211,16 @@ pub fn thousands(n: u64) -> String {
 }
 
 fn header(r: &BackendReport) -> String {
+    let team = r.team.map_or(String::new(), |(hosts, per_host, took)| {
+        format!(
+            "; team-availability's team: {} more events over {} (round robin), seeded in {:.1}s",
+            thousands((hosts * per_host) as u64),
+            count(hosts, "host calendar"),
+            took.as_secs_f64()
+        )
+    });
     format!(
-        "{} over {} ({} per calendar), seeded in {:.1}s; {}, {}s per workload after {}s warm-up",
+        "{} over {} ({} per calendar), seeded in {:.1}s{team}; {}, {}s per workload after {}s warm-up",
         count(r.events, "event"),
         count(r.calendars, "calendar"),
         thousands(r.events_per_calendar as u64),

@@ -12,10 +12,14 @@ use quando_api::auth::Scope;
 use quando_api::domain::booking::Block;
 use quando_api::domain::ids::{EventId, OrgId};
 use quando_api::domain::schedule::WeeklyRangeDoc;
+use quando_api::domain::team::{Assignment, Host};
 use quando_api::domain::time::Zone;
 use quando_api::repo;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+};
 use uuid::Uuid;
 
 use crate::AnyError;
@@ -49,6 +53,8 @@ pub struct Seeded {
     /// Today (local): windows after it hold bookable future slots.
     pub today: NaiveDate,
     pub events_per_calendar: usize,
+    /// The team of the team-availability workload, when it runs.
+    pub team: Option<Team>,
     pub elapsed: Duration,
 }
 
@@ -134,7 +140,7 @@ pub async fn seed(
             max_advance_days: None,
             location: None,
             active: true,
-            assignment: quando_api::domain::team::Assignment::Single,
+            assignment: Assignment::Single,
             hosts: Vec::new(),
         },
     )
@@ -210,10 +216,6 @@ pub async fn seed(
     if !rows.is_empty() {
         insert_rows(db, rows).await?;
     }
-    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
-        // Fresh statistics, as autovacuum would have them on a database with this history.
-        db.execute_unprepared("ANALYZE").await?;
-    }
     Ok(Seeded {
         org,
         key: key.key,
@@ -225,8 +227,234 @@ pub async fn seed(
         last_date: end_monday - Span::days(3),
         today,
         events_per_calendar: per_calendar_max,
+        team: None,
         elapsed: started.elapsed(),
     })
+}
+
+/// The team-availability workload's team: round-robin hosts with a year of bookings each.
+pub const TEAM_HOSTS: usize = 50;
+pub const TEAM_EVENTS_PER_HOST: usize = 1_000;
+
+/// Working hours of the hosts, cycled over them: (zone, local ranges Monday to Friday, in
+/// minutes after midnight). Sixteen 30-minute slots a day each; some shifted, some with a
+/// lunch break.
+const TEAM_HOURS: [(&str, &[(i64, i64)]); 8] = [
+    ("Europe/Rome", &[(9 * 60, 17 * 60)]),
+    ("Europe/London", &[(9 * 60, 17 * 60)]),
+    ("America/New_York", &[(9 * 60, 17 * 60)]),
+    ("Europe/Rome", &[(9 * 60, 13 * 60), (14 * 60, 18 * 60)]),
+    ("Europe/London", &[(8 * 60, 16 * 60)]),
+    ("America/New_York", &[(10 * 60, 18 * 60)]),
+    ("Europe/Rome", &[(8 * 60 + 30, 16 * 60 + 30)]),
+    ("America/New_York", &[(8 * 60, 12 * 60), (13 * 60, 17 * 60)]),
+];
+
+/// What the team-availability workload needs to know about its team.
+pub struct Team {
+    /// The round-robin event type (30 minutes, no buffers, no notice or advance limits).
+    pub event_type: Uuid,
+    pub calendars: Vec<Uuid>,
+    pub events_per_host: usize,
+    /// The local dates the bookings cover, `[first, last]` (the zones differ by hours only).
+    pub first_date: NaiveDate,
+    pub last_date: NaiveDate,
+    pub elapsed: Duration,
+}
+
+fn hhmm(minutes: i64) -> String {
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
+/// The local start (minutes after midnight) of slot `slot` (0..16) of a day with `ranges`.
+fn team_slot_minutes(ranges: &[(i64, i64)], mut slot: i64) -> i64 {
+    for (start, end) in ranges {
+        let n = (end - start) / SLOT_MINUTES;
+        if slot < n {
+            return start + slot * SLOT_MINUTES;
+        }
+        slot -= n;
+    }
+    unreachable!("every TEAM_HOURS day has SLOTS_PER_DAY slots")
+}
+
+/// Seeds the team of the team-availability workload into the organization of `seeded`:
+/// `TEAM_HOSTS` calendars with the working hours of `TEAM_HOURS` (cycled), one round-robin
+/// 30-minute event type with them all as hosts (weight 1, priority 2), and
+/// `TEAM_EVENTS_PER_HOST` confirmed 30-minute bookings of that type on each host: distinct
+/// working-hour slots drawn at random (a fixed seed per host) from 52 weeks that start 12 weeks
+/// before this week's Monday, about one slot in four. Each host's events carry the change
+/// sequence numbers 1..=n in time order, and the calendar's counter is left at n, as if the
+/// server had written them one by one.
+pub async fn seed_team(db: &DatabaseConnection, seeded: &Seeded) -> Result<Team, AnyError> {
+    let started = Instant::now();
+    let org = seeded.org;
+
+    let txn = db.begin().await?;
+    let mut calendars = Vec::with_capacity(TEAM_HOSTS);
+    let mut zones = Vec::with_capacity(TEAM_HOSTS);
+    for i in 0..TEAM_HOSTS {
+        let (zone_name, ranges) = TEAM_HOURS[i % TEAM_HOURS.len()];
+        let zone = Zone::parse(zone_name)?;
+        let hours = ["monday", "tuesday", "wednesday", "thursday", "friday"]
+            .iter()
+            .flat_map(|d| {
+                ranges.iter().map(|(start, end)| WeeklyRangeDoc {
+                    day: (*d).into(),
+                    start: hhmm(*start),
+                    end: hhmm(*end),
+                })
+            })
+            .collect();
+        let calendar = repo::calendars::create(
+            &txn,
+            org,
+            repo::calendars::NewCalendar {
+                name: format!("Host {i}"),
+                timezone: zone,
+                description: None,
+                working_hours: Some(hours),
+                date_overrides: Vec::new(),
+                owner_id: None,
+                metadata: Default::default(),
+                is_default: false,
+            },
+        )
+        .await?;
+        calendars.push(calendar.id);
+        zones.push((zone, zone_name, ranges));
+    }
+    let event_type = repo::event_types::create(
+        &txn,
+        org,
+        repo::event_types::NewEventType {
+            calendar_id: None,
+            name: "Team demo".into(),
+            duration_minutes: 30,
+            buffer_before_minutes: 0,
+            buffer_after_minutes: 0,
+            minimum_notice_minutes: None,
+            slot_interval_minutes: None,
+            max_advance_days: None,
+            location: None,
+            active: true,
+            assignment: Assignment::RoundRobin,
+            hosts: calendars
+                .iter()
+                .map(|c| Host {
+                    calendar_id: c.0,
+                    weight: 1,
+                    priority: 2,
+                })
+                .collect(),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+
+    let weeks = 52u64;
+    let first_monday = monday_of(seeded.today) - Span::weeks(12);
+    let total_slots = weeks * 5 * SLOTS_PER_DAY;
+    let n = TEAM_EVENTS_PER_HOST.min(total_slots as usize);
+    // Each host's booked slots: a partial Fisher-Yates shuffle of all of them, then in time
+    // order.
+    let booked: Vec<Vec<u64>> = (0..TEAM_HOSTS)
+        .map(|h| {
+            let mut rng = crate::load::Rng::new(0x7ea_0000 + h as u64);
+            let mut all: Vec<u64> = (0..total_slots).collect();
+            for k in 0..n {
+                let j = k + rng.below((all.len() - k) as u64) as usize;
+                all.swap(k, j);
+            }
+            all.truncate(n);
+            all.sort_unstable();
+            all
+        })
+        .collect();
+
+    let now = Utc::now();
+    let mut rows = Vec::with_capacity(ROWS_PER_TRANSACTION);
+    let mut written = 0usize;
+    // The k-th bookings of every host together, so inserts arrive roughly in time order.
+    for k in 0..n {
+        for ((calendar, &(zone, zone_name, ranges)), slots) in
+            calendars.iter().zip(&zones).zip(&booked)
+        {
+            let slot = slots[k];
+            let date = weekday_date(first_monday, slot / SLOTS_PER_DAY);
+            let minutes = team_slot_minutes(ranges, (slot % SLOTS_PER_DAY) as i64);
+            let naive = date.and_hms_opt(0, 0, 0).unwrap_or_default() + Span::minutes(minutes);
+            let start = zone
+                .0
+                .from_local_datetime(&naive)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_else(|| zone.instant_lenient(naive));
+            let end = start + Span::minutes(SLOT_MINUTES);
+            let i = written;
+            written += 1;
+            rows.push(entity::events::ActiveModel {
+                id: Set(EventId(Uuid::now_v7())),
+                org_id: Set(org),
+                calendar_id: Set(*calendar),
+                event_type_id: Set(Some(event_type.id)),
+                start_time: Set(start),
+                end_time: Set(end),
+                block_start: Set(start),
+                block_end: Set(end),
+                timezone: Set(zone_name.into()),
+                customer_name: Set(Some(format!("Customer {i}"))),
+                customer_phone: Set(Some(format!("+4420{:08}", i % 100_000_000))),
+                customer_email: Set(Some(format!("customer{i}@example.com"))),
+                notes: Set(None),
+                title: Set(Some("Team demo".into())),
+                location: Set(None),
+                status: Set(entity::events::EventStatus::Confirmed),
+                booked_via: Set("api".into()),
+                cancellation_reason: Set(None),
+                cancelled_at: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+                change_seq: Set(k as i64 + 1),
+                team_hosts: Set(None),
+                // The other richer columns take their database defaults (opaque, not all-day).
+                ..Default::default()
+            });
+            if rows.len() == ROWS_PER_TRANSACTION {
+                insert_rows(db, std::mem::take(&mut rows)).await?;
+            }
+        }
+    }
+    if !rows.is_empty() {
+        insert_rows(db, rows).await?;
+    }
+    // The calendars' counters, where the server would have left them.
+    entity::calendars::Entity::update_many()
+        .col_expr(
+            entity::calendars::Column::ChangeSeq,
+            sea_orm::sea_query::Expr::value(n as i64),
+        )
+        .filter(entity::calendars::Column::OrgId.eq(org.0))
+        .filter(entity::calendars::Column::Id.is_in(calendars.iter().map(|c| c.0)))
+        .exec(db)
+        .await?;
+    Ok(Team {
+        event_type: event_type.id.0,
+        calendars: calendars.iter().map(|c| c.0).collect(),
+        events_per_host: n,
+        first_date: first_monday,
+        last_date: first_monday + Span::weeks(weeks as i64) - Span::days(3),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// After seeding, on PostgreSQL: fresh statistics, as autovacuum would have them on a database
+/// with this history.
+pub async fn analyze(db: &DatabaseConnection) -> Result<(), AnyError> {
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.execute_unprepared("ANALYZE").await?;
+    }
+    Ok(())
 }
 
 /// The connection that seeds. On SQLite one connection with a 256 MiB page cache, so the

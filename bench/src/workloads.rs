@@ -27,13 +27,15 @@ pub enum Workload {
     ListFiltered,
     Get,
     Availability,
+    /// Availability of a round-robin event type over `TEAM_HOSTS` hosts, with the free hosts.
+    TeamAvailability,
     /// Deep listing: cursor page 2, cursor page 5,000 and offset page 5,000.
     Deep,
 }
 
 impl Workload {
     /// In the order they run.
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 9] = [
         Workload::Create,
         Workload::CreateIdempotent,
         Workload::CreateTaken,
@@ -41,6 +43,7 @@ impl Workload {
         Workload::ListFiltered,
         Workload::Get,
         Workload::Availability,
+        Workload::TeamAvailability,
         Workload::Deep,
     ];
 
@@ -53,6 +56,7 @@ impl Workload {
             Workload::ListFiltered => "list-filtered",
             Workload::Get => "get",
             Workload::Availability => "availability",
+            Workload::TeamAvailability => "team-availability",
             Workload::Deep => "deep",
         }
     }
@@ -70,6 +74,9 @@ impl Workload {
             Workload::ListFiltered => "GET ...?calendarId&dateFrom&dateTo (31 days)&limit=20",
             Workload::Get => "GET /v1/calendar/events/{id}, a random seeded id",
             Workload::Availability => "GET /v1/calendar/availability, 31 days, random calendar",
+            Workload::TeamAvailability => {
+                "GET /v1/calendar/availability?eventTypeId (round robin, 50 hosts)&hosts=true, 31 days"
+            }
             Workload::Deep => "GET /v1/calendar/events deep pages",
         }
     }
@@ -222,6 +229,23 @@ impl Target {
                     ("dateTo", midnight(from + Span::days(31))),
                 ])
             }
+            Workload::TeamAvailability => {
+                let Some(team) = &s.team else {
+                    // Not reached: `run_simple` refuses the workload without a team.
+                    return self.get("/v1/calendar/availability");
+                };
+                let from = random_day(
+                    rng,
+                    s.today + Span::days(2),
+                    (team.last_date - Span::days(31)).max(s.today + Span::days(2)),
+                );
+                self.get("/v1/calendar/availability").query(&[
+                    ("eventTypeId", team.event_type.to_string()),
+                    ("dateFrom", midnight(from)),
+                    ("dateTo", midnight(from + Span::days(31))),
+                    ("hosts", "true".into()),
+                ])
+            }
             Workload::Deep => self.get("/v1/calendar/events?limit=20"),
         }
     }
@@ -237,6 +261,9 @@ pub async fn run_simple(
     let expected = workload.expected_status();
     if workload == Workload::CreateTaken && target.seeded.taken.is_empty() {
         return Err("no seeded event lies in the future to book again".into());
+    }
+    if workload == Workload::TeamAvailability && target.seeded.team.is_none() {
+        return Err("the team was not seeded".into());
     }
     let mut rng = Rng::new(7);
     let (status, body) = fetch(target.request(workload, &mut rng)).await?;
@@ -254,6 +281,32 @@ pub async fn run_simple(
             "{} free slots in the sampled window; {} events per calendar",
             n,
             crate::report::thousands(target.seeded.events_per_calendar as u64)
+        ));
+    } else if workload == Workload::TeamAvailability
+        && let Some(team) = &target.seeded.team
+    {
+        let slots = body["data"]["slots"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice);
+        let hosts: usize = slots
+            .iter()
+            .map(|s| s["hosts"].as_array().map_or(0, Vec::len))
+            .sum();
+        let continued = if body["nextDateFrom"].is_null() {
+            String::new()
+        } else {
+            format!(" (capped; nextDateFrom {})", body["nextDateFrom"])
+        };
+        note = Some(format!(
+            "{} free slots in the sampled window{continued}, {:.1} free hosts listed per slot on average; {} hosts with {} events each ({} in all, {} to {}, seeded in {:.1}s, in the same organization)",
+            slots.len(),
+            hosts as f64 / slots.len().max(1) as f64,
+            team.calendars.len(),
+            crate::report::thousands(team.events_per_host as u64),
+            crate::report::thousands((team.calendars.len() * team.events_per_host) as u64),
+            team.first_date,
+            team.last_date,
+            team.elapsed.as_secs_f64()
         ));
     }
     let t = target.clone();
