@@ -21,7 +21,6 @@ use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use sha2::{Digest, Sha256};
 
 use crate::auth;
-use crate::domain::time;
 use crate::error::{ApiError, ErrorCode};
 use crate::payload::read_limited;
 use crate::repo::idempotency::{self as store, Claim, Held};
@@ -30,7 +29,6 @@ use crate::state::AppState;
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 const MAX_WAIT: Duration = Duration::from_secs(10);
-const POLL: Duration = Duration::from_millis(25);
 
 /// At most 255 visible ASCII characters.
 pub fn valid_key(key: &str) -> bool {
@@ -72,36 +70,25 @@ pub async fn layer<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<
     req.set_body(Body::from_vec(body));
 
     let instance = state.instance().await.map_err(ApiError::from)?;
-    let started = std::time::Instant::now();
-    loop {
-        match store::claim(
-            &state.service.writer,
-            instance,
-            org,
-            &key,
-            &hash,
-            time::now(),
-        )
+    match store::claim_waiting(&state.service.writer, instance, org, &key, &hash, MAX_WAIT)
         .await
         .map_err(ApiError::from)?
-        {
-            Claim::Fresh => break,
-            Claim::Replay { status, body } => return Ok(replay(status, &body)),
-            Claim::Mismatch => {
-                return Err(ApiError::new(
-                    ErrorCode::IdempotencyConflict,
-                    "this Idempotency-Key was already used with a different request",
-                )
-                .into());
-            }
-            Claim::InProgress if started.elapsed() < MAX_WAIT => tokio::time::sleep(POLL).await,
-            Claim::InProgress => {
-                return Err(ApiError::new(
-                    ErrorCode::IdempotencyInProgress,
-                    "a request with this Idempotency-Key is still being processed; retry later",
-                )
-                .into());
-            }
+    {
+        Claim::Fresh => {}
+        Claim::Replay { status, body } => return Ok(replay(status, &body)),
+        Claim::Mismatch => {
+            return Err(ApiError::new(
+                ErrorCode::IdempotencyConflict,
+                "this Idempotency-Key was already used with a different request",
+            )
+            .into());
+        }
+        Claim::InProgress => {
+            return Err(ApiError::new(
+                ErrorCode::IdempotencyInProgress,
+                "a request with this Idempotency-Key is still being processed; retry later",
+            )
+            .into());
         }
     }
 
@@ -138,7 +125,7 @@ async fn call<E: Endpoint>(next: &Arc<E>, req: Request) -> poem::Result<Response
 /// sorted, no insignificant whitespace): the same request re-serialised with keys reordered or
 /// re-indented is the same request (as at Stripe); a different value is not. A body that is not
 /// JSON is hashed as its bytes.
-fn request_hash(method: &Method, path_and_query: &str, body: &[u8]) -> String {
+pub fn request_hash(method: &Method, path_and_query: &str, body: &[u8]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(method.as_str().as_bytes());
     hasher.update([0]);

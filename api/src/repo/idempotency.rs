@@ -194,6 +194,37 @@ pub async fn claim(
     Ok(Claim::InProgress)
 }
 
+/// `claim`, waiting (polling every 25 ms, up to `max_wait`) while the first request with the
+/// key runs in a live instance; `InProgress` once `max_wait` has passed. Every caller of a key
+/// (the HTTP layer, the MCP booking tool) waits the same way.
+pub async fn claim_waiting(
+    db: &DatabaseConnection,
+    instance: &Instance,
+    org: OrgId,
+    key: &str,
+    request_hash: &str,
+    max_wait: std::time::Duration,
+) -> Result<Claim, DbErr> {
+    let started = std::time::Instant::now();
+    loop {
+        match claim(
+            db,
+            instance,
+            org,
+            key,
+            request_hash,
+            crate::domain::time::now(),
+        )
+        .await?
+        {
+            Claim::InProgress if started.elapsed() < max_wait => {
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            outcome => return Ok(outcome),
+        }
+    }
+}
+
 /// Writes the answer of a claim this request still holds; how many rows it changed (0 when a
 /// retry took the claim over).
 async fn store_answer<C: ConnectionTrait>(
