@@ -62,6 +62,64 @@ impl Phone {
         &self.0
     }
 
+    /// A number as a caller says it or an agent transcribes it: "plus three nine, zero six, one
+    /// two three four, five six seven eight", "double five", "oh" for zero, "00 39 ..." (the
+    /// international call prefix for +), slashes and commas as separators. What comes out is
+    /// held to `parse`: E.164 and a valid number of its country's plan.
+    pub fn parse_spoken(input: &str) -> Result<Self, String> {
+        const DIGITS: [(&str, char); 11] = [
+            ("zero", '0'),
+            ("oh", '0'),
+            ("one", '1'),
+            ("two", '2'),
+            ("three", '3'),
+            ("four", '4'),
+            ("five", '5'),
+            ("six", '6'),
+            ("seven", '7'),
+            ("eight", '8'),
+            ("nine", '9'),
+        ];
+        let lower = input.to_lowercase();
+        let mut out = String::with_capacity(lower.len());
+        let mut repeat = 1;
+        for word in lower
+            .split(|c: char| c.is_whitespace() || matches!(c, ',' | '/' | ';'))
+            .filter(|w| !w.is_empty())
+        {
+            match word {
+                "plus" => out.push('+'),
+                "double" => repeat = 2,
+                "triple" => repeat = 3,
+                _ => {
+                    let text: String = match DIGITS.iter().find(|(name, _)| *name == word) {
+                        Some((_, digit)) => digit.to_string(),
+                        None => word.to_string(),
+                    };
+                    // "double five" repeats the next digit, "double 55" is taken as said.
+                    if repeat > 1 && text.len() == 1 {
+                        out.extend(std::iter::repeat_n(text.as_str(), repeat));
+                    } else {
+                        out.push_str(&text);
+                    }
+                    out.push(' ');
+                    repeat = 1;
+                }
+            }
+        }
+        let out = out.trim();
+        let normalised = match out.strip_prefix("00") {
+            Some(rest) if !out.starts_with('+') => format!("+{rest}"),
+            _ => out.to_string(),
+        };
+        Phone::parse(&normalised).map_err(|_| {
+            format!(
+                "'{input}' is not a phone number Quando can read: say or write it with its country \
+                 code, e.g. +39 06 1234 5678 or 0039 06 1234 5678"
+            )
+        })
+    }
+
     /// Loads the numbering-plan metadata now: the first parse deserialises it (about 0.1 s in a
     /// release build), which should be paid at start-up, not by the first booking.
     pub fn warm_up() {
@@ -119,6 +177,37 @@ impl Email {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_said_aloud_or_written_with_00_comes_to_the_same_e164() {
+        for said in [
+            "+39 06 1234 5678",
+            "0039 06 1234 5678",
+            "plus three nine, zero six, one two three four, five six seven eight",
+            "plus 39 oh six 1234 5678",
+            "+39/06/12345678",
+            "plus three nine zero six one two three four five six seven eight",
+        ] {
+            assert_eq!(
+                Phone::parse_spoken(said).map(|p| p.as_str().to_string()),
+                Ok("+390612345678".to_string()),
+                "{said}"
+            );
+        }
+        assert_eq!(
+            Phone::parse_spoken("plus four four seven nine double one triple two three four five")
+                .unwrap()
+                .as_str(),
+            Phone::parse("+44 7911 222345").unwrap().as_str()
+        );
+        for bad in [
+            "call me maybe",
+            "06 1234 5678",
+            "plus nine nine nine one two three",
+        ] {
+            assert!(Phone::parse_spoken(bad).is_err(), "{bad} was taken");
+        }
+    }
 
     #[test]
     fn separators_are_stripped_down_to_e164() {
