@@ -15,6 +15,7 @@ pub mod dialects;
 pub mod domain;
 pub mod error;
 pub mod instance;
+pub mod mcp;
 pub mod metrics;
 pub mod middleware;
 pub mod outbound;
@@ -117,6 +118,8 @@ pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> + 'static 
         // The booking widget: a script any website embeds, and a whole booking page.
         .at("/widget.js", poem::get(widget::widget_js))
         .at("/book/:event_type", poem::get(widget::book_page))
+        // Voice agents: the Model Context Protocol's Streamable HTTP transport (mcp/).
+        .at("/mcp", mcp::McpEndpoint::new(state.clone()))
         .at(
             "/openapi.json",
             make_sync(move |_| {

@@ -38,7 +38,15 @@ impl Default for Metrics {
 }
 
 /// Routes served outside the OpenAPI document.
-const UNDOCUMENTED_ROUTES: [&str; 4] = ["/metrics", "/docs", "/openapi.json", "/openapi.yaml"];
+const UNDOCUMENTED_ROUTES: [&str; 7] = [
+    "/metrics",
+    "/docs",
+    "/openapi.json",
+    "/openapi.yaml",
+    "/mcp",
+    "/widget.js",
+    "/book/{eventTypeId}",
+];
 
 /// The method as a label: one of the standard methods, else `other`.
 pub fn method_label(method: &poem::http::Method) -> &'static str {

@@ -35,6 +35,8 @@ pub struct EventFilter {
     /// E.164
     pub customer_phone: Option<String>,
     pub customer_email: Option<String>,
+    /// Part of the customer's name, any case (a caller saying who they are).
+    pub customer_name_part: Option<String>,
 }
 
 pub struct NewEvent {
@@ -162,6 +164,18 @@ fn filtered(org: OrgId, filter: EventFilter) -> sea_orm::Select<Entity> {
     }
     if let Some(email) = filter.customer_email {
         query = query.filter(Column::CustomerEmail.eq(email));
+    }
+    if let Some(part) = filter.customer_name_part {
+        use sea_orm::sea_query::{Expr, ExprTrait, Func};
+        let escaped = part
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        query = query.filter(
+            Func::lower(Expr::col(Column::CustomerName))
+                .like(sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\')),
+        );
     }
     query
         .order_by_asc(Column::StartTime)

@@ -1027,6 +1027,7 @@ impl EventsApi {
             date_to: date_to.0.map(|t| t.0),
             customer_phone: phone.flatten(),
             customer_email: email.flatten(),
+            customer_name_part: None,
         };
         let org = auth.0.org_id;
         let (items, pagination, more) = match position {
