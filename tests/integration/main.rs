@@ -33,6 +33,7 @@ mod google_sync;
 mod hardening;
 mod integrity;
 mod isolation;
+mod mcp;
 mod migration;
 mod protection;
 mod rich_events;
@@ -95,6 +96,7 @@ fn main() {
         ("webhooks", webhooks::cases()),
         ("widgets", widgets::cases()),
         ("teams", teams::cases()),
+        ("mcp", mcp::cases()),
     ];
 
     let mut trials = vec![Trial::test(
