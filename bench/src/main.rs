@@ -19,6 +19,7 @@
 
 mod child;
 mod load;
+mod mcp;
 mod report;
 mod seed;
 mod workloads;
@@ -91,7 +92,7 @@ struct SuiteArgs {
     #[arg(long, default_value_t = 10)]
     seconds: u64,
     /// Workloads to run, comma-separated (default all): create, create-idempotent,
-    /// create-taken, list, list-filtered, get, availability, team-availability, deep.
+    /// create-taken, list, list-filtered, get, availability, team-availability, deep, mcp.
     /// team-availability seeds its own team into the organization first: 50 host calendars
     /// with 1,000 events each (50,000 more events in the organization).
     #[arg(long, value_delimiter = ',')]
@@ -265,6 +266,8 @@ async fn backend(
         eprintln!("  {}", workload.name());
         let result = if workload == Workload::Deep {
             workloads::run_deep(&target, &plan, pid).await
+        } else if workload == Workload::Mcp {
+            mcp::run(&target, &plan, pid).await
         } else {
             workloads::run_simple(&target, &plan, workload, pid)
                 .await

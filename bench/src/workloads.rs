@@ -31,11 +31,13 @@ pub enum Workload {
     TeamAvailability,
     /// Deep listing: cursor page 2, cursor page 5,000 and offset page 5,000.
     Deep,
+    /// A voice agent's call over MCP next to the same five operations over REST (`mcp.rs`).
+    Mcp,
 }
 
 impl Workload {
     /// In the order they run.
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 10] = [
         Workload::Create,
         Workload::CreateIdempotent,
         Workload::CreateTaken,
@@ -45,6 +47,7 @@ impl Workload {
         Workload::Availability,
         Workload::TeamAvailability,
         Workload::Deep,
+        Workload::Mcp,
     ];
 
     pub fn name(self) -> &'static str {
@@ -58,6 +61,7 @@ impl Workload {
             Workload::Availability => "availability",
             Workload::TeamAvailability => "team-availability",
             Workload::Deep => "deep",
+            Workload::Mcp => "mcp",
         }
     }
 
@@ -78,6 +82,7 @@ impl Workload {
                 "GET /v1/calendar/availability?eventTypeId (round robin, 50 hosts)&hosts=true, 31 days"
             }
             Workload::Deep => "GET /v1/calendar/events deep pages",
+            Workload::Mcp => "find slots, book, find by phone, reschedule, cancel: MCP and REST",
         }
     }
 
@@ -246,7 +251,7 @@ impl Target {
                     ("hosts", "true".into()),
                 ])
             }
-            Workload::Deep => self.get("/v1/calendar/events?limit=20"),
+            Workload::Deep | Workload::Mcp => self.get("/v1/calendar/events?limit=20"),
         }
     }
 }
