@@ -18,6 +18,7 @@ mod m20261218_000010_partial_dialect_indexes;
 mod m20261219_000011_webhooks_and_feeds;
 mod m20261220_000012_holds_and_publishable_keys;
 mod m20261221_000013_team_event_types;
+mod m20261222_000014_overlap_index_covers_blocks;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261219_000011_webhooks_and_feeds::Migration),
             Box::new(m20261220_000012_holds_and_publishable_keys::Migration),
             Box::new(m20261221_000013_team_event_types::Migration),
+            Box::new(m20261222_000014_overlap_index_covers_blocks::Migration),
         ]
     }
 }
