@@ -361,7 +361,9 @@ async def whole_call(agent: Agent, base: str, key: str, cal: str, et: str, day: 
         start = dt.datetime.fromisoformat(s["startTime"].replace("Z", "+00:00"))
         equal(s["localStartTime"], start.astimezone(ROME).isoformat(), "slot localStartTime")
         equal(s["spoken"], spoken(start), "slot spoken")
-        check(s["spoken"] in say, f"the text says {s['spoken']!r}: {say!r}")
+        # One day's answer names the day once, then each slot's local clock time.
+        day_said, clock = s["spoken"].rsplit(" at ", 1)
+        check(day_said in say and clock in say, f"the text says {day_said!r} and {clock!r}: {say!r}")
     pick = slots["slots"][1]  # 09:30
 
     # 2. book_appointment (phone in one form)
