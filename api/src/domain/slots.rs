@@ -199,7 +199,11 @@ pub fn availability(
 }
 
 /// Whether every local date touched by `[from, to)` is closed by an override.
-fn closed_throughout(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+pub(crate) fn closed_throughout(
+    schedule: &Schedule,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> bool {
     let last = schedule.local_date(to - Duration::seconds(1));
     let mut date = schedule.local_date(from);
     while date <= last {

@@ -221,8 +221,10 @@ pub fn availability(
     );
     if all.is_empty() {
         // No hosts at all is "outside working hours": nothing is closed, nothing is open.
-        let closed =
-            !distinct.is_empty() && distinct.iter().all(|s| closed_throughout(s, from, to));
+        let closed = !distinct.is_empty()
+            && distinct
+                .iter()
+                .all(|s| slots::closed_throughout(s, from, to));
         return empty(if closed {
             Reason::ClosedOverride
         } else {
@@ -417,23 +419,6 @@ fn working_stretches(
         }
     }
     merged
-}
-
-/// Whether every local date touched by `[from, to)` is closed by an override (the slot engine's
-/// own rule, repeated here because slots.rs keeps it private).
-fn closed_throughout(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
-    let last = schedule.local_date(to - Duration::seconds(1));
-    let mut date = schedule.local_date(from);
-    while date <= last {
-        if !schedule.closed_by_override(date) {
-            return false;
-        }
-        match date.checked_add_days(Days::new(1)) {
-            Some(next) => date = next,
-            None => break,
-        }
-    }
-    true
 }
 
 /// For a write of [start, end): the hosts (indices, ascending) that can take it: `check_booking`

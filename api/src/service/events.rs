@@ -109,6 +109,24 @@ pub struct EventUpdate {
 /// were more.
 pub const MAX_LISTED: u64 = 500;
 
+/// The rows a change to `event` writes: the event alone, or for a collective appointment every
+/// host's row, read again after every host's calendar is locked (in id order), in that order.
+async fn members_of<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    org: OrgId,
+    event: Model,
+) -> Result<Vec<Model>, ServiceError> {
+    Ok(match group_of(&event)? {
+        Some(group) => {
+            let calendars: Vec<CalendarId> = group.iter().map(|g| g.calendar_id).collect();
+            repo::calendars::lock_all(txn, org, &calendars).await?;
+            let ids: Vec<EventId> = group.iter().map(|g| g.event_id).collect();
+            repo::events::group_rows(txn, org, &ids).await?
+        }
+        None => vec![event],
+    })
+}
+
 /// The rules a booking is held to: its event type's, or the calendar's alone.
 pub(super) async fn rules_for<C: sea_orm::ConnectionTrait>(
     db: &C,
@@ -355,17 +373,7 @@ impl Service {
         let found = repo::events::get(&txn, org, id)
             .await?
             .ok_or(ServiceError::NotFound(Resource::Event))?;
-        // A collective appointment: every host's calendar locked first (in id order), then its
-        // rows read again under the locks.
-        let members = match group_of(&found)? {
-            Some(group) => {
-                let calendars: Vec<CalendarId> = group.iter().map(|g| g.calendar_id).collect();
-                repo::calendars::lock_all(&txn, org, &calendars).await?;
-                let ids: Vec<EventId> = group.iter().map(|g| g.event_id).collect();
-                repo::events::group_rows(&txn, org, &ids).await?
-            }
-            None => vec![found],
-        };
+        let members = members_of(&txn, org, found).await?;
         let current = members
             .iter()
             .find(|m| m.id == id)
@@ -695,15 +703,7 @@ impl Service {
             return Ok(current);
         }
         // A collective appointment is cancelled on every host's calendar, in lock order.
-        let members = match group_of(&current)? {
-            Some(group) => {
-                let calendars: Vec<CalendarId> = group.iter().map(|g| g.calendar_id).collect();
-                repo::calendars::lock_all(&txn, org, &calendars).await?;
-                let ids: Vec<EventId> = group.iter().map(|g| g.event_id).collect();
-                repo::events::group_rows(&txn, org, &ids).await?
-            }
-            None => vec![current],
-        };
+        let members = members_of(&txn, org, current).await?;
         let mut answer = None;
         for member in members {
             if !holds_time(member.status) {

@@ -242,12 +242,34 @@ pub(super) async fn claim<C: sea_orm::ConnectionTrait>(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<Claimed, ServiceError> {
+    let hold = claimed_hold(txn, org, claim, Some(calendar), event_type, start, end).await?;
+    repo::holds::delete(txn, org, hold.id).await?;
+    Ok(if hold.expires_at > time::now() {
+        Claimed::Live
+    } else {
+        Claimed::Expired
+    })
+}
+
+/// The hold a booking claims: the same key's, named by the id its maker got (not another
+/// host's row of a collective hold), for the booking's calendar (when it names one), event type
+/// and times; every mismatch named at once. Another key's, or one released, booked or purged,
+/// is not found.
+async fn claimed_hold<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    org: OrgId,
+    claim: HoldClaim,
+    calendar: Option<CalendarId>,
+    event_type: Option<EventTypeId>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Model, ServiceError> {
     let hold = repo::holds::get(txn, org, claim.id)
         .await?
-        .filter(|h| h.key_id == claim.key)
+        .filter(|h| h.key_id == claim.key && h.group_id.is_none())
         .ok_or(ServiceError::NotFound(Resource::Hold))?;
     let mut wrong = Violations::default();
-    if hold.calendar_id != calendar {
+    if calendar.is_some_and(|c| c != hold.calendar_id) {
         wrong.add("calendarId", "is not the calendar of the hold");
     }
     if Some(hold.event_type_id) != event_type {
@@ -260,12 +282,7 @@ pub(super) async fn claim<C: sea_orm::ConnectionTrait>(
         wrong.add("endTime", "must equal the hold's endTime");
     }
     wrong.into_result()?;
-    repo::holds::delete(txn, org, hold.id).await?;
-    Ok(if hold.expires_at > time::now() {
-        Claimed::Live
-    } else {
-        Claimed::Expired
-    })
+    Ok(hold)
 }
 
 /// A team booking's hold, used up: the hosts it held and whether it was still live.
@@ -286,24 +303,16 @@ pub(super) async fn claim_team<C: sea_orm::ConnectionTrait>(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<TeamClaim, ServiceError> {
-    let hold = repo::holds::get(txn, org, claim.id)
-        .await?
-        .filter(|h| h.key_id == claim.key && h.group_id.is_none())
-        .ok_or(ServiceError::NotFound(Resource::Hold))?;
-    let mut wrong = Violations::default();
-    if calendar.is_some_and(|c| c != hold.calendar_id) {
-        wrong.add("calendarId", "is not the calendar of the hold");
-    }
-    if hold.event_type_id != team.event_type.id {
-        wrong.add("eventTypeId", "is not the event type of the hold");
-    }
-    if hold.start_time != start {
-        wrong.add("startTime", "must equal the hold's startTime");
-    }
-    if hold.end_time != end {
-        wrong.add("endTime", "must equal the hold's endTime");
-    }
-    wrong.into_result()?;
+    let hold = claimed_hold(
+        txn,
+        org,
+        claim,
+        calendar,
+        Some(team.event_type.id),
+        start,
+        end,
+    )
+    .await?;
     let mut calendars = vec![hold.calendar_id];
     calendars.extend(repo::holds::group_calendars(txn, org, hold.id).await?);
     repo::holds::delete(txn, org, hold.id).await?;

@@ -167,6 +167,18 @@ impl Team {
         Ok(per_host.into_iter().map(BlockIndex::new).collect())
     }
 
+    /// The hosts `which` as the engine sees them: each one's schedule with its busy blocks.
+    fn views<'a>(&'a self, which: &[usize], busy: &'a [BlockIndex]) -> Vec<HostTimes<'a>> {
+        which
+            .iter()
+            .zip(busy)
+            .map(|(i, blocks)| HostTimes {
+                schedule: &self.schedules[*i],
+                blocks,
+            })
+            .collect()
+    }
+
     /// Free slots in `[from, to)` of the hosts `which` (one host: that host's own), with the
     /// hosts free for each.
     pub async fn availability<C: sea_orm::ConnectionTrait>(
@@ -180,14 +192,7 @@ impl Team {
         let reach_from = (from - self.slot.buffer_before).max(time::earliest());
         let reach_to = (to + self.slot.duration + self.slot.buffer_after).min(time::latest());
         let busy = self.busy(db, org, which, reach_from, reach_to, &[]).await?;
-        let views: Vec<HostTimes<'_>> = which
-            .iter()
-            .zip(&busy)
-            .map(|(i, blocks)| HostTimes {
-                schedule: &self.schedules[*i],
-                blocks,
-            })
-            .collect();
+        let views = self.views(which, &busy);
         let mut found = team::availability(&views, &self.slot, self.need(), time::now(), from, to);
         // Back from positions in `which` to host indices.
         for slot in &mut found.slots {
@@ -227,14 +232,7 @@ impl Team {
                 .map(|(i, _)| *i)
                 .collect()
         } else {
-            let views: Vec<HostTimes<'_>> = which
-                .iter()
-                .zip(&busy)
-                .map(|(i, blocks)| HostTimes {
-                    schedule: &self.schedules[*i],
-                    blocks,
-                })
-                .collect();
+            let views = self.views(which, &busy);
             match team::free_hosts(&views, &self.slot, time::now(), start, end) {
                 Ok(free) => free.into_iter().map(|k| which[k]).collect(),
                 Err(reason) => return Ok(Err(reason)),
