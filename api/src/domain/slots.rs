@@ -3,7 +3,7 @@
 //! `check_booking`, so a slot that is listed can be booked and a booking the listing would not
 //! offer is refused with the same reason.
 
-use chrono::{DateTime, Days, Duration, Utc};
+use chrono::{DateTime, Days, Duration, NaiveDate, Utc};
 
 use super::booking::Block;
 use super::schedule::Schedule;
@@ -218,6 +218,34 @@ pub(crate) fn closed_throughout(
     true
 }
 
+/// The working time of the local dates `first..=last` as disjoint stretches, sorted, ranges
+/// that touch or overlap merged into one (an overnight shift written as two ranges is one
+/// stretch). What a write is checked against, and what team availability tests candidates in.
+pub(crate) fn working_time(
+    schedule: &Schedule,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut intervals = Vec::new();
+    let mut d = first;
+    while d <= last {
+        intervals.extend(schedule.intervals_on(d));
+        match d.checked_add_days(Days::new(1)) {
+            Some(next) => d = next,
+            None => break,
+        }
+    }
+    intervals.sort_unstable();
+    let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::with_capacity(intervals.len());
+    for (s, e) in intervals {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    merged
+}
+
 /// The rules a write must obey besides the overlap rule, which the database enforces:
 /// `start >= now + notice` (notice 0 when unset: nothing new starts in the past),
 /// `start < now + maxAdvance`, and `[start, end)` inside working time (it need not sit on the
@@ -241,24 +269,7 @@ pub fn check_booking(
     if schedule.closed_by_override(date) {
         return Err(Reason::ClosedOverride);
     }
-    let last = schedule.local_date(end);
-    let mut intervals = Vec::new();
-    let mut d = date;
-    while d <= last {
-        intervals.extend(schedule.intervals_on(d));
-        match d.checked_add_days(Days::new(1)) {
-            Some(next) => d = next,
-            None => break,
-        }
-    }
-    intervals.sort();
-    let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::with_capacity(intervals.len());
-    for (s, e) in intervals {
-        match merged.last_mut() {
-            Some(last) if s <= last.1 => last.1 = last.1.max(e),
-            _ => merged.push((s, e)),
-        }
-    }
+    let merged = working_time(schedule, date, schedule.local_date(end));
     if merged.iter().any(|(s, e)| *s <= start && end <= *e) {
         Ok(())
     } else {

@@ -13,7 +13,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use chrono::{DateTime, Days, Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -401,24 +401,7 @@ fn working_stretches(
     let reach = duration + Duration::days(1);
     let first = schedule.local_date(from - Duration::days(1));
     let last = schedule.local_date(to.checked_add_signed(reach).unwrap_or(to));
-    let mut intervals = Vec::new();
-    let mut date = first;
-    while date <= last {
-        intervals.extend(schedule.intervals_on(date));
-        match date.checked_add_days(Days::new(1)) {
-            Some(next) => date = next,
-            None => break,
-        }
-    }
-    intervals.sort_unstable();
-    let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::with_capacity(intervals.len());
-    for (s, e) in intervals {
-        match merged.last_mut() {
-            Some(last) if s <= last.1 => last.1 = last.1.max(e),
-            _ => merged.push((s, e)),
-        }
-    }
-    merged
+    slots::working_time(schedule, first, last)
 }
 
 /// For a write of [start, end): the hosts (indices, ascending) that can take it: `check_booking`
@@ -495,7 +478,7 @@ fn load_cmp(ca: u64, wa: u32, cb: u64, wb: u32) -> Ordering {
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
-    use chrono::NaiveDate;
+    use chrono::{Days, NaiveDate};
 
     use super::*;
     use crate::domain::schedule::{OverrideDoc, RangeDoc, WeeklyRangeDoc};
