@@ -18,6 +18,11 @@ SELECT create_distributed_table('webhook_endpoints', 'org_id', colocate_with => 
 SELECT create_distributed_table('webhook_messages', 'org_id', colocate_with => 'calendars');
 SELECT create_distributed_table('webhook_deliveries', 'org_id', colocate_with => 'calendars');
 SELECT create_distributed_table('calendar_feeds', 'org_id', colocate_with => 'calendars');
+-- List totals: one counter per (organization, calendar, status), kept by a row trigger on
+-- `events` that writes the same organization's colocated counter row. Citus runs triggers on
+-- distributed tables only with this setting (the trigger touches one shard: the event's own).
+SET citus.enable_unsafe_triggers TO on;
+SELECT create_distributed_table('event_counts', 'org_id', colocate_with => 'calendars');
 -- Slot holds: checked under the calendar's row lock, so they live on its shard.
 SELECT create_distributed_table('holds', 'org_id', colocate_with => 'calendars');
 -- service_probe (the readiness probe's one row) and seaql_migrations (the migration log) stay

@@ -11,6 +11,7 @@ pub mod api_keys;
 pub mod calendar_feeds;
 pub mod calendar_members;
 pub mod calendars;
+pub mod event_counts;
 pub mod event_series;
 pub mod event_types;
 pub mod events;

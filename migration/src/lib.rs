@@ -19,6 +19,7 @@ mod m20261219_000011_webhooks_and_feeds;
 mod m20261220_000012_holds_and_publishable_keys;
 mod m20261221_000013_team_event_types;
 mod m20261222_000014_overlap_index_covers_blocks;
+mod m20261223_000015_event_counts;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261220_000012_holds_and_publishable_keys::Migration),
             Box::new(m20261221_000013_team_event_types::Migration),
             Box::new(m20261222_000014_overlap_index_covers_blocks::Migration),
+            Box::new(m20261223_000015_event_counts::Migration),
         ]
     }
 }

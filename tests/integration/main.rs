@@ -20,6 +20,7 @@ macro_rules! cases {
 mod auth;
 mod availability;
 mod calendars;
+mod counts;
 mod cursor;
 mod edges;
 mod errors;
@@ -97,6 +98,7 @@ fn main() {
         ("widgets", widgets::cases()),
         ("teams", teams::cases()),
         ("mcp", mcp::cases()),
+        ("counts", counts::cases()),
     ];
 
     let mut trials = vec![Trial::test(

@@ -30,7 +30,7 @@ const BEFORE: u32 = 5;
 type Check = fn(&Migrated) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + '_>>;
 
 pub fn trials(postgres_url: Option<String>) -> Vec<Trial> {
-    let checks: [(&str, Check, bool); 7] = [
+    let checks: [(&str, Check, bool); 8] = [
         (
             "every_row_of_every_table_is_kept_with_its_values",
             |m| Box::pin(every_row_is_kept(m)),
@@ -60,6 +60,11 @@ pub fn trials(postgres_url: Option<String>) -> Vec<Trial> {
             "the_exclusion_constraint_refuses_an_overlapping_opaque_event_and_allows_a_transparent_one",
             |m| Box::pin(exclusion_constraint_holds(m)),
             false,
+        ),
+        (
+            "the_event_counters_start_equal_to_count_star_over_the_events_already_stored",
+            |m| Box::pin(counters_start_equal_to_count_star(m)),
+            true,
         ),
         (
             "every_entity_selects_its_columns_in_the_tables_own_order",
@@ -782,6 +787,62 @@ async fn exclusion_constraint_holds(m: &Migrated) -> Result<(), String> {
 }
 
 /// The columns an entity selects, in its field order.
+/// The counters migration counts what is already stored, by organization, calendar and status
+/// (the counts suite checks that the triggers keep them equal afterwards).
+async fn counters_start_equal_to_count_star(m: &Migrated) -> Result<(), String> {
+    use std::collections::BTreeMap;
+    let want = |events: &[events::Model]| {
+        let mut by: BTreeMap<(Uuid, Uuid, String), i64> = BTreeMap::new();
+        for e in events {
+            let status = serde_json::to_value(e.status).unwrap_or_default();
+            let key = (
+                e.org_id.0,
+                e.calendar_id.0,
+                status.as_str().unwrap_or_default().to_string(),
+            );
+            *by.entry(key).or_default() += 1;
+        }
+        by
+    };
+    let kept = || async {
+        let rows = entity::event_counts::Entity::find()
+            .all(&m.db)
+            .await
+            .map_err(|e| format!("event_counts: {e}"))?;
+        Ok::<_, String>(
+            rows.into_iter()
+                .filter(|r| r.n != 0)
+                .map(|r| {
+                    let status = serde_json::to_value(r.status).unwrap_or_default();
+                    (
+                        (
+                            r.org_id.0,
+                            r.calendar_id.0,
+                            status.as_str().unwrap_or_default().to_string(),
+                        ),
+                        r.n,
+                    )
+                })
+                .collect::<BTreeMap<_, _>>(),
+        )
+    };
+    if m.rows.events.is_empty() {
+        return Err("the fill wrote no events".into());
+    }
+    let got = kept().await?;
+    if got != want(&m.rows.events) {
+        return Err(format!("counters {got:?} against the stored rows"));
+    }
+    let stored = events::Entity::find()
+        .all(&m.db)
+        .await
+        .map_err(|e| format!("events: {e}"))?;
+    if got != want(&stored) {
+        return Err(format!("counters {got:?} against count(*)"));
+    }
+    Ok(())
+}
+
 fn selected<E: EntityTrait>() -> Vec<String> {
     use sea_orm::{IdenStatic, Iterable};
     E::Column::iter().map(|c| c.as_str().to_string()).collect()
@@ -801,6 +862,7 @@ async fn entities_select_in_table_order(m: &Migrated) -> Result<(), String> {
         ("idempotency_keys", selected::<idempotency_keys::Entity>()),
         ("event_series", selected::<entity::event_series::Entity>()),
         ("holds", selected::<entity::holds::Entity>()),
+        ("event_counts", selected::<entity::event_counts::Entity>()),
         (
             "calendar_members",
             selected::<entity::calendar_members::Entity>(),

@@ -43,6 +43,12 @@ impl OrgScoped for entity::event_series::Entity {
     }
 }
 
+impl OrgScoped for entity::event_counts::Entity {
+    fn org_column() -> Self::Column {
+        entity::event_counts::Column::OrgId
+    }
+}
+
 impl OrgScoped for entity::events::Entity {
     fn org_column() -> Self::Column {
         entity::events::Column::OrgId
@@ -78,6 +84,21 @@ where
     C: ConnectionTrait,
 {
     let total = query.clone().count(db).await?;
+    page_of(db, query, req, total).await
+}
+
+/// One page of a query whose total over all pages is already known (kept by counters).
+pub async fn page_of<E, C>(
+    db: &C,
+    query: Select<E>,
+    req: PageRequest,
+    total: u64,
+) -> Result<(Vec<E::Model>, u64), DbErr>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    C: ConnectionTrait,
+{
     if req.offset() >= total {
         return Ok((Vec::new(), total));
     }
