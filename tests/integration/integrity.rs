@@ -14,6 +14,7 @@ pub fn cases() -> Vec<Case> {
     cases![
         // races over real HTTP
         thirty_two_simultaneous_posts_for_one_slot_book_it_once_and_get_31_conflicts,
+        sixty_four_simultaneous_bookings_over_sixteen_slots_with_taken_ones_mixed_in_keep_every_201,
         thirty_two_simultaneous_reschedules_onto_one_free_slot_move_exactly_one_event,
         eight_simultaneous_retries_with_one_idempotency_key_create_one_event,
         // the overlap rule
@@ -160,6 +161,61 @@ async fn thirty_two_simultaneous_posts_for_one_slot_book_it_once_and_get_31_conf
     let (items, pagination) = assert_list(&app.list_events(&[]).await);
     assert_pagination(&pagination, 1, 20, 1, 1);
     assert_eq!(ids(&items), vec![id_of(&winner)]);
+}
+
+/// On SQLite simultaneous bookings share group commits (one transaction, a savepoint each): a
+/// refused one must undo only itself, two for one slot in a group must give one 201 and one 409,
+/// and every 201 must be there afterwards. On PostgreSQL the same load is plain transactions.
+async fn sixty_four_simultaneous_bookings_over_sixteen_slots_with_taken_ones_mixed_in_keep_every_201(
+    app: TestApp,
+) {
+    let (calendar_id, event_type_id) = app.calendar_and_event_type().await;
+    let slot = |i: usize| {
+        let minutes = 6 * 60 + 30 * i;
+        let at = |m: usize| format!("2027-05-04T{:02}:{:02}:00Z", m / 60, m % 60);
+        (at(minutes), at(minutes + 30))
+    };
+    // Slots 16..32 are taken before the race: every booking of them is refused inside a group.
+    for i in 16..32 {
+        let (start, end) = slot(i);
+        assert_ok(
+            &book(&app, &calendar_id, &event_type_id, &start, &end).await,
+            201,
+        );
+    }
+    // Two bookings of each free slot and two of each taken one, interleaved.
+    let app = &app;
+    let requests = (0..64).map(|n| {
+        let i = (n / 2) % 16 + if n % 2 == 0 { 0 } else { 16 };
+        let (start, end) = slot(i);
+        let body = with(
+            event_body(&calendar_id, &event_type_id, &start, &end),
+            json!({"customerName": format!("Cliente {n}")}),
+        );
+        async move { (i, send(app.req(Method::POST, EVENTS).json(&body)).await) }
+    });
+    let answers = join_all(requests).await;
+    let mut winners: std::collections::BTreeMap<usize, Vec<Value>> = Default::default();
+    for (i, resp) in &answers {
+        match resp.status {
+            201 => winners.entry(*i).or_default().push(assert_ok(resp, 201)),
+            409 => {}
+            _ => panic!("slot {i}: {}", resp.describe()),
+        }
+    }
+    let taken: Vec<usize> = winners.keys().copied().collect();
+    assert_eq!(
+        taken,
+        (0..16).collect::<Vec<_>>(),
+        "one winner per free slot, none on a taken one"
+    );
+    for (i, won) in &winners {
+        assert_eq!(won.len(), 1, "slot {i}: {won:?}");
+        let id = id_of(&won[0]);
+        let resp = app.get(&format!("{EVENTS}/{id}")).await;
+        assert_eq!(assert_ok(&resp, 200)["startTime"], won[0]["startTime"]);
+    }
+    assert_eq!(events_total(app, &[]).await, 32);
 }
 
 async fn thirty_two_simultaneous_reschedules_onto_one_free_slot_move_exactly_one_event(

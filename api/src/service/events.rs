@@ -277,7 +277,7 @@ impl Service {
                 return self.book_team(org, *team, which, req, render).await;
             }
         };
-        let (queued, txn) = begin_write(&self.writer).await?;
+        let (queued, txn) = repo::begin_booking(&self.writer).await?;
         // A live hold of this key keeps the time under the rules it was made under: only the
         // overlap rule is left to check (the hold itself is used up first, so it is not in the
         // way). An expired one leaves the booking to every rule.
@@ -322,7 +322,7 @@ impl Service {
         };
         let block = rules.block(req.start, req.end);
         if let Some((reason, conflicting)) = admission.obstacle(&txn, org, &rules, None).await? {
-            drop((txn, queued));
+            queued.abandon(txn).await?;
             return Err(self.refuse(org, &rules, refused(reason, conflicting)).await);
         }
         let new = new_event(
@@ -337,15 +337,14 @@ impl Service {
         match repo::events::insert(&txn, org, new).await {
             Ok(model) => {
                 idempotency::seal(&txn, &model, render).await?;
-                txn.commit().await?;
-                drop(queued);
+                queued.commit(txn).await?;
                 self.metrics.booking_created();
                 Ok(model)
             }
             Err(err) if is_exclusion_violation(&err) => {
                 // A concurrent booking committed between our check and our insert (PostgreSQL
                 // checks are not serialised); the constraint refused ours. Name the winner.
-                drop((txn, queued));
+                queued.abandon(txn).await?;
                 let winner =
                     repo::events::find_conflict(&self.db, org, rules.calendar, block, None).await?;
                 Err(self
@@ -596,7 +595,7 @@ impl Service {
         &self,
         org: OrgId,
         txn: sea_orm::DatabaseTransaction,
-        queued: Option<tokio::sync::MutexGuard<'static, ()>>,
+        queued: repo::WriteGuard,
         team: &Team,
         current: Model,
         update: EventUpdate,

@@ -32,7 +32,7 @@ use crate::domain::slots::{BlockIndex, Reason, Slot, SlotRules};
 use crate::domain::team::{self, Assignment, Host, HostTimes, Need};
 use crate::domain::time;
 use crate::domain::violations::Invalid;
-use crate::repo::{self, begin_write, idempotency};
+use crate::repo::{self, idempotency};
 
 /// How far back round-robin counts a host's bookings of the type (by when they were made).
 pub const FAIRNESS_WINDOW: Duration = Duration::days(30);
@@ -353,7 +353,7 @@ impl Service {
             except: None,
             zone: req.zone,
         };
-        let (queued, txn) = begin_write(&self.writer).await?;
+        let (queued, txn) = repo::begin_booking(&self.writer).await?;
         let (which, held) = match req.hold {
             Some(claim) => {
                 let claimed = super::holds::claim_team(
@@ -380,7 +380,7 @@ impl Service {
             {
                 Ok(hosts) => hosts,
                 Err(reason) => {
-                    drop((txn, queued));
+                    queued.abandon(txn).await?;
                     return Err(self.refuse_team(org, &team, &which, refused(reason)).await);
                 }
             }
@@ -423,7 +423,7 @@ impl Service {
                 Err(err) if is_exclusion_violation(&err) => {
                     // Nothing should get here past the locks; if anything does, the
                     // constraint kept the calendars right and the caller hears a conflict.
-                    drop((txn, queued));
+                    queued.abandon(txn).await?;
                     return Err(self
                         .refuse_team(org, &team, &which, refused(Reason::Conflict))
                         .await);
@@ -433,8 +433,7 @@ impl Service {
         }
         let model = first.expect("the organizer's row was written");
         idempotency::seal(&txn, &model, render).await?;
-        txn.commit().await?;
-        drop(queued);
+        queued.commit(txn).await?;
         self.metrics.booking_created();
         Ok(model)
     }
