@@ -124,7 +124,7 @@ pub async fn claim(
     now: DateTime<Utc>,
 ) -> Result<Claim, DbErr> {
     for _ in 0..5 {
-        let inserted = Entity::insert(ActiveModel {
+        let claim = Entity::insert(ActiveModel {
             org_id: Set(org),
             key: Set(key.to_string()),
             request_hash: Set(request_hash.to_string()),
@@ -139,9 +139,17 @@ pub async fn claim(
             OnConflict::columns([Column::OrgId, Column::Key])
                 .do_nothing()
                 .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
+        );
+        // On SQLite the claim shares the bookings' group commit (`begin_booking`) instead of an
+        // fsync of its own; either way it is committed before the request goes on.
+        let inserted = if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+            let (group, txn) = super::begin_booking(db).await?;
+            let inserted = claim.exec_without_returning(&txn).await?;
+            group.commit(txn).await?;
+            inserted
+        } else {
+            claim.exec_without_returning(db).await?
+        };
         if inserted == 1 {
             return Ok(Claim::Fresh);
         }
