@@ -118,7 +118,7 @@ impl SlotOut {
         Some(SlotOut {
             start_time: slot.start.into(),
             end_time: slot.end.into(),
-            local_start_time: local.format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+            local_start_time: crate::domain::time::format_local(&local),
             hosts: None,
         })
     }

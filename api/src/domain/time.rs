@@ -7,8 +7,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{
-    DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, SubsecRound, TimeZone as _,
-    Timelike, Utc,
+    DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, SubsecRound,
+    TimeZone, Timelike, Utc,
 };
 use chrono_tz::Tz;
 
@@ -256,7 +256,48 @@ pub fn parse_date(input: &str) -> Result<NaiveDate, String> {
 
 /// The one output format: UTC, seconds precision, `Z`.
 pub fn format_utc(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    format_wall(t.naive_utc(), "Z").unwrap_or_else(|| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+/// A local time with its offset, seconds precision (`2027-04-15T16:00:00+02:00`).
+pub fn format_local<Z: TimeZone>(t: &DateTime<Z>) -> String
+where
+    Z::Offset: fmt::Display,
+{
+    let offset = t.offset().fix().local_minus_utc();
+    let (sign, abs) = if offset < 0 {
+        ('-', -offset)
+    } else {
+        ('+', offset)
+    };
+    // As chrono's `%:z`: whole minutes, a local mean time's seconds rounded.
+    let minutes = (abs + 30) / 60;
+    let suffix = format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60);
+    format_wall(t.naive_local(), &suffix)
+        .unwrap_or_else(|| t.format("%Y-%m-%dT%H:%M:%S%:z").to_string())
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` and `suffix`, written directly: chrono's `format` parses its pattern on
+/// every call, which was a few percent of a list answer's CPU. `None` for what only the pattern
+/// writes right (years outside 0000-9999, a leap second), left to chrono.
+fn format_wall(t: NaiveDateTime, suffix: &str) -> Option<String> {
+    use std::fmt::Write;
+    if !(0..=9999).contains(&t.year()) || t.nanosecond() >= 1_000_000_000 {
+        return None;
+    }
+    let mut s = String::with_capacity(19 + suffix.len());
+    write!(
+        s,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{suffix}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+    .ok()?;
+    Some(s)
 }
 
 /// The current instant, truncated to whole seconds like every stored time.
@@ -267,6 +308,45 @@ pub fn now() -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn direct_formatting_writes_what_chronos_pattern_writes() {
+        let mut t = DateTime::parse_from_rfc3339("0001-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let end = DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let zones: [Tz; 4] = [
+            chrono_tz::Europe::Rome,
+            chrono_tz::America::St_Johns,
+            chrono_tz::Asia::Kathmandu,
+            chrono_tz::Pacific::Chatham,
+        ];
+        let mut n = 0u64;
+        while t < end {
+            assert_eq!(format_utc(t), t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+            for z in zones {
+                let local = t.with_timezone(&z);
+                assert_eq!(
+                    format_local(&local),
+                    local.format("%Y-%m-%dT%H:%M:%S%:z").to_string()
+                );
+            }
+            n += 1;
+            // An uneven step, so every field takes many values.
+            t += chrono::Duration::seconds(7_919_993 + (n % 86_400) as i64 * 37);
+        }
+        assert!(n > 30_000, "{n}");
+        let early =
+            DateTime::parse_from_rfc3339("-0001-06-01T00:00:00Z").map(|t| t.with_timezone(&Utc));
+        if let Ok(early) = early {
+            assert_eq!(
+                format_utc(early),
+                early.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+            );
+        }
+    }
 
     fn rome() -> Option<Zone> {
         Some(Zone::parse("Europe/Rome").unwrap())
