@@ -12,6 +12,7 @@ use quando_api::config::Config;
 use crate::AnyError;
 
 const READY_LINE: &str = "quando-bench child listening on ";
+const HELLO_LINE: &str = "quando-bench hello-world listening on ";
 
 /// The child side: what `quando serve` runs (logging set-up, then `Application::build` and
 /// `run_until`: migrations, statistics, the accept loop, the hourly housekeeping), on
@@ -27,6 +28,7 @@ pub async fn serve_child(database_url: String) -> Result<(), AnyError> {
     };
     let application = quando_api::app::Application::build(config).await?;
     let addr = application.local_addr()?;
+    println!("{HELLO_LINE}{}", crate::hello::serve().await?);
     println!("{READY_LINE}http://{addr}");
     application.run_until(std::future::pending()).await?;
     Ok(())
@@ -36,12 +38,24 @@ pub async fn serve_child(database_url: String) -> Result<(), AnyError> {
 pub struct Server {
     child: Child,
     pub base: String,
+    /// The child's poem-openapi hello-world server (`hello.rs`).
+    pub hello: String,
 }
 
 impl Server {
     /// Starts the child on `database_url` and waits until it listens.
-    pub async fn start(database_url: &str) -> Result<Self, AnyError> {
-        let mut child = Command::new(std::env::current_exe()?)
+    /// Starts the server child, on core `pin` alone when given (`taskset -c`).
+    pub async fn start(database_url: &str, pin: Option<usize>) -> Result<Self, AnyError> {
+        let exe = std::env::current_exe()?;
+        let mut command = match pin {
+            Some(core) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(core.to_string()).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        let mut child = command
             .args(["serve-child", "--database-url", database_url])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -51,22 +65,26 @@ impl Server {
         let found = tokio::task::spawn_blocking(move || {
             let mut lines = BufReader::new(stdout);
             let mut line = String::new();
+            let mut hello = None;
             loop {
                 line.clear();
                 if lines.read_line(&mut line).ok()? == 0 {
                     return None;
                 }
+                if let Some(base) = line.trim().strip_prefix(HELLO_LINE) {
+                    hello = Some(base.to_string());
+                }
                 if let Some(base) = line.trim().strip_prefix(READY_LINE) {
                     let base = base.to_string();
                     // The server logs on stdout, as `quando serve` does; keep draining it.
                     std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
-                    return Some(base);
+                    return Some((base, hello?));
                 }
             }
         })
         .await?;
         match found {
-            Some(base) => Ok(Server { child, base }),
+            Some((base, hello)) => Ok(Server { child, base, hello }),
             None => {
                 let _ = child.kill();
                 let status = child.wait()?;

@@ -18,8 +18,11 @@
 //! `hosts=true`.
 
 mod child;
+mod driver_free;
+mod hello;
 mod load;
 mod mcp;
+mod pin;
 mod report;
 mod seed;
 mod workloads;
@@ -100,6 +103,11 @@ struct SuiteArgs {
     /// Print Markdown tables (for the README).
     #[arg(long)]
     markdown: bool,
+    /// Leave the server and the load generator on every core. By default (with 2 or more
+    /// cores) the server runs on the last core and the load generator on the others
+    /// (`taskset`), so the server's tails are its own, not the generator's.
+    #[arg(long)]
+    no_pin: bool,
 }
 
 fn main() -> Result<(), AnyError> {
@@ -122,6 +130,7 @@ fn main() -> Result<(), AnyError> {
                 connections,
                 seconds,
                 workloads: vec!["availability".into()],
+                no_pin: false,
                 markdown,
             },
             cli.postgres_url,
@@ -247,9 +256,29 @@ async fn backend(
     } else {
         None
     };
+    let driver_free = if selected.contains(&Workload::Create)
+        && db.get_database_backend() == sea_orm::DbBackend::Sqlite
+    {
+        eprintln!("  driver-free baseline (rusqlite, one thread, synchronous=FULL)");
+        let path = db
+            .get_sqlite_connection_pool()
+            .connect_options()
+            .get_filename()
+            .to_path_buf();
+        let (seeded, slots, warmup, measure) =
+            (seeded.clone(), slots.clone(), plan.warmup, plan.measure);
+        Some(
+            tokio::task::spawn_blocking(move || {
+                driver_free::run(&path, &seeded, slots, warmup, measure)
+            })
+            .await??,
+        )
+    } else {
+        None
+    };
     db.close().await?;
 
-    let server = child::Server::start(url).await?;
+    let server = child::Server::start(url, pin::server_core(args.no_pin)).await?;
     let pid = server.pid();
     let rss_idle_kb = server.memory().map(|(rss, _)| rss);
     let target = Target {
@@ -257,6 +286,7 @@ async fn backend(
             .pool_max_idle_per_host(args.connections)
             .build()?,
         base: server.base.clone(),
+        hello: server.hello.clone(),
         key: seeded.key.as_str().into(),
         seeded: seeded.clone(),
         slots,
@@ -301,6 +331,8 @@ async fn backend(
         seconds: args.seconds,
         warmup: WARMUP,
         baseline,
+        driver_free,
+        pinned: pin::server_core(args.no_pin),
         rows,
         rss_idle_kb,
         rss_peak_kb,

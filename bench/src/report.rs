@@ -20,6 +20,10 @@ pub struct BackendReport {
     pub seconds: u64,
     pub warmup: Duration,
     pub baseline: Option<Measured>,
+    /// SQLite only: the same check-and-insert through rusqlite, one thread (issue 17).
+    pub driver_free: Option<Measured>,
+    /// The core the server was pinned to (the load generator had the others).
+    pub pinned: Option<usize>,
     pub rows: Vec<Row>,
     /// Server VmRSS before the first workload and VmHWM after the last, KiB.
     pub rss_idle_kb: Option<u64>,
@@ -97,6 +101,19 @@ fn targets(r: &BackendReport) -> Vec<(String, String, String)> {
             verdict(ratio >= 0.5).into(),
         ));
     }
+    if let (Some(create), Some(free)) = (find(&r.rows, "create"), &r.driver_free) {
+        let ratio = create.rate() / free.rate().max(1e-9);
+        out.push((
+            "create over HTTP >= 1.0x the driver-free rate (rusqlite, one booking per fsync; issue 17)"
+                .into(),
+            format!(
+                "{:.0} req/s vs {:.0} tx/s = {ratio:.2}x",
+                create.rate(),
+                free.rate()
+            ),
+            verdict(ratio >= 1.0).into(),
+        ));
+    }
     if let Some(create) = find(&r.rows, "create") {
         out.push((
             "create p99 < 10 ms".into(),
@@ -116,6 +133,69 @@ fn targets(r: &BackendReport) -> Vec<(String, String, String)> {
                 format!("{:.2} ms", m.ms(0.99)),
                 verdict(m.ms(0.99) < 5.0).into(),
             ));
+        }
+    }
+    // Issue 17: tails, and what a key costs.
+    if let Some(create) = find(&r.rows, "create") {
+        let ratio = create.ms(0.99) / create.ms(0.5).max(1e-9);
+        out.push((
+            format!(
+                "create p99 <= 3x its p50 at {}",
+                count(r.connections, "connection")
+            ),
+            format!(
+                "p50 {:.2} ms, p99 {:.2} ms ({ratio:.2}x)",
+                create.ms(0.5),
+                create.ms(0.99)
+            ),
+            verdict(ratio <= 3.0).into(),
+        ));
+        if let Some(keyed) = find(&r.rows, "create-idempotent") {
+            let share = keyed.rate() / create.rate().max(1e-9);
+            out.push((
+                "create with an Idempotency-Key >= 85% of plain create (no webhook endpoint subscribed in this run)".into(),
+                format!(
+                    "{:.0} vs {:.0} req/s = {:.0}%",
+                    keyed.rate(),
+                    create.rate(),
+                    share * 100.0
+                ),
+                verdict(share >= 0.85).into(),
+            ));
+        }
+    }
+    // Issue 17: the framework ceiling.
+    if let (Some(get), Some(hello)) = (find(&r.rows, "get"), find(&r.rows, "hello")) {
+        let ratio = get.rate() / hello.rate().max(1e-9);
+        out.push((
+            "get >= 15% of a poem-openapi hello world's rate in the same process".into(),
+            format!(
+                "{:.0} vs {:.0} req/s = {:.1}%",
+                get.rate(),
+                hello.rate(),
+                ratio * 100.0
+            ),
+            verdict(ratio >= 0.15).into(),
+        ));
+    }
+    // Issue 17: first pages answer from counters, within 2x of a get by id.
+    if let Some(get) = find(&r.rows, "get") {
+        for name in ["list", "list-status", "list-calendar"] {
+            if let Some(m) = find(&r.rows, name) {
+                let ratio = m.ms(0.99) / get.ms(0.99).max(1e-9);
+                out.push((
+                    format!(
+                        "{name} p99 <= 2x get's p99 with {} events in the org",
+                        thousands(org_events as u64)
+                    ),
+                    format!(
+                        "{:.2} ms against {:.2} ms ({ratio:.2}x)",
+                        m.ms(0.99),
+                        get.ms(0.99)
+                    ),
+                    verdict(ratio <= 2.0).into(),
+                ));
+            }
         }
     }
     let deep = r
@@ -219,8 +299,11 @@ fn header(r: &BackendReport) -> String {
             took.as_secs_f64()
         )
     });
+    let pinned = r.pinned.map_or(String::new(), |core| {
+        format!("; server pinned to CPU {core}, load generator and baselines to the other cores (taskset)")
+    });
     format!(
-        "{} over {} ({} per calendar), seeded in {:.1}s{team}; {}, {}s per workload after {}s warm-up",
+        "{} over {} ({} per calendar), seeded in {:.1}s{team}; {}, {}s per workload after {}s warm-up{pinned}",
         count(r.events, "event"),
         count(r.calendars, "calendar"),
         thousands(r.events_per_calendar as u64),
@@ -235,6 +318,17 @@ fn header(r: &BackendReport) -> String {
 pub fn count(n: usize, noun: &str) -> String {
     let s = if n == 1 { "" } else { "s" };
     format!("{} {noun}{s}", thousands(n as u64))
+}
+
+fn driver_free_line(r: &BackendReport) -> Option<String> {
+    let free = r.driver_free.as_ref()?;
+    Some(format!(
+        "driver-free baseline (the same check-and-insert on the same file through SQLite's C API with rusqlite: one thread, one booking per BEGIN IMMEDIATE transaction, synchronous=FULL): {:.0} tx/s, p50 {:.2} ms, p99 {:.2} ms ({} not 201)",
+        free.rate(),
+        free.ms(0.5),
+        free.ms(0.99),
+        free.unexpected(201)
+    ))
 }
 
 fn baseline_line(r: &BackendReport) -> Option<String> {
@@ -330,6 +424,9 @@ pub fn text(r: &BackendReport) -> String {
     if let Some(line) = baseline_line(r) {
         let _ = writeln!(s, "{line}");
     }
+    if let Some(line) = driver_free_line(r) {
+        let _ = writeln!(s, "{line}");
+    }
     let _ = writeln!(s, "{}", memory_line(r));
     let _ = writeln!(s, "targets:");
     for (target, measured, verdict) in targets(r) {
@@ -364,6 +461,9 @@ pub fn markdown(r: &BackendReport) -> String {
         for l in line.lines() {
             let _ = writeln!(s, "- {l}");
         }
+    }
+    if let Some(line) = driver_free_line(r) {
+        let _ = writeln!(s, "- {line}");
     }
     let _ = writeln!(s, "- {}\n", memory_line(r));
     let _ = writeln!(s, "| Target | Measured | |");

@@ -24,6 +24,10 @@ pub enum Workload {
     CreateIdempotent,
     CreateTaken,
     List,
+    /// The seed's own list example: the first page of one status over the whole organization.
+    ListStatus,
+    /// The first page of one calendar, no dates.
+    ListCalendar,
     ListFiltered,
     Get,
     Availability,
@@ -33,21 +37,26 @@ pub enum Workload {
     Deep,
     /// A voice agent's call over MCP next to the same five operations over REST (`mcp.rs`).
     Mcp,
+    /// The framework ceiling: a poem-openapi hello-world endpoint in the server child (`hello.rs`).
+    Hello,
 }
 
 impl Workload {
     /// In the order they run.
-    pub const ALL: [Workload; 10] = [
+    pub const ALL: [Workload; 13] = [
         Workload::Create,
         Workload::CreateIdempotent,
         Workload::CreateTaken,
         Workload::List,
+        Workload::ListStatus,
+        Workload::ListCalendar,
         Workload::ListFiltered,
         Workload::Get,
         Workload::Availability,
         Workload::TeamAvailability,
         Workload::Deep,
         Workload::Mcp,
+        Workload::Hello,
     ];
 
     pub fn name(self) -> &'static str {
@@ -56,12 +65,15 @@ impl Workload {
             Workload::CreateIdempotent => "create-idempotent",
             Workload::CreateTaken => "create-taken",
             Workload::List => "list",
+            Workload::ListStatus => "list-status",
+            Workload::ListCalendar => "list-calendar",
             Workload::ListFiltered => "list-filtered",
             Workload::Get => "get",
             Workload::Availability => "availability",
             Workload::TeamAvailability => "team-availability",
             Workload::Deep => "deep",
             Workload::Mcp => "mcp",
+            Workload::Hello => "hello",
         }
     }
 
@@ -75,6 +87,12 @@ impl Workload {
             Workload::CreateIdempotent => "the same, with a fresh Idempotency-Key each",
             Workload::CreateTaken => "POST onto a seeded booking's exact time (409 conflict)",
             Workload::List => "GET /v1/calendar/events?limit=20 (first page, whole org)",
+            Workload::ListStatus => {
+                "GET /v1/calendar/events?status=confirmed&limit=10 (the seed's example)"
+            }
+            Workload::ListCalendar => {
+                "GET /v1/calendar/events?calendarId&limit=20 (first page of a calendar)"
+            }
             Workload::ListFiltered => "GET ...?calendarId&dateFrom&dateTo (31 days)&limit=20",
             Workload::Get => "GET /v1/calendar/events/{id}, a random seeded id",
             Workload::Availability => "GET /v1/calendar/availability, 31 days, random calendar",
@@ -83,6 +101,7 @@ impl Workload {
             }
             Workload::Deep => "GET /v1/calendar/events deep pages",
             Workload::Mcp => "find slots, book, find by phone, reschedule, cancel: MCP and REST",
+            Workload::Hello => "GET /hello of a poem-openapi hello world in the server process",
         }
     }
 
@@ -112,6 +131,8 @@ pub struct Plan {
 pub struct Target {
     pub client: Client,
     pub base: String,
+    /// The server child's hello-world base URL.
+    pub hello: String,
     pub key: Arc<str>,
     pub seeded: Arc<Seeded>,
     pub slots: Arc<FreshSlots>,
@@ -209,6 +230,12 @@ impl Target {
                 self.post("/v1/calendar/events", &booking(self, calendar, start, end))
             }
             Workload::List => self.get("/v1/calendar/events?limit=20"),
+            Workload::Hello => self.client.get(format!("{}/hello", self.hello)),
+            Workload::ListStatus => self.get("/v1/calendar/events?status=confirmed&limit=10"),
+            Workload::ListCalendar => self.get("/v1/calendar/events").query(&[
+                ("calendarId", pick(rng, &s.calendars).to_string()),
+                ("limit", "20".into()),
+            ]),
             Workload::ListFiltered => {
                 let calendar = pick(rng, &s.calendars);
                 let from = random_day(rng, s.first_date, s.last_date - Span::days(31));
@@ -275,7 +302,10 @@ pub async fn run_simple(
     let mut note = None;
     if status != expected {
         note = Some(format!("sanity request answered {status}: {body}"));
-    } else if matches!(workload, Workload::List | Workload::ListFiltered) {
+    } else if matches!(
+        workload,
+        Workload::List | Workload::ListStatus | Workload::ListCalendar | Workload::ListFiltered
+    ) {
         let n = body["data"].as_array().map_or(0, Vec::len);
         if n == 0 {
             note = Some("sanity request returned no events".into());
