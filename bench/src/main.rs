@@ -182,10 +182,16 @@ async fn suite(args: SuiteArgs, postgres_url: Option<String>) -> Result<(), AnyE
             print!("{}", report::text(r));
         }
     }
+    let cores = match pin::server_core(args.no_pin) {
+        Some(core) => format!("the server child on CPU {core}, the load generator on the others"),
+        None => format!(
+            "{} cores shared by the load generator and the server child",
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        ),
+    };
     println!(
-        "\nwhole run: {:.1}s; {} cores shared by the load generator and the server child",
-        started.elapsed().as_secs_f64(),
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "\nwhole run: {:.1}s; {cores}",
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }
