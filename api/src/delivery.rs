@@ -36,6 +36,11 @@ const LEASE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(250);
 /// Attempts in flight at once in one instance.
 const BATCH: u64 = 32;
+/// Rows one claim takes at most: with several instances on one database, an instance that was
+/// woken first does not take a whole burst of messages before the others look.
+const CLAIM_AT_ONCE: u64 = 8;
+/// The pause after a full claim before the next, in which other instances may claim.
+const BETWEEN_FULL_CLAIMS: Duration = Duration::from_millis(2);
 
 /// The `webhook-id` of a message (and its body's `id`).
 pub fn message_id(id: MessageId) -> String {
@@ -102,7 +107,7 @@ impl Worker {
             let claimed = if room == 0 {
                 Vec::new()
             } else {
-                match worker.claim(room).await {
+                match worker.claim(room.min(CLAIM_AT_ONCE)).await {
                     Ok(claimed) => claimed,
                     Err(err) => {
                         tracing::warn!(error = %err, "webhook queue unreadable; trying again");
@@ -111,11 +116,16 @@ impl Worker {
                 }
             };
             if !claimed.is_empty() {
+                let full = claimed.len() as u64 >= CLAIM_AT_ONCE;
                 for delivery in claimed {
                     let worker = Arc::clone(&worker);
                     sending.spawn(async move { worker.deliver(delivery).await });
                 }
-                // More may be due: look again at once.
+                // More may be due: look again at once, or after a moment for the other
+                // instances when this claim took all it may.
+                if full {
+                    tokio::time::sleep(BETWEEN_FULL_CLAIMS).await;
+                }
                 continue;
             }
             tokio::select! {
