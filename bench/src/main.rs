@@ -10,6 +10,10 @@
 //! workload. SQLite always; PostgreSQL too with `--postgres-url` (a scratch database, created
 //! and dropped).
 //!
+//! `scale` (issue 17) seeds 100,000, 1,000,000 and 10,000,000 events in turn and runs create,
+//! the seed's list example, list-filtered, get and availability at each size, then draws p50
+//! and p99 against history size as a PNG (`docs/scale.png`).
+//!
 //! `availability` is the suite's availability workload alone on one calendar of 10,000 events.
 //!
 //! `team-availability` (a workload of the suite) seeds its own team into the same organization
@@ -24,6 +28,7 @@ mod load;
 mod mcp;
 mod pin;
 mod report;
+mod scale;
 mod seed;
 mod workloads;
 
@@ -57,6 +62,8 @@ enum Command {
     /// Every workload on SQLite (and PostgreSQL with --postgres-url), next to the raw-storage
     /// baseline.
     Suite(SuiteArgs),
+    /// Cost as history grows: five operations at 100k, 1M and 10M events, with a PNG chart.
+    Scale(scale::ScaleArgs),
     /// The suite's availability workload alone: 31 days on one calendar with many events.
     Availability {
         /// Events on the calendar.
@@ -118,6 +125,7 @@ fn main() -> Result<(), AnyError> {
     match cli.command {
         Command::ServeChild { database_url } => runtime.block_on(child::serve_child(database_url)),
         Command::Suite(args) => runtime.block_on(suite(args, cli.postgres_url)),
+        Command::Scale(args) => runtime.block_on(scale::run(args, cli.postgres_url)),
         Command::Availability {
             events,
             connections,
