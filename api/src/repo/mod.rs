@@ -305,7 +305,9 @@ pub struct Booking {
 
 /// Begins a booking's write: on SQLite a savepoint in the open group of bookings (beginning one
 /// when there is none), on PostgreSQL a transaction of its own. Every check and write of the
-/// booking runs in the transaction returned, as in `begin_write`.
+/// booking runs in the transaction returned, as in `begin_write`. Other small writes that come
+/// as often as bookings share it too: Idempotency-Key claims and the webhook worker's claims
+/// and records (`delivery.rs`).
 pub async fn begin_booking(
     db: &DatabaseConnection,
 ) -> Result<(Booking, sea_orm::DatabaseTransaction), DbErr> {

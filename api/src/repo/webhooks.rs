@@ -415,6 +415,11 @@ async fn due_orgs<C: ConnectionTrait>(
     Ok(orgs)
 }
 
+/// Whether any delivery is due now: the worker's look before it opens a write for a claim.
+pub async fn any_due<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> Result<bool, DbErr> {
+    Ok(!due_orgs(db, now, 1).await?.is_empty())
+}
+
 /// Takes up to `limit` due deliveries for `owner` until `until`: pending, due, not leased by a
 /// live instance, and not behind an earlier pending message of the same event to the same
 /// endpoint (so a cancel never overtakes its create). On PostgreSQL `FOR UPDATE SKIP LOCKED`
