@@ -16,7 +16,8 @@ const HELLO_LINE: &str = "quando-bench hello-world listening on ";
 
 /// The child side: what `quando serve` runs (logging set-up, then `Application::build` and
 /// `run_until`: migrations, statistics, the accept loop, the hourly housekeeping), on
-/// 127.0.0.1:0, with a per-key rate limit no benchmark reaches. Prints its address first.
+/// 127.0.0.1:0, with a per-key rate limit no benchmark reaches and webhook endpoints allowed
+/// on loopback. Prints its address first.
 pub async fn serve_child(database_url: String) -> Result<(), AnyError> {
     let log_json = std::env::var("QUANDO_LOG_FORMAT").is_ok_and(|f| f == "json");
     quando_api::telemetry::init(std::env::var("QUANDO_LOG").ok().as_deref(), log_json);
@@ -24,6 +25,8 @@ pub async fn serve_child(database_url: String) -> Result<(), AnyError> {
         database_url,
         bind: "127.0.0.1:0".into(),
         rate_limit_per_minute: 1_000_000_000,
+        // The create-webhook workload's receiver is on 127.0.0.1, over plain http.
+        webhook_allow_private: true,
         ..Config::default()
     };
     let application = quando_api::app::Application::build(config).await?;

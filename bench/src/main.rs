@@ -27,6 +27,7 @@ mod hello;
 mod load;
 mod mcp;
 mod pin;
+mod receiver;
 mod report;
 mod scale;
 mod seed;
@@ -102,7 +103,8 @@ struct SuiteArgs {
     #[arg(long, default_value_t = 10)]
     seconds: u64,
     /// Workloads to run, comma-separated (default all): create, create-idempotent,
-    /// create-taken, list, list-filtered, get, availability, team-availability, deep, mcp.
+    /// create-webhook, create-taken, list, list-status, list-calendar, list-filtered, get,
+    /// availability, team-availability, deep, mcp, hello.
     /// team-availability seeds its own team into the organization first: 50 host calendars
     /// with 1,000 events each (50,000 more events in the organization).
     #[arg(long, value_delimiter = ',')]

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::AnyError;
 use crate::load::{Job, Measured, Outcome, Rng, drive, histogram, micros};
+use crate::receiver::Receiver;
 use crate::seed::{FreshSlots, Seeded, ZONE, block};
 
 /// The workloads of the suite.
@@ -22,6 +23,8 @@ use crate::seed::{FreshSlots, Seeded, ZONE, block};
 pub enum Workload {
     Create,
     CreateIdempotent,
+    /// Keyed create with one webhook endpoint subscribed (`receiver.rs`).
+    CreateWebhook,
     CreateTaken,
     List,
     /// The seed's own list example: the first page of one status over the whole organization.
@@ -43,9 +46,10 @@ pub enum Workload {
 
 impl Workload {
     /// In the order they run.
-    pub const ALL: [Workload; 13] = [
+    pub const ALL: [Workload; 14] = [
         Workload::Create,
         Workload::CreateIdempotent,
+        Workload::CreateWebhook,
         Workload::CreateTaken,
         Workload::List,
         Workload::ListStatus,
@@ -63,6 +67,7 @@ impl Workload {
         match self {
             Workload::Create => "create",
             Workload::CreateIdempotent => "create-idempotent",
+            Workload::CreateWebhook => "create-webhook",
             Workload::CreateTaken => "create-taken",
             Workload::List => "list",
             Workload::ListStatus => "list-status",
@@ -85,6 +90,9 @@ impl Workload {
         match self {
             Workload::Create => "POST /v1/calendar/events, a distinct free slot each",
             Workload::CreateIdempotent => "the same, with a fresh Idempotency-Key each",
+            Workload::CreateWebhook => {
+                "the same keyed create, one webhook endpoint subscribed to appointment.created"
+            }
             Workload::CreateTaken => "POST onto a seeded booking's exact time (409 conflict)",
             Workload::List => "GET /v1/calendar/events?limit=20 (first page, whole org)",
             Workload::ListStatus => {
@@ -107,7 +115,7 @@ impl Workload {
 
     fn expected_status(self) -> u16 {
         match self {
-            Workload::Create | Workload::CreateIdempotent => 201,
+            Workload::Create | Workload::CreateIdempotent | Workload::CreateWebhook => 201,
             Workload::CreateTaken => 409,
             _ => 200,
         }
@@ -216,10 +224,10 @@ impl Target {
     fn request(&self, workload: Workload, rng: &mut Rng) -> RequestBuilder {
         let s = &self.seeded;
         match workload {
-            Workload::Create | Workload::CreateIdempotent => {
+            Workload::Create | Workload::CreateIdempotent | Workload::CreateWebhook => {
                 let (calendar, start, end) = self.slots.next();
                 let req = self.post("/v1/calendar/events", &booking(self, calendar, start, end));
-                if workload == Workload::CreateIdempotent {
+                if workload != Workload::Create {
                     req.header("Idempotency-Key", Uuid::now_v7().to_string())
                 } else {
                     req
@@ -297,6 +305,11 @@ pub async fn run_simple(
     if workload == Workload::TeamAvailability && target.seeded.team.is_none() {
         return Err("the team was not seeded".into());
     }
+    let hook = if workload == Workload::CreateWebhook {
+        Some(subscribe(target).await?)
+    } else {
+        None
+    };
     let mut rng = Rng::new(7);
     let (status, body) = fetch(target.request(workload, &mut rng)).await?;
     let mut note = None;
@@ -347,8 +360,33 @@ pub async fn run_simple(
     let t = target.clone();
     let job: Job = Arc::new(move |rng| Box::pin(send(t.request(workload, rng))));
     let sampler = crate::child::RssSampler::start(pid);
-    let measured = drive(plan.connections, plan.warmup, plan.measure, job).await?;
+    let measured = drive(plan.connections, plan.warmup, plan.measure, job).await;
     let max_rss_kb = sampler.stop(pid).await;
+    if let Some((receiver, id)) = hook {
+        let at_end = receiver.received();
+        let drained_in = receiver
+            .settle(Duration::from_secs(1), Duration::from_secs(60))
+            .await;
+        let deleted = send(
+            target
+                .client
+                .delete(format!("{}/v1/webhooks/{id}", target.base))
+                .bearer_auth(&*target.key),
+        )
+        .await;
+        if deleted != Ok(204) {
+            return Err(
+                format!("deleting the bench's webhook endpoint answered {deleted:?}").into(),
+            );
+        }
+        note = Some(format!(
+            "{} deliveries received by the end of the load (warm-up included), {} in all after the backlog drained in {:.1}s",
+            at_end,
+            receiver.received(),
+            drained_in.as_secs_f64()
+        ));
+    }
+    let measured = measured?;
     Ok(Row {
         name: workload.name().into(),
         what: workload.describe().into(),
@@ -357,6 +395,25 @@ pub async fn run_simple(
         max_rss_kb: Some(max_rss_kb),
         note,
     })
+}
+
+/// Starts a receiver and subscribes it to `appointment.created`; returns it and the endpoint's id.
+async fn subscribe(target: &Target) -> Result<(Receiver, String), AnyError> {
+    let receiver = Receiver::start().await?;
+    let (status, body) = fetch(target.post(
+        "/v1/webhooks",
+        &json!({
+            "url": receiver.url,
+            "events": ["appointment.created"],
+            "description": "quando-bench create-webhook",
+        }),
+    ))
+    .await?;
+    let id = body["data"]["id"].as_str().or(body["id"].as_str());
+    match (status, id) {
+        (201, Some(id)) => Ok((receiver, id.to_string())),
+        _ => Err(format!("creating the bench's webhook endpoint answered {status}: {body}").into()),
+    }
 }
 
 /// Where the cursor walk got to.
