@@ -24,15 +24,22 @@ impl Api {
     }
 }
 
-/// Binds 127.0.0.1:0 and serves the hello-world API in the background; returns its base URL.
-pub async fn serve() -> Result<String, crate::AnyError> {
+/// A listener on 127.0.0.1 at a free port, and that address.
+pub async fn bind_loopback()
+-> Result<(poem::listener::TcpAcceptor, std::net::SocketAddr), crate::AnyError> {
     use poem::listener::{Acceptor, Listener};
     let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
     let addr = acceptor
         .local_addr()
         .first()
         .and_then(|a| a.as_socket_addr().copied())
-        .ok_or("hello-world listener has no address")?;
+        .ok_or("a loopback listener has no address")?;
+    Ok((acceptor, addr))
+}
+
+/// Binds 127.0.0.1:0 and serves the hello-world API in the background; returns its base URL.
+pub async fn serve() -> Result<String, crate::AnyError> {
+    let (acceptor, addr) = bind_loopback().await?;
     let app = OpenApiService::new(Api, "hello", "1");
     tokio::spawn(async move {
         let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;

@@ -297,16 +297,7 @@ async fn backend(
     let server = child::Server::start(url, pin::server_core(args.no_pin)).await?;
     let pid = server.pid();
     let rss_idle_kb = server.memory().map(|(rss, _)| rss);
-    let target = Target {
-        client: reqwest::Client::builder()
-            .pool_max_idle_per_host(args.connections)
-            .build()?,
-        base: server.base.clone(),
-        hello: server.hello.clone(),
-        key: seeded.key.as_str().into(),
-        seeded: seeded.clone(),
-        slots,
-    };
+    let target = Target::new(&server, seeded.clone(), slots, args.connections)?;
     let mut rows = Vec::new();
     for &workload in selected {
         eprintln!("  {}", workload.name());

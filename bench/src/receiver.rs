@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use poem::http::StatusCode;
-use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Request, Route};
 use tokio::task::JoinHandle;
 
@@ -23,12 +22,7 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start() -> Result<Receiver, AnyError> {
-        let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
-        let addr = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
-            .ok_or("the webhook receiver has no address")?;
+        let (acceptor, addr) = crate::hello::bind_loopback().await?;
         let received = Arc::new(AtomicU64::new(0));
         let counter = received.clone();
         let app = Route::new().at(

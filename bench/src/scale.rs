@@ -188,16 +188,7 @@ async fn point(url: &str, size: usize, args: &ScaleArgs, plan: &Plan) -> Result<
     let seeded = Arc::new(seeded);
     let slots = Arc::new(FreshSlots::new(seeded.calendars.clone())?);
     let server = child::Server::start(url, pin::server_core(args.no_pin)).await?;
-    let target = Target {
-        client: reqwest::Client::builder()
-            .pool_max_idle_per_host(args.connections)
-            .build()?,
-        base: server.base.clone(),
-        hello: server.hello.clone(),
-        key: seeded.key.as_str().into(),
-        seeded: seeded.clone(),
-        slots,
-    };
+    let target = Target::new(&server, seeded, slots, args.connections)?;
     let mut cells = Vec::new();
     let mut failures = Vec::new();
     for workload in OPERATIONS {

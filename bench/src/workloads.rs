@@ -146,6 +146,27 @@ pub struct Target {
     pub slots: Arc<FreshSlots>,
 }
 
+impl Target {
+    /// The target of a running server child, for `connections` keep-alive connections.
+    pub fn new(
+        server: &crate::child::Server,
+        seeded: Arc<Seeded>,
+        slots: Arc<FreshSlots>,
+        connections: usize,
+    ) -> Result<Target, AnyError> {
+        Ok(Target {
+            client: Client::builder()
+                .pool_max_idle_per_host(connections)
+                .build()?,
+            base: server.base.clone(),
+            hello: server.hello.clone(),
+            key: seeded.key.as_str().into(),
+            seeded,
+            slots,
+        })
+    }
+}
+
 /// One row of the report.
 pub struct Row {
     pub name: String,
