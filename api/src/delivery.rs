@@ -137,26 +137,19 @@ impl Worker {
     }
 
     /// Claims due rows. The lease is written in the bookings' group commit
-    /// (`repo::begin_booking`): on SQLite it shares their one fsync instead of taking the writer
-    /// for an fsync of its own between two groups (under a booking load, the worker's own
-    /// commits halved the bookings' rate); a plain transaction on PostgreSQL. Nothing is opened
-    /// when nothing is due.
+    /// (`repo::begin_booking`), as Idempotency-Key claims are: on SQLite it shares their one
+    /// fsync instead of taking the writer for an fsync of its own between two groups; a plain
+    /// transaction on PostgreSQL. Nothing is opened when nothing is due. On an error the write
+    /// is dropped unfinished, which rolls it back.
     async fn claim(&self, limit: u64) -> Result<Vec<Delivery>, sea_orm::DbErr> {
         let now = time::now();
         if !repo::any_due(&self.db, now).await? {
             return Ok(Vec::new());
         }
-        let (write, txn) = crate::repo::begin_booking(&self.db).await?;
-        match repo::claim(&txn, self.owner, now, now + LEASE, limit).await {
-            Ok(claimed) => {
-                write.commit(txn).await?;
-                Ok(claimed)
-            }
-            Err(err) => {
-                let _ = write.abandon(txn).await;
-                Err(err)
-            }
-        }
+        let (group, txn) = crate::repo::begin_booking(&self.db).await?;
+        let claimed = repo::claim(&txn, self.owner, now, now + LEASE, limit).await?;
+        group.commit(txn).await?;
+        Ok(claimed)
     }
 
     async fn deliver(&self, delivery: Delivery) {
@@ -170,14 +163,9 @@ impl Worker {
     /// Records an attempt (the delivery and its endpoint's failing streak, together) in the
     /// bookings' group commit, like a claim.
     async fn record(&self, delivery: &Delivery, outcome: Outcome) -> Result<(), sea_orm::DbErr> {
-        let (write, txn) = crate::repo::begin_booking(&self.db).await?;
-        match repo::finish(&txn, self.owner, delivery, outcome).await {
-            Ok(()) => write.commit(txn).await,
-            Err(err) => {
-                let _ = write.abandon(txn).await;
-                Err(err)
-            }
-        }
+        let (group, txn) = crate::repo::begin_booking(&self.db).await?;
+        repo::finish(&txn, self.owner, delivery, outcome).await?;
+        group.commit(txn).await
     }
 
     async fn attempt(&self, delivery: &Delivery) -> Outcome {
