@@ -37,8 +37,9 @@ What is shown (issue 13), on SQLite and on PostgreSQL:
             verified, once.
   two instances (PostgreSQL only)  Two servers on one database, 60 bookings spread over both
             ports and 30 of them rescheduled through the other one: each of the 90 messages
-            arrives exactly once (one attempt each), created before rescheduled, and both
-            servers delivered some (their logs' `webhook delivered` lines add up to 90).
+            arrives exactly once (one attempt each), created before rescheduled, and each
+            server delivered at least a quarter (their logs' `webhook delivered` lines add up
+            to 90): a server's own bookings wake its worker.
 
 With --postgres-admin-url it creates scratch databases quando_whcheck_<random> (and
 ..._faults) with psql and drops them after; without it, fresh SQLite files in a temp dir. Exit 0
@@ -847,7 +848,10 @@ def scenario_two_instances(first: Quando, second: Quando, key: str, n: int = 60)
                 f.seek(offset)
                 sent_by.append(f.read().decode(errors="replace").count("webhook delivered"))
         equal(sum(sent_by), total, "deliveries the two servers' logs record (`webhook delivered`)")
-        check(all(n > 0 for n in sent_by), f"both servers delivered some (each server's count: {sent_by})")
+        # Each server's worker is woken by its own bookings' commits, so each delivers about what
+        # it took; a worker that only polled left nearly everything to the first one to look.
+        check(all(n >= total // 4 for n in sent_by),
+              f"each server delivered at least a quarter of the {total} messages (each server's count: {sent_by})")
         log(S, f"each of the {total} messages delivered exactly once (one attempt each), created before rescheduled, "
                f"all within {took:.1f} s; sent by the two servers: {sent_by[0]} + {sent_by[1]}")
     finally:

@@ -41,6 +41,9 @@ const BATCH: u64 = 32;
 const CLAIM_AT_ONCE: u64 = 8;
 /// The pause after a full claim before the next, in which other instances may claim.
 const BETWEEN_FULL_CLAIMS: Duration = Duration::from_millis(2);
+/// The least time between two looks at the queue that writes of events woke: under a booking
+/// load (a wake after every commit) the worker reads the queue at most this often.
+pub const WAKE_GAP: Duration = Duration::from_millis(20);
 
 /// The `webhook-id` of a message (and its body's `id`).
 pub fn message_id(id: MessageId) -> String {
@@ -97,12 +100,14 @@ impl Worker {
     }
 
     /// Delivers until the process ends. Never returns. Up to `BATCH` attempts run at once; as
-    /// soon as one ends (or the worker is woken, or `POLL` passes) more due rows are claimed, so
-    /// a receiver that takes its whole 10 s holds up no other delivery.
+    /// soon as one ends (or `POLL` passes, or this instance committed a write of events, at
+    /// most once per `WAKE_GAP`) more due rows are claimed, so a receiver that takes its whole
+    /// 10 s holds up no other delivery, and a booking's messages leave within moments.
     pub async fn run(self) {
         let worker = Arc::new(self);
         let mut sending = tokio::task::JoinSet::new();
         loop {
+            let looked = tokio::time::Instant::now();
             let room = BATCH.saturating_sub(sending.len() as u64);
             let claimed = if room == 0 {
                 Vec::new()
@@ -131,7 +136,9 @@ impl Worker {
             tokio::select! {
                 Some(_) = sending.join_next(), if !sending.is_empty() => {}
                 () = tokio::time::sleep(POLL) => {}
-                () = worker.wake.notified() => {}
+                () = worker.wake.notified() => {
+                    tokio::time::sleep_until(looked + WAKE_GAP).await;
+                }
             }
         }
     }

@@ -338,6 +338,7 @@ impl Service {
             Ok(model) => {
                 idempotency::seal(&txn, &model, render).await?;
                 queued.commit(txn).await?;
+                self.event_written();
                 self.metrics.booking_created();
                 Ok(model)
             }
@@ -584,6 +585,7 @@ impl Service {
         let model = answer.expect("the event was written");
         idempotency::seal(&txn, &model, render).await?;
         txn.commit().await?;
+        self.event_written();
         Ok(model)
     }
 
@@ -666,6 +668,7 @@ impl Service {
         idempotency::seal(&txn, &model, render).await?;
         txn.commit().await?;
         drop(queued);
+        self.event_written();
         Ok(model)
     }
 
@@ -725,6 +728,7 @@ impl Service {
         let model = answer.ok_or(ServiceError::NotFound(Resource::Event))?;
         idempotency::seal(&txn, &model, render).await?;
         txn.commit().await?;
+        self.event_written();
         Ok(model)
     }
 
@@ -784,6 +788,7 @@ impl Service {
         repo::events::apply(&txn, current, changes).await?;
         idempotency::seal(&txn, &attendee, render).await?;
         txn.commit().await?;
+        self.event_written();
         Ok(attendee)
     }
 }

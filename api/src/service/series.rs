@@ -224,6 +224,7 @@ impl Service {
         idempotency::seal(&txn, &booked, render).await?;
         txn.commit().await?;
         drop(queued);
+        self.event_written();
         self.metrics.booking_created();
         Ok(booked)
     }
@@ -342,6 +343,7 @@ impl Service {
         idempotency::seal(&txn, &answer, render).await?;
         txn.commit().await?;
         drop(queued);
+        self.event_written();
         Ok(answer)
     }
 
@@ -503,6 +505,7 @@ impl Service {
         idempotency::seal(&txn, &answer, render).await?;
         txn.commit().await?;
         drop(queued);
+        self.event_written();
         Ok(answer)
     }
 
@@ -536,6 +539,7 @@ impl Service {
         };
         let series = repo::series::save(&txn, series, changed).await?;
         txn.commit().await?;
+        self.event_written();
         Ok(Series { series, instances })
     }
 
@@ -624,6 +628,7 @@ impl Service {
         repo::series::save(&txn, series, changed).await?;
         txn.commit().await?;
         drop(queued);
+        self.event_written();
         Ok(written)
     }
 }

@@ -434,6 +434,7 @@ impl Service {
         let model = first.expect("the organizer's row was written");
         idempotency::seal(&txn, &model, render).await?;
         queued.commit(txn).await?;
+        self.event_written();
         self.metrics.booking_created();
         Ok(model)
     }

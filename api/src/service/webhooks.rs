@@ -95,6 +95,16 @@ impl Service {
         Ok((model, secret))
     }
 
+    /// Tells this instance's webhook worker that a write of events has committed: it may have
+    /// queued messages (the outbox is written in the same transaction), which the worker then
+    /// claims within moments instead of at its next poll. Each instance so delivers what its own
+    /// bookings queued, and the messages of one booking load spread over the instances that took
+    /// it. Costs nothing when no worker waits; a booking load wakes the worker at most once per
+    /// `delivery::WAKE_GAP`.
+    pub(crate) fn event_written(&self) {
+        self.deliveries_due.notify_one();
+    }
+
     /// Queues a `ping` to the endpoint; answers its delivery (the log shows how it went).
     pub async fn ping_webhook(&self, org: OrgId, id: WebhookId) -> Result<Logged, ServiceError> {
         let (_queued, txn) = begin_write(&self.writer).await?;
