@@ -23,6 +23,8 @@ SELECT create_distributed_table('calendar_feeds', 'org_id', colocate_with => 'ca
 -- distributed tables only with this setting (the trigger touches one shard: the event's own).
 SET citus.enable_unsafe_triggers TO on;
 SELECT create_distributed_table('event_counts', 'org_id', colocate_with => 'calendars');
+-- Organization-wide totals: stripes per (organization, connection, status), same triggers.
+SELECT create_distributed_table('event_org_counts', 'org_id', colocate_with => 'calendars');
 -- Slot holds: checked under the calendar's row lock, so they live on its shard.
 SELECT create_distributed_table('holds', 'org_id', colocate_with => 'calendars');
 -- service_probe (the readiness probe's one row) and seaql_migrations (the migration log) stay

@@ -103,8 +103,19 @@ impl Application {
 }
 
 /// Hourly: stored Idempotency-Key responses past their 24 hours are deleted, finished webhook
-/// deliveries (and their messages) past 30 days too, the planner's statistics are refreshed, and recurring events get their instances up to the horizon again
-/// (`service::series`). Never returns.
+/// deliveries (and their messages) past 30 days too, the planner's statistics are refreshed,
+/// the organizations' event count stripes are folded (PostgreSQL), and recurring events get
+/// their instances up to the horizon again (`service::series`). Never returns.
+/// Folds every organization's event count stripes (`repo::events::fold_org_counts`), one
+/// organization per statement. Answers the counter rows written.
+async fn fold_org_counts(conn: &DatabaseConnection) -> Result<u64, sea_orm::DbErr> {
+    let mut written = 0;
+    for org in crate::repo::events::striped_orgs(conn).await? {
+        written += crate::repo::events::fold_org_counts(conn, org).await?;
+    }
+    Ok(written)
+}
+
 async fn housekeeping(conn: DatabaseConnection, service: crate::service::Service) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     tick.tick().await; // the first tick is now: statistics were just refreshed by `build`
@@ -132,6 +143,11 @@ async fn housekeeping(conn: DatabaseConnection, service: crate::service::Service
             Ok(n) if n > 0 => tracing::info!(purged = n, "expired slot holds deleted"),
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "purging expired slot holds failed"),
+        }
+        match fold_org_counts(&conn).await {
+            Ok(n) if n > 0 => tracing::info!(rows = n, "event count stripes folded"),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "folding event count stripes failed"),
         }
         match service.extend_due_series().await {
             Ok(n) if n > 0 => tracing::info!(written = n, "recurring events extended"),

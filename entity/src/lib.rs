@@ -12,6 +12,7 @@ pub mod calendar_feeds;
 pub mod calendar_members;
 pub mod calendars;
 pub mod event_counts;
+pub mod event_org_counts;
 pub mod event_series;
 pub mod event_types;
 pub mod events;

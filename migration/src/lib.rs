@@ -20,6 +20,7 @@ mod m20261220_000012_holds_and_publishable_keys;
 mod m20261221_000013_team_event_types;
 mod m20261222_000014_overlap_index_covers_blocks;
 mod m20261223_000015_event_counts;
+mod m20261224_000016_org_event_counts;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261221_000013_team_event_types::Migration),
             Box::new(m20261222_000014_overlap_index_covers_blocks::Migration),
             Box::new(m20261223_000015_event_counts::Migration),
+            Box::new(m20261224_000016_org_event_counts::Migration),
         ]
     }
 }

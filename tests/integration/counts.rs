@@ -21,6 +21,7 @@ pub fn cases() -> Vec<Case> {
         thirty_two_simultaneous_bookings_cancels_and_status_changes_leave_counters_equal_to_count_star,
         a_rolled_back_change_leaves_the_counters_and_a_committed_sql_change_moves_them,
         another_organizations_events_never_reach_a_total,
+        folding_the_organizations_stripes_keeps_every_total_and_never_waits_for_a_booking,
     ]
 }
 
@@ -88,6 +89,29 @@ async fn kept(app: &TestApp, org: Uuid) -> BTreeMap<(Uuid, String), i64> {
         .collect()
 }
 
+/// status -> events, as the organization's stripes add up (statuses at zero left out), and the
+/// stripes it is spread over.
+async fn kept_org(app: &TestApp, org: Uuid) -> (BTreeMap<String, i64>, Vec<i32>) {
+    use entity::event_org_counts::{Column, Entity};
+    let rows = Entity::find()
+        .filter(Column::OrgId.eq(org))
+        .all(&app.db)
+        .await
+        .expect("event_org_counts");
+    let mut by = BTreeMap::new();
+    let mut stripes = Vec::new();
+    for r in rows {
+        let status = serde_json::to_value(r.status).expect("status");
+        *by.entry(status.as_str().unwrap_or_default().to_string())
+            .or_default() += r.n;
+        stripes.push(r.stripe);
+    }
+    by.retain(|_, n| *n != 0);
+    stripes.sort_unstable();
+    stripes.dedup();
+    (by, stripes)
+}
+
 /// The list's `total` for a filter.
 async fn total(app: &TestApp, key: &str, query: &[(&str, &str)]) -> i64 {
     let mut query = query.to_vec();
@@ -102,6 +126,18 @@ async fn total(app: &TestApp, key: &str, query: &[(&str, &str)]) -> i64 {
 async fn assert_agree(app: &TestApp, org: Uuid, key: &str, calendars: &[String]) {
     let counted = counted(app, org).await;
     assert_eq!(kept(app, org).await, counted, "counters against count(*)");
+    let mut by_status: BTreeMap<String, i64> = BTreeMap::new();
+    for ((_, status), n) in &counted {
+        *by_status.entry(status.clone()).or_default() += n;
+    }
+    let (org_kept, stripes) = kept_org(app, org).await;
+    assert_eq!(org_kept, by_status, "organization stripes against count(*)");
+    if app.db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        assert!(
+            stripes.iter().all(|s| *s == 0),
+            "SQLite writes stripe 0 only: {stripes:?}"
+        );
+    }
     let sum = |calendar: Option<&str>, status: Option<&str>| -> i64 {
         counted
             .iter()
@@ -369,4 +405,89 @@ async fn another_organizations_events_never_reach_a_total(app: TestApp) {
     );
     assert_agree(&app, app.org_id, &app.key, &s.calendars).await;
     assert_agree(&app, other_org, &other_key, &other.calendars).await;
+}
+
+/// On PostgreSQL each connection counts on a stripe of its own; housekeeping folds them into
+/// stripe 0. A fold keeps every total, skips the stripe of a transaction still open instead of
+/// waiting for it, and that transaction's change counts once it commits.
+async fn folding_the_organizations_stripes_keeps_every_total_and_never_waits_for_a_booking(
+    app: TestApp,
+) {
+    let s = setup(&app, &app.key).await;
+    let booked = join_all((0..8u32).map(|i| {
+        let (start, end) = at(i);
+        let calendar = s.calendars[(i % 3) as usize].clone();
+        let app = &app;
+        let plain = &s.plain;
+        async move {
+            app.create_event(&app.key, &calendar, plain, &start, &end)
+                .await
+        }
+    }))
+    .await;
+    assert_agree(&app, app.org_id, &app.key, &s.calendars).await;
+    let postgres = app.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
+    let (_, stripes) = kept_org(&app, app.org_id).await;
+    if postgres {
+        assert!(
+            stripes.iter().any(|s| *s != 0),
+            "connections count on their own stripes: {stripes:?}"
+        );
+    }
+
+    // A transaction holds its stripe (a change not yet committed) while the organization folds.
+    let id = Uuid::parse_str(&id_of(&booked[0])).expect("uuid");
+    let backend = app.db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Postgres => {
+            "UPDATE events SET status = 'cancelled' WHERE org_id = $1 AND id = $2"
+        }
+        _ => "UPDATE events SET status = 'cancelled' WHERE org_id = ? AND id = ?",
+    };
+    let open = if postgres {
+        let tx = app.db.begin().await.expect("begin");
+        tx.execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [app.org_id.into(), id.into()],
+        ))
+        .await
+        .expect("update");
+        Some(tx)
+    } else {
+        None
+    };
+    let org = quando_api::domain::ids::OrgId(app.org_id);
+    // Would hang here if the fold waited for the open transaction's row.
+    let fold = quando_api::repo::events::fold_org_counts(&app.db, org);
+    tokio::time::timeout(std::time::Duration::from_secs(60), fold)
+        .await
+        .expect("the fold does not wait for an open transaction")
+        .expect("fold");
+    let (_, stripes) = kept_org(&app, app.org_id).await;
+    if let Some(tx) = open {
+        assert!(
+            stripes.len() == 2 && stripes[0] == 0,
+            "stripe 0 and the open transaction's: {stripes:?}"
+        );
+        tx.commit().await.expect("commit");
+    } else {
+        app.db
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [app.org_id.into(), id.into()],
+            ))
+            .await
+            .expect("update");
+    }
+    assert_agree(&app, app.org_id, &app.key, &s.calendars).await;
+    assert_eq!(total(&app, &app.key, &[("status", "cancelled")]).await, 1);
+
+    // Folded again with nothing open: one stripe, the same totals.
+    quando_api::repo::events::fold_org_counts(&app.db, org)
+        .await
+        .expect("fold");
+    assert_eq!(kept_org(&app, app.org_id).await.1, vec![0]);
+    assert_agree(&app, app.org_id, &app.key, &s.calendars).await;
 }

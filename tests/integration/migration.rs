@@ -840,6 +840,27 @@ async fn counters_start_equal_to_count_star(m: &Migrated) -> Result<(), String> 
     if got != want(&stored) {
         return Err(format!("counters {got:?} against count(*)"));
     }
+    // The organization's counters (m20261224_000016) start as the same counts by status.
+    let mut by_org: BTreeMap<(Uuid, String), i64> = BTreeMap::new();
+    for ((org, _, status), n) in &got {
+        *by_org.entry((*org, status.clone())).or_default() += n;
+    }
+    let mut org_kept: BTreeMap<(Uuid, String), i64> = BTreeMap::new();
+    for r in entity::event_org_counts::Entity::find()
+        .all(&m.db)
+        .await
+        .map_err(|e| format!("event_org_counts: {e}"))?
+    {
+        let status = serde_json::to_value(r.status).unwrap_or_default();
+        let status = status.as_str().unwrap_or_default().to_string();
+        *org_kept.entry((r.org_id.0, status)).or_default() += r.n;
+    }
+    org_kept.retain(|_, n| *n != 0);
+    if org_kept != by_org {
+        return Err(format!(
+            "organization counters {org_kept:?} against count(*) {by_org:?}"
+        ));
+    }
     Ok(())
 }
 
@@ -863,6 +884,10 @@ async fn entities_select_in_table_order(m: &Migrated) -> Result<(), String> {
         ("event_series", selected::<entity::event_series::Entity>()),
         ("holds", selected::<entity::holds::Entity>()),
         ("event_counts", selected::<entity::event_counts::Entity>()),
+        (
+            "event_org_counts",
+            selected::<entity::event_org_counts::Entity>(),
+        ),
         (
             "calendar_members",
             selected::<entity::calendar_members::Entity>(),

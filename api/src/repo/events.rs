@@ -196,16 +196,17 @@ pub async fn list<C: ConnectionTrait>(
 }
 
 /// The number of events a filter of calendar and status alone selects, from the counters the
-/// database keeps beside the events (`event_counts`): a sum of at most three rows per calendar
-/// instead of a scan. `None` when the filter has anything else (a date range is counted over the
-/// index range it selects).
+/// database keeps beside the events: for a calendar, a sum of at most three rows of
+/// `event_counts`; for the whole organization, of its stripes in `event_org_counts` (a few per
+/// status, however many calendars it has). Instead of a scan. `None` when the filter has
+/// anything else (a date range is counted over the index range it selects).
 async fn counted_total<C: ConnectionTrait>(
     db: &C,
     org: OrgId,
     filter: &EventFilter,
 ) -> Result<Option<u64>, DbErr> {
-    use entity::event_counts as counts;
-    use sea_orm::sea_query::{Expr, ExprTrait};
+    use entity::{event_counts as counts, event_org_counts as org_counts};
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait};
     let EventFilter {
         calendar_id,
         event_type_id: None,
@@ -219,23 +220,69 @@ async fn counted_total<C: ConnectionTrait>(
     else {
         return Ok(None);
     };
-    let mut query = scoped::<counts::Entity>(org)
-        .select_only()
-        // PostgreSQL sums bigints as numeric; the cast keeps it an integer on both backends.
-        .column_as(
-            Expr::col(counts::Column::N)
-                .sum()
-                .cast_as(sea_orm::sea_query::Alias::new("BIGINT")),
-            "n",
-        );
-    if let Some(c) = calendar_id {
-        query = query.filter(counts::Column::CalendarId.eq(*c));
-    }
-    if let Some(s) = status {
-        query = query.filter(counts::Column::Status.eq(*s));
-    }
-    let n: Option<Option<i64>> = query.into_tuple().one(db).await?;
+    // PostgreSQL sums bigints as numeric; the cast keeps it an integer on both backends.
+    let sum = |n: Expr| n.sum().cast_as(Alias::new("BIGINT"));
+    let n: Option<Option<i64>> = if let Some(c) = calendar_id {
+        let mut query = scoped::<counts::Entity>(org)
+            .select_only()
+            .column_as(sum(Expr::col(counts::Column::N)), "n")
+            .filter(counts::Column::CalendarId.eq(*c));
+        if let Some(s) = status {
+            query = query.filter(counts::Column::Status.eq(*s));
+        }
+        query.into_tuple().one(db).await?
+    } else {
+        let mut query = scoped::<org_counts::Entity>(org)
+            .select_only()
+            .column_as(sum(Expr::col(org_counts::Column::N)), "n");
+        if let Some(s) = status {
+            query = query.filter(org_counts::Column::Status.eq(*s));
+        }
+        query.into_tuple().one(db).await?
+    };
     Ok(Some(u64::try_from(n.flatten().unwrap_or(0)).unwrap_or(0)))
+}
+
+/// The organizations whose event counts have stripes besides stripe 0 (PostgreSQL: one per
+/// connection that wrote events), for housekeeping to fold.
+pub async fn striped_orgs<C: ConnectionTrait>(db: &C) -> Result<Vec<OrgId>, DbErr> {
+    use entity::event_org_counts::{Column, Entity};
+    <Entity as sea_orm::EntityTrait>::find()
+        .select_only()
+        .column(Column::OrgId)
+        .filter(Column::Stripe.ne(0))
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Folds an organization's count stripes into stripe 0, which no connection writes, so the
+/// stripes of closed connections do not pile up: each stripe row no open transaction holds is
+/// deleted and its count added to stripe 0, in one statement, so no total ever changes. A row a
+/// booking holds is skipped (`SKIP LOCKED`: a booking never waits for a fold), and stripe 0's
+/// rows are written in status order, so two instances folding at once wait for each other
+/// rather than deadlock. Answers how many of stripe 0's rows it wrote. PostgreSQL only (on
+/// SQLite every count is on stripe 0).
+pub async fn fold_org_counts<C: ConnectionTrait>(db: &C, org: OrgId) -> Result<u64, DbErr> {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(0);
+    }
+    let sql = "WITH moved AS (DELETE FROM event_org_counts d WHERE d.org_id = $1 \
+           AND (d.org_id, d.stripe, d.status) IN (SELECT c.org_id, c.stripe, c.status \
+             FROM event_org_counts c WHERE c.org_id = $1 AND c.stripe <> 0 FOR UPDATE SKIP LOCKED) \
+           RETURNING d.status, d.n) \
+         INSERT INTO event_org_counts AS t (org_id, stripe, status, n) \
+           SELECT $1, 0, status, SUM(n)::bigint FROM moved GROUP BY status ORDER BY status \
+         ON CONFLICT (org_id, stripe, status) DO UPDATE SET n = t.n + excluded.n";
+    let done = db
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            sql,
+            [org.0.into()],
+        ))
+        .await?;
+    Ok(done.rows_affected())
 }
 
 /// A page after a position (keyset): no count and no offset, so the thousandth page costs what

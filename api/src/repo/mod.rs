@@ -53,6 +53,12 @@ impl OrgScoped for entity::event_counts::Entity {
     }
 }
 
+impl OrgScoped for entity::event_org_counts::Entity {
+    fn org_column() -> Self::Column {
+        entity::event_org_counts::Column::OrgId
+    }
+}
+
 impl OrgScoped for entity::events::Entity {
     fn org_column() -> Self::Column {
         entity::events::Column::OrgId
