@@ -102,10 +102,6 @@ impl Application {
     }
 }
 
-/// Hourly: stored Idempotency-Key responses past their 24 hours are deleted, finished webhook
-/// deliveries (and their messages) past 30 days too, the planner's statistics are refreshed,
-/// the organizations' event count stripes are folded (PostgreSQL), and recurring events get
-/// their instances up to the horizon again (`service::series`). Never returns.
 /// Folds every organization's event count stripes (`repo::events::fold_org_counts`), one
 /// organization per statement. Answers the counter rows written.
 async fn fold_org_counts(conn: &DatabaseConnection) -> Result<u64, sea_orm::DbErr> {
@@ -116,6 +112,10 @@ async fn fold_org_counts(conn: &DatabaseConnection) -> Result<u64, sea_orm::DbEr
     Ok(written)
 }
 
+/// Hourly: stored Idempotency-Key responses past their 24 hours are deleted, finished webhook
+/// deliveries (and their messages) past 30 days too, the planner's statistics are refreshed,
+/// the organizations' event count stripes are folded (PostgreSQL), and recurring events get
+/// their instances up to the horizon again (`service::series`). Never returns.
 async fn housekeeping(conn: DatabaseConnection, service: crate::service::Service) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     tick.tick().await; // the first tick is now: statistics were just refreshed by `build`

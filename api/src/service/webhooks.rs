@@ -99,8 +99,8 @@ impl Service {
     /// queued messages (the outbox is written in the same transaction), which the worker then
     /// claims within moments instead of at its next poll. Each instance so delivers what its own
     /// bookings queued, and the messages of one booking load spread over the instances that took
-    /// it. Costs nothing when no worker waits; a booking load wakes the worker at most once per
-    /// `delivery::WAKE_GAP`.
+    /// it. A wake costs the worker one read of the queue, and a booking load wakes it at most
+    /// once per `delivery::WAKE_GAP`.
     pub(crate) fn event_written(&self) {
         self.deliveries_due.notify_one();
     }
