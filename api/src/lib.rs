@@ -16,6 +16,7 @@ pub mod domain;
 pub mod error;
 pub mod instance;
 pub mod mcp;
+pub mod memory;
 pub mod metrics;
 pub mod middleware;
 pub mod outbound;

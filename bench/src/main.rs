@@ -121,6 +121,10 @@ struct SuiteArgs {
 
 fn main() -> Result<(), AnyError> {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::ServeChild { .. }) {
+        // As `quando serve` does, before the runtime's threads start.
+        quando_api::memory::limit_malloc_arenas();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
