@@ -4,8 +4,9 @@
 //! example, list-filtered, get and availability. The organization grows by calendars at a
 //! fixed number of events per calendar (1,000, as in the suite), so a calendar's 31-day window
 //! holds as many events at every size and what grows is the tables, their indexes and the
-//! organization's lists. It prints one table per backend and draws a PNG chart: p50 and p99
-//! against history size, one line per operation and backend.
+//! organization's lists. It prints one table per backend (on stderr after every size, so a
+//! stopped run keeps what it measured; on stdout at the end) and draws a PNG chart: p50 and
+//! p99 against history size, one line per operation and backend.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -86,6 +87,15 @@ struct Backend {
     points: Vec<Point>,
 }
 
+impl Backend {
+    /// Keeps a measured size and prints the backend's table so far on stderr at once: a run
+    /// of hours that is stopped (or fails at a later size) keeps what it measured.
+    fn add(&mut self, point: Point, args: &ScaleArgs) {
+        self.points.push(point);
+        eprint!("{}", table(self, args));
+    }
+}
+
 pub async fn run(args: ScaleArgs, postgres_url: Option<String>) -> Result<(), AnyError> {
     if args.sizes.is_empty()
         || args.events_per_calendar == 0
@@ -119,31 +129,31 @@ pub async fn run(args: ScaleArgs, postgres_url: Option<String>) -> Result<(), An
         measure: Duration::from_secs(args.seconds),
     };
     let mut backends = Vec::new();
-    let mut points = Vec::new();
+    let mut sqlite = Backend {
+        name: "SQLite",
+        points: Vec::new(),
+    };
     for &size in &args.sizes {
         let dir = tempfile::tempdir()?;
         let url = format!("sqlite://{}/scale.db?mode=rwc", dir.path().display());
         eprintln!("== SQLite, {}", count(size, "event"));
-        points.push(point(&url, size, &args, &plan).await?);
+        sqlite.add(point(&url, size, &args, &plan).await?, &args);
     }
-    backends.push(Backend {
-        name: "SQLite",
-        points,
-    });
+    backends.push(sqlite);
     match &postgres_url {
         Some(admin) => {
-            let mut points = Vec::new();
+            let mut postgres = Backend {
+                name: "PostgreSQL",
+                points: Vec::new(),
+            };
             for &size in &args.sizes {
                 eprintln!("== PostgreSQL, {}", count(size, "event"));
                 let scratch = ScratchPostgres::create(admin).await?;
                 let result = point(&scratch.url, size, &args, &plan).await;
                 scratch.drop_database().await?;
-                points.push(result?);
+                postgres.add(result?, &args);
             }
-            backends.push(Backend {
-                name: "PostgreSQL",
-                points,
-            });
+            backends.push(postgres);
         }
         None => {
             eprintln!("PostgreSQL not run: pass --postgres-url or set QUANDO_BENCH_POSTGRES_URL")
