@@ -235,9 +235,8 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             widget_rate_limit_per_minute,
             demo,
         } => {
-            let log_json = std::env::var("QUANDO_LOG_FORMAT").is_ok_and(|f| f == "json");
             // Kept to the end of serving: dropping it writes the log lines still queued.
-            let _log = telemetry::init(std::env::var("QUANDO_LOG").ok().as_deref(), log_json);
+            let _log = telemetry::init();
             let conn = open(&db.database_url).await?;
             if demo {
                 let key_file = quando_api::demo::key_file_for(&db.database_url);

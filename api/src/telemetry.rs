@@ -54,9 +54,13 @@ fn log_thread<W: Write + Send + 'static>(
         .finish(BufWriter::with_capacity(WRITE_BUFFER, buffered))
 }
 
-/// Installs the global subscriber and returns the log thread's guard: keep it until the
-/// process ends (dropping it writes what is still queued and stops the thread).
-pub fn init(spec: Option<&str>, json: bool) -> WorkerGuard {
+/// Installs the global subscriber as `QUANDO_LOG` and `QUANDO_LOG_FORMAT` say and returns the
+/// log thread's guard: keep it until the process ends (dropping it writes what is still queued
+/// and stops the thread).
+pub fn init() -> WorkerGuard {
+    let spec = std::env::var("QUANDO_LOG").ok();
+    let spec = spec.as_deref();
+    let json = std::env::var("QUANDO_LOG_FORMAT").is_ok_and(|f| f == "json");
     let (writer, guard) = log_thread(std::io::stdout());
     // A second init (tests) is harmless: the first subscriber stays.
     let _ = if json {

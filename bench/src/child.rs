@@ -19,8 +19,7 @@ const HELLO_LINE: &str = "quando-bench hello-world listening on ";
 /// 127.0.0.1:0, with a per-key rate limit no benchmark reaches and webhook endpoints allowed
 /// on loopback. Prints its address first.
 pub async fn serve_child(database_url: String) -> Result<(), AnyError> {
-    let log_json = std::env::var("QUANDO_LOG_FORMAT").is_ok_and(|f| f == "json");
-    let _log = quando_api::telemetry::init(std::env::var("QUANDO_LOG").ok().as_deref(), log_json);
+    let _log = quando_api::telemetry::init();
     let config = Config {
         database_url,
         bind: "127.0.0.1:0".into(),
